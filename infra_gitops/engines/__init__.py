@@ -1,0 +1,1 @@
+"""Engines turn a stack directory into normalized plans and apply results."""

@@ -1,0 +1,70 @@
+"""The engine contract: every engine (Terraform, OpenTofu, Pulumi) implements Engine.
+
+Engines import none of git, runs or the scheduler. They get a StackWorkspace (where the
+stack's files are, where to keep working files, which environment) and return models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from infra_gitops.models import ApplyResult, Plan, Stack
+
+ProgressSink = Callable[[str], None]
+"""Receives short human lines about what the engine is doing (step names)."""
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class StackWorkspace:
+    """Everything an engine needs to work on one stack at one source snapshot."""
+
+    stack: Stack
+    source_dir: Path
+    """The stack's directory inside a snapshot of the repo, never the user's checkout.
+    The engine may write override files here."""
+    work_dir: Path
+    """Per-stack directory that persists across runs: engine data, plan files, logs."""
+    env: Mapping[str, str]
+    """The full environment for engine commands (process env + stack env + sandbox)."""
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    secrets: frozenset[str] = frozenset()
+    """Literal secret values to scrub from any text the engine keeps or returns."""
+    override_files: Mapping[str, str] = field(default_factory=dict)
+    """File name -> content written into source_dir before init (the sandbox uses this
+    to point hashicorp/aws at the local provider)."""
+    backend_config: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = 1800.0
+    log_file: Path | None = None
+    """Where the engine appends the (redacted) output of every command it runs."""
+    progress: ProgressSink = _ignore
+
+
+class Engine(Protocol):
+    """One infrastructure engine. Implementations are registered in engines.registry."""
+
+    name: str
+
+    def version(self, ws: StackWorkspace) -> str:
+        """The engine's version string, e.g. "terraform 1.15.5"."""
+
+    def prepare(self, ws: StackWorkspace) -> None:
+        """Initialize the stack (terraform init): backend, providers, modules."""
+
+    def plan(self, ws: StackWorkspace, *, refresh_only: bool = False) -> Plan:
+        """Plan against the live cloud (refreshing state). refresh_only plans only drift."""
+
+    def apply(self, ws: StackWorkspace, plan: Plan) -> ApplyResult:
+        """Apply exactly the saved plan; never re-plan."""
+
+    def outputs(self, ws: StackWorkspace) -> Mapping[str, Any]:
+        """Current outputs of the stack, redacted."""
+
+    def destroy(self, ws: StackWorkspace) -> ApplyResult:
+        """Destroy everything the stack manages (prune)."""

@@ -1,0 +1,103 @@
+"""The one way this package runs a subprocess: captured, time-limited, killed as a group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra_gitops.errors import CommandTimeoutError
+
+LineSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 1800.0,
+    on_stdout_line: LineSink | None = None,
+    on_stderr_line: LineSink | None = None,
+    stdin: str | None = None,
+) -> Completed:
+    """Run argv to completion and capture its output.
+
+    The child gets its own session, so a timeout kills the whole process group
+    (Terraform and the provider plugins it started), never just the parent.
+    """
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    out_lines: list[str] = []
+    err_lines: list[str] = []
+    readers = [
+        threading.Thread(target=_pump, args=(proc.stdout, out_lines, on_stdout_line), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, err_lines, on_stderr_line), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    if stdin is not None and proc.stdin is not None:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    try:
+        returncode = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        for reader in readers:
+            reader.join(timeout=5)
+        raise CommandTimeoutError(
+            f"{Path(argv[0]).name} {' '.join(argv[1:2])} ran past its timeout of {timeout:g}s "
+            "and was killed with its child processes"
+        ) from None
+    except BaseException:
+        kill_group(proc)
+        raise
+    for reader in readers:
+        reader.join()
+    return Completed(tuple(argv), returncode, "".join(out_lines), "".join(err_lines))
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after a short grace."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _pump(stream: object, sink: list[str], on_line: LineSink | None) -> None:
+    assert stream is not None
+    for line in stream:  # type: ignore[attr-defined]
+        sink.append(line)
+        if on_line is not None:
+            on_line(line.rstrip("\n"))
