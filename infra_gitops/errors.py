@@ -5,13 +5,42 @@ Anything else escaping a command is a bug and is shown with its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class GitOpsError(Exception):
     """A failure the user must see and can act on (bad input, lock held, endpoint down)."""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the manifest, and where."""
+
+    file: str
+    """The manifest file, relative to the repo root (gitops.yaml)."""
+    line: int | None
+    """1-based line, when known."""
+    key_path: str
+    """Where in the document: stacks[1].policy.drift_interval ("" for the whole file)."""
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        what = f"{self.key_path}: {self.message}" if self.key_path else self.message
+        return f"{where}: {what}"
+
+
 class ConfigError(GitOpsError):
-    """The manifest is invalid."""
+    """The manifest is invalid.
+
+    problems lists everything found wrong (empty when the error is a single message);
+    str() renders one problem per line.
+    """
+
+    def __init__(self, message: str = "", problems: Sequence[Problem] = ()) -> None:
+        self.problems = tuple(problems)
+        super().__init__(message or "\n".join(str(p) for p in self.problems))
 
 
 class GitError(GitOpsError):
@@ -40,3 +69,28 @@ class CommandTimeoutError(EngineError):
 
 class SandboxError(GitOpsError):
     """The offline local cloud cannot be started or reached."""
+
+
+class LockHeldError(GitOpsError):
+    """Another run holds the stack's lock (one run per stack at a time)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stack: str,
+        pid: int | None = None,
+        host: str | None = None,
+        since: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.stack = stack
+        self.pid = pid
+        self.host = host
+        self.since = since
+        self.run_id = run_id
+
+
+class RunStoreError(GitOpsError):
+    """The run records cannot be used, or a run id is unknown or ambiguous."""

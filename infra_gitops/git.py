@@ -1,0 +1,172 @@
+"""The infra repo through GitPython: open, resolve commits, copy trees out, diff paths.
+
+Engines never see the user's checkout: they get a copy (snapshot_worktree) or one
+commit's tree (export_commit), so their working files never land in the repo.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.objects import Blob, Submodule, Tree
+
+from infra_gitops.errors import GitError
+from infra_gitops.models import Commit
+
+_SYMLINK_MODE = 0o120000
+_EXECUTABLE_BIT = 0o100
+
+
+def open_repo(path: Path | str, *, search_parents: bool = False) -> git.Repo:
+    """The repository at path (or, with search_parents, the one containing it).
+
+    Raises GitError when there is no repository there or it has no commit yet.
+    """
+    where = Path(path).resolve()
+    try:
+        repo = git.Repo(where, search_parent_directories=search_parents)
+    except NoSuchPathError:
+        raise GitError(f"{where} does not exist") from None
+    except InvalidGitRepositoryError:
+        raise GitError(f"{where} is not a git repository (no .git found)") from None
+    if not repo.head.is_valid():
+        raise GitError(f"the git repository at {_where(repo)} has no commits yet")
+    return repo
+
+
+def resolve_commit(repo: git.Repo, ref: str) -> Commit:
+    """The commit a ref (SHA, unique SHA prefix, branch, tag, HEAD~2 ...) points to."""
+    # git itself, not GitPython's rev_parse: it knows every revision syntax (@{u}, :/text).
+    # --end-of-options keeps a ref such as "--all" from being read as an option.
+    # Peeled in a second step: appending ^{commit} to ":/text" would change its regex.
+    try:
+        target = repo.git.rev_parse("--verify", "--quiet", "--end-of-options", ref)
+        sha = repo.git.rev_parse("--verify", "--quiet", f"{target}^{{commit}}")
+    except GitCommandError:
+        raise GitError(f"commit '{ref}' does not exist in {_where(repo)}") from None
+    return to_commit(repo.commit(sha))
+
+
+def head_commit(repo: git.Repo) -> Commit:
+    """HEAD's commit; dirty when tracked files changed or untracked (not ignored) files exist."""
+    commit = to_commit(repo.head.commit)
+    if repo.bare:
+        return commit
+    dirty = repo.is_dirty(index=True, working_tree=True, untracked_files=True)
+    return Commit(
+        sha=commit.sha,
+        author=commit.author,
+        email=commit.email,
+        date=commit.date,
+        message=commit.message,
+        dirty=dirty,
+    )
+
+
+def to_commit(commit: git.Commit) -> Commit:
+    # The author date, not the committer date: records answer "who wrote it, when".
+    return Commit(
+        sha=commit.hexsha,
+        author=str(commit.author.name or ""),
+        email=str(commit.author.email or ""),
+        date=commit.authored_datetime.isoformat(),
+        message=_text(commit.message).rstrip("\n"),
+    )
+
+
+def snapshot_worktree(repo: git.Repo, dest: Path) -> Path:
+    """Copy the working tree as it is (tracked + untracked-not-ignored files) into dest.
+
+    Uncommitted edits are included; ignored files (.terraform/, *.tfstate ...) and
+    tracked files deleted from the working tree are not. dest must be absent or empty.
+    """
+    root = _worktree_root(repo)
+    dest = _empty_dir(dest)
+    listing = repo.git.ls_files("-z", "--cached", "--others", "--exclude-standard")
+    for rel in sorted(set(filter(None, listing.split("\0")))):
+        if rel.endswith("/"):
+            continue  # an untracked nested repository: not part of this one
+        _copy_entry(root / rel, dest / rel)
+    return dest
+
+
+def export_commit(repo: git.Repo, sha: str, dest: Path) -> Path:
+    """Write exactly the tree of commit `sha` into dest (absent or empty).
+
+    Walks the tree objects instead of `git archive` (which drops export-ignore paths and
+    rewrites export-subst files) or a worktree (which adds entries to the user's .git
+    that a crash would leave behind). Blobs are written as stored: no eol conversion
+    and no smudge filters (a Git LFS file stays a pointer).
+    """
+    commit = repo.commit(resolve_commit(repo, sha).sha)
+    dest = _empty_dir(dest)
+    for item in commit.tree.traverse():
+        if isinstance(item, Blob):
+            _write_blob(item, dest / item.path)
+        elif isinstance(item, Tree | Submodule):
+            # Also the empty directories a submodule leaves, as `git archive` does.
+            (dest / item.path).mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def changed_paths(repo: git.Repo, base: str | None, head: str) -> list[str]:
+    """Repo-relative POSIX paths that differ between two commits, sorted.
+
+    A rename counts as both paths (the stack it left changed too). base None means
+    "nothing applied yet": every path in head.
+    """
+    head_sha = resolve_commit(repo, head).sha
+    if base is None:
+        listing = repo.git.ls_tree("-r", "-z", "--name-only", head_sha)
+    else:
+        base_sha = resolve_commit(repo, base).sha
+        listing = repo.git.diff("--name-only", "--no-renames", "-z", base_sha, head_sha)
+    return sorted(set(filter(None, listing.split("\0"))))
+
+
+def _where(repo: git.Repo) -> str:
+    return str(repo.working_tree_dir or repo.git_dir)
+
+
+def _worktree_root(repo: git.Repo) -> Path:
+    if repo.bare or repo.working_tree_dir is None:
+        raise GitError(f"{repo.git_dir} is a bare repository: it has no working tree to copy")
+    return Path(repo.working_tree_dir)
+
+
+def _empty_dir(dest: Path) -> Path:
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise GitError(f"cannot copy the repository into {dest}: the directory is not empty")
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def _copy_entry(src: Path, dst: Path) -> None:
+    if not src.is_symlink() and not src.exists():
+        return  # tracked but deleted in the working tree: the snapshot has it deleted too
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir() and not src.is_symlink():
+        # A submodule's checkout: copy its files, not its .git.
+        shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    else:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _write_blob(blob: Blob, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if blob.mode & 0o170000 == _SYMLINK_MODE:
+        os.symlink(_text(blob.data_stream.read()), target)
+        return
+    with open(target, "wb") as out:
+        shutil.copyfileobj(blob.data_stream, out)
+    if blob.mode & _EXECUTABLE_BIT:
+        target.chmod(0o755)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

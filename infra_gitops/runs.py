@@ -1,0 +1,574 @@
+"""Run records, the audit trail: every plan, drift check and apply, against its commit.
+
+Records live in SQLite (<state_dir>/runs.db, WAL mode) and artifacts in files
+(<state_dir>/artifacts/<run_id>/). Every call opens its own connection and does one
+transaction, so one RunStore may be used from many threads, and another process (a
+`history` command, the daemon) may read or write the same state directory meanwhile.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import socket
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from infra_gitops.errors import RunStoreError
+from infra_gitops.models import ChangeCounts, Commit, ResourceChange, Run, RunKind, RunStatus
+from infra_gitops.redaction import Scrubber
+
+DB_NAME = "runs.db"
+ARTIFACTS_DIR = "artifacts"
+PLAN_ARTIFACT = "plan.json"
+LOG_ARTIFACT = "log.txt"
+BUSY_TIMEOUT_S = 30.0
+"""How long a write waits for another process's write transaction (they are short)."""
+
+
+# ---------------------------------------------------------------- schema
+
+
+def _schema_v1(conn: sqlite3.Connection) -> None:
+    for statement in (
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            stack TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            status TEXT NOT NULL,
+            engine TEXT NOT NULL,
+            engine_version TEXT NOT NULL DEFAULT '',
+            commit_sha TEXT NOT NULL,
+            commit_author TEXT NOT NULL,
+            commit_email TEXT NOT NULL,
+            commit_date TEXT NOT NULL,
+            commit_message TEXT NOT NULL,
+            commit_dirty INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            duration_s REAL,
+            count_create INTEGER NOT NULL DEFAULT 0,
+            count_update INTEGER NOT NULL DEFAULT 0,
+            count_replace INTEGER NOT NULL DEFAULT 0,
+            count_delete INTEGER NOT NULL DEFAULT 0,
+            changes TEXT NOT NULL DEFAULT '[]',
+            drift TEXT NOT NULL DEFAULT '[]',
+            error TEXT,
+            owner_pid INTEGER NOT NULL,
+            owner_host TEXT NOT NULL,
+            owner_start TEXT
+        )""",
+        "CREATE INDEX runs_by_started ON runs (started_at)",
+        "CREATE INDEX runs_by_stack ON runs (stack, started_at)",
+        "CREATE INDEX runs_by_commit ON runs (commit_sha)",
+        "CREATE INDEX runs_by_status ON runs (status)",
+        """CREATE TABLE artifacts (
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, name)
+        )""",
+    ):
+        conn.execute(statement)
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
+"""MIGRATIONS[n] takes the schema from version n to n + 1 (PRAGMA user_version).
+Append a function for every schema change; never edit a released one."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, db_path: Path) -> int:
+    """Bring the database to SCHEMA_VERSION in one transaction; returns the old version."""
+    conn.execute("BEGIN IMMEDIATE")  # two processes opening a new store: one creates it
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise RunStoreError(
+                f"{db_path} has schema version {version}, written by a newer infra-gitops; "
+                f"this version reads up to {SCHEMA_VERSION}: upgrade infra-gitops"
+            )
+        for step in MIGRATIONS[version:]:
+            step(conn)
+        # PRAGMA takes no parameters; the value is our own integer.
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return version
+
+
+# ---------------------------------------------------------------- the store
+
+
+class RunStore:
+    """The run records of one state directory. Use `with RunStore.open(state_dir) as store`."""
+
+    def __init__(self, state_dir: Path, *, scrubber: Scrubber | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.db_path = self.state_dir / DB_NAME
+        self.artifacts_dir = self.state_dir / ARTIFACTS_DIR
+        self._scrubber = scrubber or Scrubber(())
+        self._open = False
+
+    @classmethod
+    @contextmanager
+    def open(cls, state_dir: Path, *, scrubber: Scrubber | None = None) -> Iterator[RunStore]:
+        """Create or migrate the store, and close it on exit.
+
+        A scrubber, when given, is applied once more to everything recorded (errors,
+        changes, text artifacts): a second net behind the engines' own redaction.
+        """
+        store = cls(state_dir, scrubber=scrubber)
+        store._initialize()
+        try:
+            yield store
+        finally:
+            store._open = False
+
+    # ------------------------------------------------------------ recording
+
+    def start(self, stack: str, kind: RunKind, trigger: str, commit: Commit, engine: str) -> Run:
+        """Record a run as running now, owned by this process."""
+        started = _now()
+        owner = _own_identity()
+        with self._write() as conn:
+            for _ in range(5):
+                run_id = _new_id(started)
+                inserted = conn.execute(
+                    """INSERT OR IGNORE INTO runs (id, stack, kind, trigger, status, engine,
+                        commit_sha, commit_author, commit_email, commit_date, commit_message,
+                        commit_dirty, started_at, owner_pid, owner_host, owner_start)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        run_id, stack, str(kind), trigger, str(RunStatus.RUNNING), engine,
+                        commit.sha, commit.author, commit.email, commit.date, commit.message,
+                        int(commit.dirty), _iso(started), *owner,
+                    ),
+                ).rowcount
+                if inserted:
+                    return self._get_exact(conn, run_id)
+        raise RunStoreError(f"could not allocate a unique run id in {self.db_path}")
+
+    def finish(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        counts: ChangeCounts | None = None,
+        changes: Sequence[ResourceChange] = (),
+        drift: Sequence[ResourceChange] = (),
+        engine_version: str = "",
+        error: str | None = None,
+    ) -> Run:
+        """Record how a run ended. counts default to those of `changes`."""
+        if status is RunStatus.RUNNING:
+            raise ValueError("finish() needs a final status, not running")
+        counts = counts if counts is not None else ChangeCounts.of(list(changes))
+        finished = _now()
+        with self._write() as conn:
+            run = self._get_exact(conn, self._resolve_id(conn, run_id))
+            # An interrupted run may still finish: its owner was alive after all.
+            if run.status not in (RunStatus.RUNNING, RunStatus.INTERRUPTED):
+                raise RunStoreError(
+                    f"run {run.id} already finished ({run.status} at {run.finished_at}); "
+                    "a finished record is never rewritten"
+                )
+            conn.execute(
+                """UPDATE runs SET status = ?, finished_at = ?, duration_s = ?,
+                    count_create = ?, count_update = ?, count_replace = ?, count_delete = ?,
+                    changes = ?, drift = ?, engine_version = ?, error = ?
+                WHERE id = ?""",
+                (
+                    str(status), _iso(finished), _duration(run.started_at, finished),
+                    counts.create, counts.update, counts.replace, counts.delete,
+                    self._changes_json(changes), self._changes_json(drift),
+                    engine_version, self._scrub_optional(error), run.id,
+                ),
+            )
+            return self._get_exact(conn, run.id)
+
+    def attach(self, run_id: str, name: str, content: str | bytes | Path) -> Path:
+        """Keep an artifact of a run (e.g. PLAN_ARTIFACT, LOG_ARTIFACT); returns its path.
+
+        Written to a temporary file and renamed into place: readers see the previous
+        version or the whole new one, never part of it. Attaching a name again replaces it.
+        """
+        _check_artifact_name(name)
+        run = self.get(run_id)
+        data = self._scrub_bytes(_content_bytes(content))
+        run_dir = self.artifacts_dir / run.id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        target = run_dir / name
+        _write_atomically(target, data)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO artifacts (run_id, name, path, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (run.id, name, f"{run.id}/{name}", _iso(_now())),
+            )
+        return target
+
+    def mark_interrupted(self) -> builtins.list[Run]:
+        """Runs left running by a process of this host that is gone become interrupted.
+
+        Call at every start of the tool. Runs owned by other hosts are left alone: their
+        owner's liveness cannot be seen from here.
+        """
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, owner_pid, owner_host, owner_start FROM runs WHERE status = ?",
+                (str(RunStatus.RUNNING),),
+            ).fetchall()
+        dead = [row for row in rows if _owner_alive(*tuple(row)[1:]) is False]
+        if not dead:
+            return []
+        ended = _now()
+        with self._write() as conn:
+            marked = []
+            for row in dead:
+                run = self._get_exact(conn, row["id"])
+                updated = conn.execute(
+                    "UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, error = ? "
+                    "WHERE id = ? AND status = ?",
+                    (
+                        str(RunStatus.INTERRUPTED), _iso(ended),
+                        _duration(run.started_at, ended),
+                        _interrupted_note(run, row["owner_pid"], row["owner_host"]),
+                        run.id, str(RunStatus.RUNNING),
+                    ),
+                ).rowcount
+                if updated:
+                    marked.append(self._get_exact(conn, run.id))
+            return marked
+
+    # ------------------------------------------------------------ reading
+
+    def get(self, run_id: str) -> Run:
+        """The run with this id or unique id prefix."""
+        with self._read() as conn:
+            return self._get_exact(conn, self._resolve_id(conn, run_id))
+
+    def list(
+        self,
+        stack: str | None = None,
+        limit: int | None = 20,
+        kind: RunKind | None = None,
+        *,
+        status: RunStatus | None = None,
+        commit: str | None = None,
+    ) -> builtins.list[Run]:
+        """Runs newest first, optionally of one stack, kind, status or commit (SHA prefix)."""
+        where, params = _filters(stack=stack, kind=kind, status=status, commit=commit)
+        sql = f"SELECT * FROM runs {where} ORDER BY started_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+            return [self._to_run(conn, row) for row in rows]
+
+    def latest(
+        self, stack: str, kind: RunKind | None = None, status: RunStatus | None = None
+    ) -> Run | None:
+        runs = self.list(stack, limit=1, kind=kind, status=status)
+        return runs[0] if runs else None
+
+    def artifacts(self, run_id: str) -> dict[str, Path]:
+        """The artifacts of a run by name."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT name, path FROM artifacts WHERE run_id = ? ORDER BY name",
+                (self._resolve_id(conn, run_id),),
+            ).fetchall()
+        return {row["name"]: self.artifacts_dir / row["path"] for row in rows}
+
+    # ------------------------------------------------------------ internals
+
+    def _initialize(self) -> None:
+        # Records show infrastructure details: keep the directory private to its owner.
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.artifacts_dir.mkdir(exist_ok=True, mode=0o700)
+        self._open = True
+        with self._connect() as conn:
+            _enable_wal(conn)
+            migrate(conn, self.db_path)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        if not self._open:
+            raise RunStoreError(f"the run store {self.db_path} is closed (use RunStore.open)")
+        try:
+            # isolation_level None: transactions are exactly the BEGIN/COMMIT written here.
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"cannot open the run records {self.db_path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            yield conn
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"the run records {self.db_path} cannot be used: {exc}") from exc
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that later
+        # needs it fails with "database is locked" instead of waiting its turn.
+        with self._transaction("BEGIN IMMEDIATE") as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        # One snapshot for all the statements of a read (a run and its artifacts agree).
+        with self._transaction("BEGIN") as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        with self._connect() as conn:
+            conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:  # SQLite may have rolled back already on an error
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _resolve_id(self, conn: sqlite3.Connection, run_id: str) -> str:
+        if not run_id:
+            raise RunStoreError("no run id given")
+        # Ids are ASCII, so every id starting with the prefix sorts below prefix + DEL.
+        rows = conn.execute(
+            "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+            (run_id, run_id + "\x7f"),
+        ).fetchall()
+        ids = [row["id"] for row in rows]
+        if run_id in ids:
+            return run_id
+        if not ids:
+            raise RunStoreError(f"no run with id '{run_id}' in {self.db_path}")
+        if len(ids) > 1:
+            raise RunStoreError(
+                f"run id '{run_id}' is ambiguous: it starts {', '.join(ids[:5])}"
+                f"{' ...' if len(ids) > 5 else ''}; give more characters"
+            )
+        return str(ids[0])
+
+    def _get_exact(self, conn: sqlite3.Connection, run_id: str) -> Run:
+        row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunStoreError(f"no run with id '{run_id}' in {self.db_path}")
+        return self._to_run(conn, row)
+
+    def _to_run(self, conn: sqlite3.Connection, row: sqlite3.Row) -> Run:
+        names = {
+            r["name"]: str(self.artifacts_dir / r["path"])
+            for r in conn.execute("SELECT name, path FROM artifacts WHERE run_id = ?", (row["id"],))
+        }
+        return Run(
+            id=row["id"],
+            stack=row["stack"],
+            kind=RunKind(row["kind"]),
+            trigger=row["trigger"],
+            status=RunStatus(row["status"]),
+            commit=Commit(
+                sha=row["commit_sha"],
+                author=row["commit_author"],
+                email=row["commit_email"],
+                date=row["commit_date"],
+                message=row["commit_message"],
+                dirty=bool(row["commit_dirty"]),
+            ),
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            duration_s=row["duration_s"],
+            counts=ChangeCounts(
+                row["count_create"], row["count_update"], row["count_replace"], row["count_delete"]
+            ),
+            changes=_changes_from_json(row["changes"]),
+            drift=_changes_from_json(row["drift"]),
+            engine=row["engine"],
+            engine_version=row["engine_version"],
+            error=row["error"],
+            plan_artifact=names.get(PLAN_ARTIFACT),
+            log_artifact=names.get(LOG_ARTIFACT),
+        )
+
+    def _changes_json(self, changes: Iterable[ResourceChange]) -> str:
+        return json.dumps(self._scrubber.scrub_json([c.to_dict() for c in changes]))
+
+    def _scrub_optional(self, text: str | None) -> str | None:
+        return None if text is None else self._scrubber.scrub(text)
+
+    def _scrub_bytes(self, data: bytes) -> bytes:
+        if not self._scrubber:
+            return data
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data  # binary: nothing a text secret could be matched in reliably
+        return self._scrubber.scrub(text).encode("utf-8")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _filters(
+    *, stack: str | None, kind: RunKind | None, status: RunStatus | None, commit: str | None
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("stack", stack), ("kind", kind), ("status", status)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(str(value))
+    if commit is not None:
+        clauses.append("substr(commit_sha, 1, ?) = ?")
+        params.extend([len(commit), commit.lower()])
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (persistent in it), so readers run while a writer writes."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            # The switch needs the file to itself and SQLite does not call the busy
+            # handler for it: several processes opening a new store at once must retry.
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _changes_from_json(text: str) -> tuple[ResourceChange, ...]:
+    return tuple(ResourceChange.from_dict(item) for item in json.loads(text))
+
+
+def _check_artifact_name(name: str) -> None:
+    # A plain file name: it must stay inside the run's directory, and dot-names are
+    # reserved for the temporary files of atomic writes.
+    if not name or "/" in name or "\\" in name or "\0" in name or name.startswith("."):
+        raise ValueError(f"artifact name {name!r} must be a plain file name")
+
+
+def _content_bytes(content: str | bytes | Path) -> bytes:
+    if isinstance(content, Path):
+        try:
+            return content.read_bytes()
+        except OSError as exc:
+            raise RunStoreError(f"cannot read the artifact {content}: {exc}") from exc
+    if isinstance(content, str):
+        return content.encode("utf-8")
+    return bytes(content)
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())  # the rename must not land before the data
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class _ProcessInfo:
+    state: str
+    start: str
+
+
+def _process_info(pid: int) -> _ProcessInfo | None:
+    """The state and a start token of a live process; None when it is gone (Linux /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: count fields after the last ")".
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # Field 22 (starttime, ticks since boot) is fields[19]; with the boot id it names
+    # this process and no later one that reuses its pid, even after a reboot.
+    return _ProcessInfo(state=fields[0], start=f"{_boot_id()}:{fields[19]}")
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def _own_identity() -> tuple[int, str, str | None]:
+    info = _process_info(os.getpid())
+    return os.getpid(), socket.gethostname(), info.start if info else None
+
+
+def _owner_alive(pid: int, host: str, start: str | None) -> bool | None:
+    """Whether a run's owner still runs; None when it cannot be told from here."""
+    if host != socket.gethostname():
+        return None
+    if start is not None:
+        info = _process_info(pid)
+        # A zombie has ended; it only waits for its parent to collect its exit status.
+        return info is not None and info.state not in ("Z", "X") and info.start == start
+    # No /proc when the run started: only "is some process using this pid".
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _interrupted_note(run: Run, pid: int, host: str) -> str:
+    note = (
+        f"interrupted: its process (pid {pid} on host {host}) ended without recording "
+        "the outcome (killed or crashed)"
+    )
+    if run.kind in (RunKind.APPLY, RunKind.HEAL, RunKind.DESTROY):
+        note += "; the stack may be partly changed: run a plan to see where it stands"
+    return note
+
+
+def _new_id(at: datetime) -> str:
+    # Time first so ids sort by start; the random part keeps them unique across processes.
+    return f"{at:%Y%m%dT%H%M%S}Z-{os.urandom(3).hex()}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(at: datetime) -> str:
+    # Fixed precision, so the strings sort as the times do.
+    return at.isoformat(timespec="microseconds")
+
+
+def _duration(started_at: str, finished: datetime) -> float:
+    # Wall clock across processes; clamped so a clock step back cannot give a negative.
+    return max(0.0, round((finished - datetime.fromisoformat(started_at)).total_seconds(), 3))

@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import git as gitpython
+import pytest
+
+from infra_gitops import git
+from infra_gitops.errors import GitError
+
+
+def commit_all(repo: gitpython.Repo, message: str) -> str:
+    repo.git.add("--all")
+    repo.git.commit("-m", message)
+    return repo.head.commit.hexsha
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[gitpython.Repo]:
+    root = tmp_path / "infra"
+    repo = gitpython.Repo.init(root)
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Ada Lovelace")
+        config.set_value("user", "email", "ada@example.com")
+        config.set_value("commit", "gpgsign", "false")
+    (root / ".gitignore").write_text(".terraform/\n*.tfstate\n")
+    (root / "stacks" / "net").mkdir(parents=True)
+    (root / "stacks" / "net" / "main.tf").write_text('resource "x" "a" {}\n')
+    (root / "gitops.yaml").write_text("stacks: []\n")
+    commit_all(repo, "Add the network stack\n\nWith a body.")
+    yield repo
+    repo.close()  # stops GitPython's persistent `git cat-file` processes
+
+
+def root_of(repo: gitpython.Repo) -> Path:
+    assert repo.working_tree_dir is not None
+    return Path(repo.working_tree_dir)
+
+
+def tree_files(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): p.read_text()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() or p.is_symlink()
+    }
+
+
+# ---------------------------------------------------------------- open_repo
+
+
+def test_open_repo_outside_a_repository_names_the_path(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(GitError, match=rf"{plain} is not a git repository"):
+        git.open_repo(plain)
+
+
+def test_open_repo_of_a_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(GitError, match=rf"{tmp_path / 'nope'} does not exist"):
+        git.open_repo(tmp_path / "nope")
+
+
+def test_open_repo_without_commits(tmp_path: Path) -> None:
+    gitpython.Repo.init(tmp_path / "empty")
+    with pytest.raises(GitError, match="has no commits yet"):
+        git.open_repo(tmp_path / "empty")
+
+
+def test_open_repo_from_a_subdirectory_when_asked(repo: gitpython.Repo) -> None:
+    sub = root_of(repo) / "stacks" / "net"
+    with pytest.raises(GitError):
+        git.open_repo(sub)
+    with git.open_repo(sub, search_parents=True) as found:
+        assert found.working_tree_dir == str(root_of(repo))
+
+
+# ---------------------------------------------------------------- commits
+
+
+def test_resolve_commit_gives_author_date_and_message(repo: gitpython.Repo) -> None:
+    first = repo.head.commit.hexsha
+    (root_of(repo) / "gitops.yaml").write_text("stacks: [net]\n")
+    commit_all(repo, "List the stack")
+    repo.create_tag("v1", ref=first)
+
+    with git.open_repo(root_of(repo)) as opened:
+        commit = git.resolve_commit(opened, "v1")
+    assert commit.sha == first
+    assert commit.author == "Ada Lovelace"
+    assert commit.email == "ada@example.com"
+    assert commit.message == "Add the network stack\n\nWith a body."
+    assert commit.subject == "Add the network stack"
+    assert datetime.fromisoformat(commit.date).utcoffset() is not None
+    assert commit.dirty is False
+    assert git.resolve_commit(repo, first[:8]).sha == first
+    assert git.resolve_commit(repo, "HEAD~1").sha == first
+
+
+def test_unknown_commit_is_a_clear_error(repo: gitpython.Repo) -> None:
+    for ref in ("deadbeef", "no-such-branch", "HEAD~9", "--all"):
+        with pytest.raises(GitError) as caught:
+            git.resolve_commit(repo, ref)
+        assert str(caught.value) == f"commit '{ref}' does not exist in {root_of(repo)}"
+
+
+def test_head_commit_is_dirty_with_edits_or_new_files_but_not_ignored_ones(
+    repo: gitpython.Repo,
+) -> None:
+    root = root_of(repo)
+    assert git.head_commit(repo).dirty is False
+
+    (root / ".terraform").mkdir()
+    (root / ".terraform" / "plugin").write_text("ignored")
+    (root / "terraform.tfstate").write_text("{}")
+    assert git.head_commit(repo).dirty is False
+
+    (root / "stacks" / "net" / "new.tf").write_text("# new\n")
+    assert git.head_commit(repo).dirty is True
+    (root / "stacks" / "net" / "new.tf").unlink()
+
+    (root / "gitops.yaml").write_text("stacks: [changed]\n")
+    head = git.head_commit(repo)
+    assert head.dirty is True
+    assert head.sha == repo.head.commit.hexsha
+
+
+# ---------------------------------------------------------------- copies
+
+
+def test_snapshot_has_uncommitted_edits_and_new_files_but_no_ignored_files(
+    repo: gitpython.Repo, tmp_path: Path
+) -> None:
+    root = root_of(repo)
+    (root / "stacks" / "net" / "main.tf").write_text('resource "x" "edited" {}\n')
+    (root / "stacks" / "net" / "extra.tf").write_text("# untracked\n")
+    (root / "stacks" / "net" / ".terraform").mkdir()
+    (root / "stacks" / "net" / ".terraform" / "provider").write_text("big binary")
+    (root / "stacks" / "net" / "terraform.tfstate").write_text('{"secret": 1}')
+    (root / "gitops.yaml").unlink()  # deleted in the working tree, still in the index
+
+    dest = git.snapshot_worktree(repo, tmp_path / "snap")
+
+    assert tree_files(dest) == {
+        ".gitignore": ".terraform/\n*.tfstate\n",
+        "stacks/net/extra.tf": "# untracked\n",
+        "stacks/net/main.tf": 'resource "x" "edited" {}\n',
+    }
+    assert not (dest / ".git").exists()
+
+
+def test_snapshot_keeps_the_executable_bit_and_symlinks(
+    repo: gitpython.Repo, tmp_path: Path
+) -> None:
+    root = root_of(repo)
+    script = root / "hook.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    (root / "link.tf").symlink_to("stacks/net/main.tf")
+
+    dest = git.snapshot_worktree(repo, tmp_path / "snap")
+
+    assert os.access(dest / "hook.sh", os.X_OK)
+    assert os.readlink(dest / "link.tf") == "stacks/net/main.tf"
+
+
+def test_snapshot_refuses_a_non_empty_destination(repo: gitpython.Repo, tmp_path: Path) -> None:
+    dest = tmp_path / "busy"
+    dest.mkdir()
+    (dest / "other").write_text("x")
+    with pytest.raises(GitError, match="not empty"):
+        git.snapshot_worktree(repo, dest)
+
+
+def test_export_of_an_older_commit_has_its_content_only(
+    repo: gitpython.Repo, tmp_path: Path
+) -> None:
+    root = root_of(repo)
+    old = repo.head.commit.hexsha
+    (root / "stacks" / "net" / "main.tf").write_text('resource "x" "b" {}\n')
+    (root / "stacks" / "app").mkdir()
+    (root / "stacks" / "app" / "main.tf").write_text("# app\n")
+    script = root / "run.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    (root / "link.tf").symlink_to("stacks/net/main.tf")
+    new = commit_all(repo, "Change net, add app")
+    (root / "gitops.yaml").write_text("uncommitted\n")
+
+    old_tree = git.export_commit(repo, old, tmp_path / "old")
+    assert tree_files(old_tree) == {
+        ".gitignore": ".terraform/\n*.tfstate\n",
+        "gitops.yaml": "stacks: []\n",
+        "stacks/net/main.tf": 'resource "x" "a" {}\n',
+    }
+
+    new_tree = git.export_commit(repo, new[:12], tmp_path / "new")
+    assert (new_tree / "stacks" / "app" / "main.tf").read_text() == "# app\n"
+    assert (new_tree / "gitops.yaml").read_text() == "stacks: []\n"  # not the working tree
+    assert os.access(new_tree / "run.sh", os.X_OK)
+    assert not os.access(new_tree / "gitops.yaml", os.X_OK)
+    assert os.readlink(new_tree / "link.tf") == "stacks/net/main.tf"
+
+
+def test_export_includes_files_marked_export_ignore(repo: gitpython.Repo, tmp_path: Path) -> None:
+    # `git archive` would drop these; a stack needs exactly the committed tree.
+    root = root_of(repo)
+    (root / ".gitattributes").write_text("stacks/** export-ignore\n")
+    sha = commit_all(repo, "Mark stacks export-ignore")
+    dest = git.export_commit(repo, sha, tmp_path / "out")
+    assert (dest / "stacks" / "net" / "main.tf").exists()
+
+
+def test_export_of_an_unknown_commit(repo: gitpython.Repo, tmp_path: Path) -> None:
+    with pytest.raises(GitError, match="commit 'deadbeef' does not exist"):
+        git.export_commit(repo, "deadbeef", tmp_path / "out")
+
+
+# ---------------------------------------------------------------- changed paths
+
+
+def test_changed_paths_between_commits(repo: gitpython.Repo) -> None:
+    root = root_of(repo)
+    base = repo.head.commit.hexsha
+    (root / "stacks" / "net" / "main.tf").write_text('resource "x" "b" {}\n')
+    (root / "stacks" / "app").mkdir()
+    (root / "stacks" / "app" / "main.tf").write_text("# app\n")
+    commit_all(repo, "Change net, add app")
+    repo.git.mv("gitops.yaml", "stacks/app/gitops.yaml")
+    head = commit_all(repo, "Move the manifest")
+
+    assert git.changed_paths(repo, base, head) == [
+        "gitops.yaml",
+        "stacks/app/gitops.yaml",
+        "stacks/app/main.tf",
+        "stacks/net/main.tf",
+    ]
+    assert git.changed_paths(repo, "HEAD", "HEAD") == []
+    assert git.changed_paths(repo, None, base) == [
+        ".gitignore",
+        "gitops.yaml",
+        "stacks/net/main.tf",
+    ]
+    with pytest.raises(GitError, match="commit 'nope' does not exist"):
+        git.changed_paths(repo, "nope", head)
