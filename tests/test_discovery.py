@@ -1,0 +1,256 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from infra_gitops.config import Manifest, load_manifest
+from infra_gitops.discovery import (
+    affected_stacks,
+    dependency_cycle,
+    dependency_order,
+    local_module_dirs,
+    with_dependencies,
+    with_dependents,
+)
+from infra_gitops.errors import ConfigError
+from infra_gitops.models import Stack
+
+
+def stack(name: str, *depends_on: str) -> Stack:
+    return Stack(name=name, path=f"stacks/{name}", depends_on=depends_on)
+
+
+def names(waves: list[list[Stack]]) -> list[list[str]]:
+    return [[s.name for s in wave] for wave in waves]
+
+
+# network <- storage <- app, network <- dns <- app, monitoring alone
+DIAMOND = [
+    stack("app", "storage", "dns"),
+    stack("storage", "network"),
+    stack("monitoring"),
+    stack("dns", "network"),
+    stack("network"),
+]
+
+
+# --------------------------------------------------------------------------- order
+
+
+def test_dependency_waves_keep_the_given_order_within_a_wave() -> None:
+    assert names(dependency_order(DIAMOND)) == [
+        ["monitoring", "network"],
+        ["storage", "dns"],
+        ["app"],
+    ]
+
+
+def test_dependencies_outside_the_subset_are_ignored() -> None:
+    subset = [s for s in DIAMOND if s.name in {"app", "dns"}]
+
+    assert names(dependency_order(subset)) == [["dns"], ["app"]]
+
+
+def test_dependency_order_of_nothing() -> None:
+    assert dependency_order([]) == []
+
+
+def test_dependency_order_names_a_cycle() -> None:
+    with pytest.raises(ConfigError, match=r"^dependency cycle: a -> b -> c -> a$"):
+        dependency_order([stack("x"), stack("a", "b"), stack("b", "c"), stack("c", "a")])
+
+
+@pytest.mark.parametrize(
+    ("graph", "cycle"),
+    [
+        ({"a": ["b"], "b": ["a"]}, ["a", "b", "a"]),
+        ({"z": [], "b": ["c"], "c": ["d"], "d": ["b"]}, ["b", "c", "d", "b"]),
+        ({"a": ["a"]}, ["a", "a"]),
+        ({"a": ["b"], "b": []}, None),
+    ],
+)
+def test_dependency_cycle(graph: dict[str, list[str]], cycle: list[str] | None) -> None:
+    assert dependency_cycle(graph) == cycle
+
+
+# --------------------------------------------------------------------------- closures
+
+
+def test_with_dependents_is_transitive() -> None:
+    assert with_dependents(DIAMOND, ["network"]) == {"network", "storage", "dns", "app"}
+    assert with_dependents(DIAMOND, ["storage"]) == {"storage", "app"}
+    assert with_dependents(DIAMOND, []) == set()
+
+
+def test_with_dependencies_is_transitive() -> None:
+    assert with_dependencies(DIAMOND, ["app"]) == {"app", "storage", "dns", "network"}
+    assert with_dependencies(DIAMOND, ["monitoring", "dns"]) == {"monitoring", "dns", "network"}
+
+
+def test_unknown_names_are_an_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        with_dependents(DIAMOND, ["netwrk"])
+
+    assert str(caught.value) == (
+        "unknown stack(s): netwrk ('netwrk': did you mean 'network'?); "
+        "known stacks: app, storage, monitoring, dns, network"
+    )
+
+
+# --------------------------------------------------------------------------- affected stacks
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+MANIFEST = """
+    version: 1
+    stacks:
+      - name: network
+        path: stacks/network
+      - name: storage
+        path: stacks/storage
+        depends_on: [network]
+      - name: app
+        path: stacks/app
+        variables:
+          bucket: {from_stack: storage, output: bucket}
+      - name: app2
+        path: stacks/app2
+      - name: programs
+        path: programs/web
+        engine: pulumi
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    write(tmp_path, {
+        "gitops.yaml": MANIFEST,
+        "stacks/network/main.tf": """
+            module "vpc" {
+              source = "../../modules/vpc"
+              cidr   = "10.0.0.0/16"
+            }
+        """,
+        "stacks/storage/main.tf": """
+            resource "aws_s3_object" "seed" {
+              source = "../../files/seed.txt"
+            }
+            # module "old" { source = "../../modules/old" } is a comment
+        """,
+        "stacks/storage/buckets.tf": """
+            module "buckets" {
+              count  = 1
+              tags   = { team = "x" }
+              source = "./buckets"
+            }
+        """,
+        "stacks/storage/buckets/main.tf": """
+            module "naming" {
+              source = "../../../modules/naming"
+            }
+        """,
+        "stacks/app/main.tf": 'module "remote" {\n  source = "terraform-aws-modules/vpc/aws"\n}\n',
+        "stacks/app2/main.tf": "",
+        "programs/web/Pulumi.yaml": "name: web\n",
+        "programs/web/__main__.py": "",
+        "modules/vpc/main.tf": 'module "subnets" {\n  source = "../subnets/"\n}\n',
+        "modules/subnets/main.tf": "",
+        "modules/naming/main.tf": "",
+        "modules/old/main.tf": "",
+        "modules/outside/main.tf": 'module "x" {\n  source = "../../../../elsewhere"\n}\n',
+        "files/seed.txt": "",
+    })
+    return tmp_path
+
+
+def test_local_module_dirs_are_found_transitively(repo: Path) -> None:
+    assert local_module_dirs(repo, "stacks/network") == {"modules/vpc", "modules/subnets"}
+    assert local_module_dirs(repo, "stacks/storage") == {"stacks/storage/buckets", "modules/naming"}
+    assert local_module_dirs(repo, "stacks/app") == set()
+    assert local_module_dirs(repo, "modules/outside") == set()
+
+
+@pytest.mark.parametrize(
+    ("changed", "affected"),
+    [
+        (["stacks/app/main.tf"], {"app"}),
+        (["stacks/app2/variables.tf"], {"app2"}),
+        (["stacks/storage/main.tf"], {"storage", "app"}),
+        (["modules/subnets/main.tf"], {"network", "storage", "app"}),
+        (["modules/naming/outputs.tf"], {"storage", "app"}),
+        (["./stacks/storage/buckets/main.tf"], {"storage", "app"}),
+        (["modules/old/main.tf"], set()),
+        (["files/seed.txt"], set()),
+        (["programs/web/__main__.py"], {"programs"}),
+        (["README.md", "docs/x.md"], set()),
+        ([], set()),
+    ],
+)
+def test_affected_stacks_by_changed_files(
+    repo: Path, changed: list[str], affected: set[str]
+) -> None:
+    assert affected_stacks(load_manifest(repo), changed) == affected
+
+
+def old_manifest_of(tmp_path: Path, manifest: str) -> Manifest:
+    """The manifest as it was at an earlier commit, checked out elsewhere."""
+    old = tmp_path / "old"
+    for directory in ("stacks/network", "stacks/storage", "stacks/app", "stacks/app2",
+                      "programs/web"):
+        (old / directory).mkdir(parents=True)
+    write(old, {"gitops.yaml": manifest})
+    return load_manifest(old)
+
+
+def test_affected_stacks_by_manifest_entry(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    changed = MANIFEST.replace("path: stacks/app2", "path: stacks/app2\n        workspace: prod")
+    old = old_manifest_of(tmp_path_factory.mktemp("x"), changed)
+
+    assert affected_stacks(load_manifest(repo), ["gitops.yaml"], old) == {"app2"}
+
+
+def test_a_changed_dependency_drags_its_dependents(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    changed = MANIFEST.replace("depends_on: [network]", "depends_on: []")
+    old = old_manifest_of(tmp_path_factory.mktemp("x"), changed)
+
+    assert affected_stacks(load_manifest(repo), ["gitops.yaml"], old) == {"storage", "app"}
+
+
+def test_new_stacks_are_affected(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    without_app2 = MANIFEST.replace("      - name: app2\n        path: stacks/app2\n", "")
+    old = old_manifest_of(tmp_path_factory.mktemp("x"), without_app2)
+
+    assert "app2" not in old.names
+    assert affected_stacks(load_manifest(repo), ["gitops.yaml"], old) == {"app2"}
+
+
+def test_same_manifest_affects_nothing(repo: Path) -> None:
+    manifest = load_manifest(repo)
+
+    assert affected_stacks(manifest, ["gitops.yaml"], manifest) == set()
+
+
+def test_changed_manifest_without_old_one_affects_everything(repo: Path) -> None:
+    assert affected_stacks(load_manifest(repo), ["gitops.yaml"]) == {
+        "network", "storage", "app", "app2", "programs"
+    }
+
+
+def test_stack_at_the_repo_root_sees_every_change(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "gitops.yaml": "version: 1\nstacks:\n  - {name: root, path: .}\n",
+        "main.tf": "",
+    })
+
+    assert affected_stacks(load_manifest(tmp_path), ["anything/at/all.txt"]) == {"root"}
