@@ -1,0 +1,485 @@
+"""The Terraform / OpenTofu engine: init, plan (saved), show -json, apply the saved plan.
+
+Only machine-readable forms are parsed: `-detailed-exitcode`, `show -json`,
+`output -json`, `version -json`. Errors are classified from the `Error:` blocks of the
+plain-text diagnostics (`-no-color`): every command prints them in the same shape
+(init has no `-json` mode in every supported version, apply of a saved plan and
+`output` neither), they carry file and line, and the same text is what a person reads in
+the run log, so one parser serves every step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from infra_gitops import process
+from infra_gitops.engines.base import StackWorkspace
+from infra_gitops.engines.binaries import resolve_binary
+from infra_gitops.engines.tfplan import (
+    parse_plan,
+    redact_plan_document,
+    scrub_text,
+    state_outputs,
+    write_artifact,
+)
+from infra_gitops.errors import CommandTimeoutError, EngineError, StateLockedError
+from infra_gitops.models import ApplyResult, Plan
+
+CONFIG_SUFFIXES = (".tf", ".tf.json", ".tofu", ".tofu.json")
+BACKEND_FILE = "backend.tfbackend"
+BACKEND_DIGEST_FILE = ".backend.sha256"
+"""Digest of the backend config of the last successful init (to know when to -reconfigure)."""
+
+
+class TerraformEngine:
+    """Terraform or OpenTofu (same CLI); `name` picks the default executable."""
+
+    def __init__(self, name: str = "terraform", *, lock_timeout: float = 0.0) -> None:
+        self.name = name
+        # 0 fails fast: the controller already serializes its own runs per stack, so a
+        # held lock means someone else (a person, another controller) is at work.
+        self.lock_timeout = lock_timeout
+        self._versions: dict[tuple[str, ...], str] = {}
+
+    # --- Engine protocol ---------------------------------------------------------------
+
+    def version(self, ws: StackWorkspace) -> str:
+        binary = resolve_binary(ws.stack, self.name, ws.env)
+        if binary not in self._versions:
+            ws.work_dir.mkdir(parents=True, exist_ok=True)
+            done = self._run(ws, "version", ["version", "-json"], cwd=ws.work_dir)
+            try:
+                number = json.loads(done.stdout)["terraform_version"]
+            except (ValueError, KeyError) as exc:
+                raise EngineError(
+                    f"stack {ws.stack.name!r}: version: unexpected output from "
+                    f"{' '.join(binary)} version -json"
+                ) from exc
+            self._versions[binary] = f"{self.name} {number}"
+        return self._versions[binary]
+
+    def prepare(self, ws: StackWorkspace) -> None:
+        _check_source_dir(ws)
+        _write_override_files(ws)
+        _keep_local_state_in_work_dir(ws)
+        backend_args, digest, reconfigure = _backend_args(ws)
+        args = ["init", "-input=false", "-no-color", *backend_args]
+        if reconfigure:
+            args.append("-reconfigure")
+        self._run(ws, "init", args)
+        (ws.work_dir / BACKEND_DIGEST_FILE).write_text(digest, encoding="utf-8")
+        if ws.stack.workspace != "default":
+            self._run(ws, "workspace", ["workspace", "select", "-or-create", ws.stack.workspace])
+
+    def plan(self, ws: StackWorkspace, *, refresh_only: bool = False) -> Plan:
+        return self._plan(ws, ["-refresh-only"] if refresh_only else [], refresh_only)
+
+    def apply(self, ws: StackWorkspace, plan: Plan) -> ApplyResult:
+        if plan.plan_file is None or not plan.plan_file.is_file():
+            raise EngineError(
+                f"stack {ws.stack.name!r}: apply: the saved plan file {plan.plan_file} is "
+                "missing; plan again and apply that plan"
+            )
+        args = ["apply", "-input=false", "-no-color", "-auto-approve", self._lock_arg()]
+        self._run(ws, "apply", [*args, str(plan.plan_file)])
+        # The plan file holds variable values (secrets included) in plain text, and it
+        # cannot be applied twice: the redacted JSON artifact is what is kept.
+        plan.plan_file.unlink(missing_ok=True)
+        return ApplyResult(
+            stack=ws.stack.name,
+            counts=plan.counts,
+            outputs=self.outputs(ws),
+            engine_version=self.version(ws),
+        )
+
+    def outputs(self, ws: StackWorkspace) -> Mapping[str, Any]:
+        done = self._run(ws, "output", ["output", "-json", "-no-color"], log_stdout=False)
+        return state_outputs(json.loads(done.stdout or "{}"), ws.secrets)
+
+    def destroy(self, ws: StackWorkspace) -> ApplyResult:
+        return self.apply(ws, self._plan(ws, ["-destroy"], refresh_only=False))
+
+    # --- steps -------------------------------------------------------------------------
+
+    def _plan(self, ws: StackWorkspace, mode_args: Sequence[str], refresh_only: bool) -> Plan:
+        plans_dir = ws.work_dir / "plans"
+        plans_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        plan_file = plans_dir / f"{stamp}.tfplan"
+        args = [
+            "plan",
+            "-input=false",
+            "-no-color",
+            self._lock_arg(),
+            "-detailed-exitcode",
+            f"-out={plan_file}",
+            *mode_args,
+        ]
+        self._run(ws, "plan", args, ok_codes=(0, 2))
+        plan_file.chmod(0o600)
+        show_args = ["show", "-json", "-no-color", str(plan_file)]
+        shown = self._run(ws, "show", show_args, log_stdout=False)
+        doc = json.loads(shown.stdout)
+        redacted = redact_plan_document(
+            doc, sensitive_variables=ws.stack.sensitive_variables, secrets=ws.secrets
+        )
+        artifact = write_artifact(redacted, plans_dir / f"{stamp}.plan.json")
+        return parse_plan(
+            doc,
+            redacted=redacted,
+            stack=ws.stack.name,
+            engine=self.name,
+            engine_version=self.version(ws),
+            refresh_only=refresh_only,
+            plan_file=plan_file,
+            artifact=artifact,
+        )
+
+    def _lock_arg(self) -> str:
+        return f"-lock-timeout={self.lock_timeout:g}s"
+
+    def _run(
+        self,
+        ws: StackWorkspace,
+        step: str,
+        args: Sequence[str],
+        *,
+        ok_codes: tuple[int, ...] = (0,),
+        log_stdout: bool = True,
+        cwd: Path | None = None,
+    ) -> process.Completed:
+        """One engine command: progress line, redacted log, timeout, classified failure.
+
+        log_stdout=False for commands whose stdout is raw JSON with unredacted values.
+        """
+        if cwd is None:
+            _check_source_dir(ws)
+        binary = resolve_binary(ws.stack, self.name, ws.env)
+        ws.progress(step)
+        with _command_log(ws.log_file, ws.secrets) as log:
+            started = datetime.now(UTC).isoformat(timespec="seconds")
+            log.write(f"[{started}] $ {self.name} {' '.join(args)}")
+            try:
+                done = process.run(
+                    [*binary, *args],
+                    cwd=cwd or ws.source_dir,
+                    env=engine_env(ws),
+                    timeout=ws.timeout,
+                    on_stdout_line=log.write if log_stdout else None,
+                    on_stderr_line=log.write,
+                )
+            except CommandTimeoutError:
+                log.write(f"[killed after {ws.timeout:g}s timeout]")
+                raise CommandTimeoutError(
+                    f"stack {ws.stack.name!r}: {self.name} {step} ran past its timeout of "
+                    f"{ws.timeout:g}s and was killed with its child processes"
+                ) from None
+            log.write(f"[exit code {done.returncode}]")
+        if done.returncode not in ok_codes:
+            raise classify_failure(ws, self.name, step, done.stderr or done.stdout)
+        return done
+
+
+# --- environment -----------------------------------------------------------------------
+
+
+def engine_env(ws: StackWorkspace) -> dict[str, str]:
+    """ws.env plus what every Terraform command needs. Variables travel as TF_VAR_*: never
+    on argv (visible in `ps`) and never in a file."""
+    env = dict(ws.env)
+    # The stack's `workspace` is authoritative; TF_WORKSPACE would override `select`.
+    env.pop("TF_WORKSPACE", None)
+    env["TF_DATA_DIR"] = str(ws.work_dir / ".terraform")
+    env["CHECKPOINT_DISABLE"] = "1"
+    env["TF_IN_AUTOMATION"] = "1"
+    env["TF_INPUT"] = "0"
+    if "TF_PLUGIN_CACHE_DIR" not in env:
+        cache = ws.work_dir.parent / "plugin-cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        env["TF_PLUGIN_CACHE_DIR"] = str(cache)
+    if "TF_CLI_CONFIG_FILE" not in env:
+        # Without a real file Terraform reads (and warns about) the user's ~/.terraformrc.
+        cli_config = ws.work_dir / "terraform.rc"
+        if not cli_config.exists():
+            ws.work_dir.mkdir(parents=True, exist_ok=True)
+            cli_config.write_text("# infra-gitops: no CLI settings\n", encoding="utf-8")
+        env["TF_CLI_CONFIG_FILE"] = str(cli_config)
+    for name, value in ws.variables.items():
+        if value is None:
+            continue  # unset: the variable's default applies (TF_VAR_x=null would be "null")
+        env[f"TF_VAR_{name}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+def _check_source_dir(ws: StackWorkspace) -> None:
+    where = f"stack {ws.stack.name!r} (path {ws.stack.path!r} in the manifest)"
+    if not ws.source_dir.is_dir():
+        raise EngineError(f"{where}: directory {ws.source_dir} does not exist")
+    if not any(p.name.endswith(CONFIG_SUFFIXES) for p in ws.source_dir.iterdir()):
+        raise EngineError(
+            f"{where}: directory {ws.source_dir} has no Terraform configuration "
+            f"(no {', '.join('*' + s for s in CONFIG_SUFFIXES)} files)"
+        )
+
+
+def _write_override_files(ws: StackWorkspace) -> None:
+    for name, content in ws.override_files.items():
+        if Path(name).name != name or name in {".", ".."}:
+            raise EngineError(
+                f"stack {ws.stack.name!r}: override file name {name!r} must be a plain file name"
+            )
+        (ws.source_dir / name).write_text(content, encoding="utf-8")
+
+
+LOCAL_STATE_OVERRIDE = "zz_infra_gitops_local_state_override.tf"
+_BACKEND_BLOCK = re.compile(r'^\s*(backend\s+"|cloud\s*\{)', re.MULTILINE)
+
+
+def _keep_local_state_in_work_dir(ws: StackWorkspace) -> None:
+    """A stack that declares no backend keeps its state in the current directory, which
+    here is a snapshot deleted after the run: point the local backend at the work dir."""
+    if _declares_backend(ws.source_dir):
+        return
+    path = _hcl_string(str(ws.work_dir / "terraform.tfstate"))
+    workspaces = _hcl_string(str(ws.work_dir / "terraform.tfstate.d"))
+    (ws.source_dir / LOCAL_STATE_OVERRIDE).write_text(
+        "# Written by infra-gitops: this stack declares no backend.\n"
+        f'terraform {{\n  backend "local" {{\n    path          = {path}\n'
+        f"    workspace_dir = {workspaces}\n  }}\n}}\n",
+        encoding="utf-8",
+    )
+
+
+def _declares_backend(source_dir: Path) -> bool:
+    for file in source_dir.iterdir():
+        if file.name == LOCAL_STATE_OVERRIDE or not file.name.endswith(CONFIG_SUFFIXES):
+            continue
+        text = file.read_text(encoding="utf-8", errors="replace")
+        if file.name.endswith(".json"):
+            if '"backend"' in text or '"cloud"' in text:
+                return True
+        elif _BACKEND_BLOCK.search(text):
+            return True
+    return False
+
+
+# --- backend config --------------------------------------------------------------------
+
+
+def _backend_args(ws: StackWorkspace) -> tuple[list[str], str, bool]:
+    """(-backend-config args, digest of the config, whether init must -reconfigure)."""
+    content = render_backend_config(ws.backend_config) if ws.backend_config else ""
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    digest_file = ws.work_dir / BACKEND_DIGEST_FILE
+    previous = digest_file.read_text(encoding="utf-8") if digest_file.exists() else None
+    reconfigure = previous is not None and previous != digest
+    backend_file = ws.work_dir / BACKEND_FILE
+    if not content:
+        backend_file.unlink(missing_ok=True)
+        return [], digest, reconfigure
+    ws.work_dir.mkdir(parents=True, exist_ok=True)
+    # Backend settings may hold credentials: owner-only from the first byte.
+    fd = os.open(backend_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(content)
+    return [f"-backend-config={backend_file}"], digest, reconfigure
+
+
+def render_backend_config(config: Mapping[str, Any]) -> str:
+    """A .tfbackend file (HCL attributes) from a mapping; nested maps become objects."""
+    return "".join(f"{_hcl_key(k)} = {_hcl_value(v)}\n" for k, v in sorted(config.items()))
+
+
+def _hcl_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key) else _hcl_string(key)
+
+
+def _hcl_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return _hcl_string(value)
+    if isinstance(value, Mapping):
+        body = ", ".join(f"{_hcl_key(str(k))} = {_hcl_value(v)}" for k, v in value.items())
+        return "{ " + body + " }" if body else "{}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_hcl_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} into a Terraform backend config")
+
+
+def _hcl_string(text: str) -> str:
+    # JSON string escapes are valid HCL; template sequences must be doubled to stay literal.
+    return json.dumps(text).replace("${", "$${").replace("%{", "%%{")
+
+
+# --- the run log -----------------------------------------------------------------------
+
+
+@dataclass
+class _CommandLog:
+    out: TextIO | None
+    secrets: frozenset[str]
+    lock: threading.Lock
+
+    def write(self, line: str) -> None:
+        if self.out is None:
+            return
+        # TODO: switch to infra_gitops.redaction.Scrubber once it lands.
+        clean = scrub_text(line, self.secrets)
+        with self.lock:  # stdout and stderr are pumped by two threads
+            self.out.write(clean + "\n")
+            self.out.flush()
+
+
+@contextmanager
+def _command_log(path: Path | None, secrets: frozenset[str]) -> Iterator[_CommandLog]:
+    if path is None:
+        yield _CommandLog(None, secrets, threading.Lock())
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        yield _CommandLog(out, secrets, threading.Lock())
+
+
+# --- failures --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    summary: str
+    detail: str
+    file: str | None = None
+    line: int | None = None
+
+
+_DIAG_START = re.compile(r"^(Error|Warning): (.*)$")
+_DIAG_LOCATION = re.compile(r"^\s+on (.+?) line (\d+)")
+_BOX = re.compile(r"^[│╷╵] ?")
+_GENERIC_INIT = "Terraform encountered problems during initiali"
+
+
+def parse_diagnostics(text: str) -> list[Diagnostic]:
+    """The `Error:` blocks of Terraform's -no-color output, in order, without repeats."""
+    found: list[Diagnostic] = []
+    for block in _error_blocks(text):
+        summary, body = block[0], block[1:]
+        location = next((m for m in map(_DIAG_LOCATION.match, body) if m), None)
+        # Source snippets and the location line are indented; the explanation is not.
+        detail = " ".join(ln.strip() for ln in body if ln.strip() and not ln[:1].isspace())
+        diagnostic = Diagnostic(
+            summary=summary,
+            detail=detail,
+            file=location.group(1) if location else None,
+            line=int(location.group(2)) if location else None,
+        )
+        if diagnostic not in found:
+            found.append(diagnostic)
+    if len(found) > 1:
+        found = [d for d in found if not d.summary.startswith(_GENERIC_INIT)]
+    return found
+
+
+def _error_blocks(text: str) -> list[list[str]]:
+    blocks: list[list[str]] = []
+    current: list[str] | None = None
+    for raw in text.splitlines():
+        line = _BOX.sub("", raw)
+        start = _DIAG_START.match(line)
+        if start:
+            current = [start.group(2)] if start.group(1) == "Error" else None
+            if current is not None:
+                blocks.append(current)
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def classify_failure(ws: StackWorkspace, engine: str, step: str, output: str) -> EngineError:
+    """A failed command's output -> an error naming the stack, the step and the cause."""
+    where = f"stack {ws.stack.name!r}: {engine} {step} failed"
+    output = scrub_text(output, ws.secrets)
+    lock = lock_info(output)
+    if lock is not None or "Error acquiring the state lock" in output:
+        lock = lock or {}
+        lock_id = lock.get("ID")
+        held = [f"{k.lower()} {lock[k]}" for k in ("Who", "Operation", "Created") if lock.get(k)]
+        holder = ", ".join(held)
+        return StateLockedError(
+            f"{where}: the state is locked by another run (lock ID {lock_id or 'unknown'}"
+            f"{'; ' + holder if holder else ''}). Wait for that run to finish; if it died, "
+            f"release the lock by hand (`{engine} force-unlock {lock_id or 'LOCK_ID'}`) once "
+            "you are sure nothing is using the state",
+            lock_id=lock_id,
+        )
+    endpoint = unreachable_endpoint(output)
+    if endpoint is not None:
+        return EngineError(
+            f"{where}: the endpoint {endpoint} is down or unreachable (connection refused); "
+            "check that the cloud API / state backend (or the local emulator) is running "
+            "and that the stack's endpoints point at it"
+        )
+    diagnostics = parse_diagnostics(output)
+    if diagnostics:
+        return EngineError(f"{where}:\n" + "\n".join(_describe(ws, d) for d in diagnostics))
+    tail = [ln for ln in output.strip().splitlines() if ln.strip()][-10:]
+    return EngineError(f"{where}:\n" + ("\n".join(tail) or "(no output)"))
+
+
+def _describe(ws: StackWorkspace, diagnostic: Diagnostic) -> str:
+    text = diagnostic.summary + (f": {diagnostic.detail}" if diagnostic.detail else "")
+    if diagnostic.file is None:
+        return f"  {text}"
+    # Name the file as it is in the repo, not in the snapshot the engine ran on.
+    path = diagnostic.file
+    if not posixpath.isabs(path):
+        path = posixpath.normpath(posixpath.join(ws.stack.path, path))
+    return f"  {path}:{diagnostic.line}: {text}"
+
+
+_LOCK_FIELD = re.compile(r"^\s+(ID|Path|Operation|Who|Version|Created|Info):\s*(.*?)\s*$")
+
+
+def lock_info(text: str) -> dict[str, str] | None:
+    """The fields of Terraform's `Lock Info:` block, or None when there is none."""
+    _, marker, rest = text.partition("Lock Info:")
+    if not marker:
+        return None
+    fields: dict[str, str] = {}
+    for line in rest.splitlines()[1:]:
+        match = _LOCK_FIELD.match(line)
+        if match is None:
+            break
+        fields[match.group(1)] = match.group(2)
+    return fields
+
+
+_URL = re.compile(r'"(https?://[^/"\s]+)')
+_DIAL = re.compile(r"dial tcp ([^\s:]+:\d+|\[[^\]]+\]:\d+): connect: connection refused")
+
+
+def unreachable_endpoint(text: str) -> str | None:
+    """The endpoint a 'connection refused' failure was trying to reach, if that is the
+    failure."""
+    if "connection refused" not in text:
+        return None
+    refused = text[: text.index("connection refused")]
+    urls = _URL.findall(refused)
+    if urls:
+        return str(urls[-1])
+    dial = _DIAL.search(text)
+    return dial.group(1) if dial else "(unknown endpoint)"
