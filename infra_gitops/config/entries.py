@@ -1,0 +1,112 @@
+"""Which stacks the manifest has: declared under 'stacks', then discovered by 'discover'.
+
+A stack is first an Entry (a name, a path and where its settings are written) so that
+cross-stack checks can run before any Stack value is built.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra_gitops.config.directories import directory_problem, glob_stack_dirs
+from infra_gitops.config.document import Document, KeyPath, render_key_path
+from infra_gitops.config.settings import list_at, sections_of, setting
+from infra_gitops.errors import Problem
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stack before it is built: where its settings are written, in override order."""
+
+    name: str
+    path: str
+    where: KeyPath
+    """stacks[i] or discover[j]."""
+    sections: tuple[KeyPath, ...]
+    """Mappings holding its settings, later ones override: (defaults, stacks[i])."""
+
+
+def stack_entries(doc: Document, root: Path) -> tuple[list[Entry], list[Problem]]:
+    """Declared entries in order, then discovered ones; and what is wrong with them."""
+    declared, problems = _declared_entries(doc, root)
+    discovered, discovery_problems = _discovered_entries(doc, root, declared)
+    return declared + discovered, problems + discovery_problems
+
+
+def _declared_entries(doc: Document, root: Path) -> tuple[list[Entry], list[Problem]]:
+    entries: list[Entry] = []
+    problems: list[Problem] = []
+    first_by_name: dict[str, Entry] = {}
+    for position, raw in enumerate(list_at(doc, ("stacks",))):
+        where: KeyPath = ("stacks", position)
+        name, path = (raw.get("name"), raw.get("path")) if isinstance(raw, dict) else (None, None)
+        location_problem = directory_problem(root, path) if isinstance(path, str) else None
+        if location_problem:
+            problems.append(doc.problem((*where, "path"), location_problem))
+        if not isinstance(name, str) or not isinstance(path, str):
+            continue
+        if name in first_by_name:
+            first = first_by_name[name]
+            problems.append(doc.problem((*where, "name"), f"duplicate stack name {name!r} "
+                                        f"(also {render_key_path(first.where)} at line "
+                                        f"{doc.line(first.where)})"))
+            continue
+        entry = Entry(name, posixpath.normpath(path), where, sections_of(doc, where))
+        first_by_name[name] = entry
+        entries.append(entry)
+    return entries, problems
+
+
+def _discovered_entries(
+    doc: Document, root: Path, declared: Sequence[Entry]
+) -> tuple[list[Entry], list[Problem]]:
+    taken_paths = {entry.path for entry in declared}
+    by_name: dict[str, Entry] = {entry.name: entry for entry in declared}
+    entries: list[Entry] = []
+    problems: list[Problem] = []
+    for position, rule in enumerate(list_at(doc, ("discover",))):
+        where: KeyPath = ("discover", position)
+        if not isinstance(rule, dict) or not isinstance(rule.get("glob"), str):
+            continue
+        sections = sections_of(doc, where)
+        engine = setting(doc, sections, "engine")
+        directories, glob_problem = glob_stack_dirs(root, rule["glob"], engine)
+        if glob_problem:
+            problems.append(doc.problem((*where, "glob"), glob_problem))
+        for path in directories:
+            if path in taken_paths:
+                continue
+            taken_paths.add(path)
+            entry, problem = _discovered(doc, where, sections, path, by_name)
+            if problem:
+                problems.append(problem)
+            if entry:
+                by_name[entry.name] = entry
+                entries.append(entry)
+    return entries, problems
+
+
+def _discovered(
+    doc: Document,
+    where: KeyPath,
+    sections: tuple[KeyPath, ...],
+    path: str,
+    by_name: Mapping[str, Entry],
+) -> tuple[Entry | None, Problem | None]:
+    name = re.sub(r"[^a-z0-9_-]", "-", posixpath.basename(path).lower()).lstrip("-_")
+    at = (*where, "glob")
+    if not name:
+        return None, doc.problem(at, f"cannot name a stack after directory {path!r}: "
+                                     "declare it under 'stacks' with a name")
+    other = by_name.get(name)
+    if other is None:
+        return Entry(name, path, where, sections), None
+    how = "declared" if other.where[0] == "stacks" else "discovered"
+    return None, doc.problem(at, f"discovered stack {name!r} at {path} clashes with stack "
+                                 f"{name!r} {how} at {render_key_path(other.where)} (line "
+                                 f"{doc.line(other.where)}) for {other.path}; declare one "
+                                 "of them under 'stacks' with another name")

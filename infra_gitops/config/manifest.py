@@ -1,0 +1,78 @@
+"""The manifest as a whole: every check in file order, then the Stack values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra_gitops.config.build import build_stack
+from infra_gitops.config.entries import stack_entries
+from infra_gitops.config.hints import unknown_stack
+from infra_gitops.config.schema_check import schema_problems
+from infra_gitops.config.semantic_check import semantic_problems
+from infra_gitops.config.yaml_source import read_document
+from infra_gitops.errors import ConfigError, Problem
+from infra_gitops.models import Stack
+
+__all__ = ["MANIFEST_NAME", "Manifest", "load_manifest", "validate_manifest"]
+
+MANIFEST_NAME = "gitops.yaml"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A valid manifest: declared stacks in order, then discovered ones."""
+
+    path: Path
+    """The manifest file (absolute)."""
+    stacks: tuple[Stack, ...]
+
+    @property
+    def root(self) -> Path:
+        """The repo root: stack paths are relative to it."""
+        return self.path.parent
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(stack.name for stack in self.stacks)
+
+    def stack(self, name: str) -> Stack:
+        for stack in self.stacks:
+            if stack.name == name:
+                return stack
+        raise ConfigError(unknown_stack(name, self.names))
+
+
+def load_manifest(repo_root: Path) -> Manifest:
+    """The manifest of the repo at repo_root. Raises ConfigError listing every problem."""
+    problems, manifest = _check(repo_root)
+    if problems or manifest is None:
+        raise ConfigError(problems=problems)
+    return manifest
+
+
+def validate_manifest(repo_root: Path) -> list[Problem]:
+    """Every problem in the repo's manifest, in file order; empty when it is valid."""
+    return _check(repo_root)[0]
+
+
+def _check(repo_root: Path) -> tuple[list[Problem], Manifest | None]:
+    root = repo_root.absolute()
+    doc, problems = read_document(root, MANIFEST_NAME)
+    if doc is None:
+        return _sorted_unique(problems), None
+    problems += schema_problems(doc)
+    entries, entry_problems = stack_entries(doc, root)
+    problems += entry_problems
+    problems += semantic_problems(doc, entries)
+    problems = _sorted_unique(problems)
+    if problems:
+        return problems, None
+    stacks = tuple(build_stack(doc, entry) for entry in entries)
+    return [], Manifest(path=root / MANIFEST_NAME, stacks=stacks)
+
+
+def _sorted_unique(problems: Sequence[Problem]) -> list[Problem]:
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p.line is None, p.line or 0))

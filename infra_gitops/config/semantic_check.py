@@ -1,0 +1,109 @@
+"""What a schema cannot know: engine names, names across stacks, dependency cycles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from infra_gitops.config.document import Document, KeyPath
+from infra_gitops.config.entries import Entry
+from infra_gitops.config.hints import did_you_mean, did_you_mean_or_choices, unknown_stack
+from infra_gitops.config.settings import is_from_stack, list_at, merged
+from infra_gitops.discovery import dependency_cycle
+from infra_gitops.errors import Problem
+
+__all__ = ["ENGINES", "semantic_problems"]
+
+ENGINES = ("terraform", "tofu", "pulumi")
+"""Engine names the manifest accepts (until the engine registry owns this list)."""
+
+
+def semantic_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
+    names = [entry.name for entry in entries]
+    problems = _engine_problems(doc)
+    for section in _setting_sections(doc):
+        problems += _unknown_stack_problems(doc, section, names)
+    for entry in entries:
+        problems += _sensitive_name_problems(doc, entry)
+    return problems + _cycle_problems(doc, entries)
+
+
+def _setting_sections(doc: Document) -> Iterator[KeyPath]:
+    if isinstance(doc.get(("defaults",)), dict):
+        yield ("defaults",)
+    for key in ("stacks", "discover"):
+        for position, item in enumerate(list_at(doc, (key,))):
+            if isinstance(item, dict):
+                yield (key, position)
+
+
+def _engine_problems(doc: Document) -> list[Problem]:
+    problems = []
+    for section in _setting_sections(doc):
+        engine = doc.get((*section, "engine"))
+        if isinstance(engine, str) and engine not in ENGINES:
+            problems.append(doc.problem((*section, "engine"), f"unknown engine {engine!r}"
+                                        f"{did_you_mean_or_choices(engine, ENGINES)}"))
+    return problems
+
+
+def _stack_references(doc: Document, section: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+    """(where, stack name) for each depends_on entry and from_stack variable of a section."""
+    for position, name in enumerate(list_at(doc, (*section, "depends_on"))):
+        if isinstance(name, str):
+            yield (*section, "depends_on", position), name
+    variables = doc.get((*section, "variables"))
+    for variable, value in (variables.items() if isinstance(variables, dict) else ()):
+        if is_from_stack(value) and isinstance(value["from_stack"], str):
+            yield (*section, "variables", variable, "from_stack"), value["from_stack"]
+
+
+def _unknown_stack_problems(
+    doc: Document, section: KeyPath, names: Sequence[str]
+) -> list[Problem]:
+    return [
+        doc.problem(where, unknown_stack(name, names))
+        for where, name in _stack_references(doc, section)
+        if name not in names
+    ]
+
+
+def _sensitive_name_problems(doc: Document, entry: Entry) -> list[Problem]:
+    own = entry.sections[-1]
+    variables = list(merged(doc, entry.sections, "variables"))
+    return [
+        doc.problem((*own, "sensitive_variables", position),
+                    f"{name!r} is not a variable of stack {entry.name!r}"
+                    f"{did_you_mean(name, variables)}")
+        for position, name in enumerate(list_at(doc, (*own, "sensitive_variables")))
+        if isinstance(name, str) and name not in variables
+    ]
+
+
+def _cycle_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
+    names = {entry.name for entry in entries}
+    edges: dict[tuple[str, str], KeyPath] = {}
+    for entry in entries:
+        for section in entry.sections:
+            for where, name in _stack_references(doc, section):
+                if name in names and _reference_applies(doc, entry, where):
+                    edges.setdefault((entry.name, name), where)
+    graph: dict[str, list[str]] = {entry.name: [] for entry in entries}
+    for source, target in edges:
+        graph[source].append(target)
+    cycle = dependency_cycle(graph)
+    if cycle is None:
+        return []
+    return [doc.problem(edges[(cycle[0], cycle[1])],
+                        "dependency cycle: " + " -> ".join(cycle))]
+
+
+def _reference_applies(doc: Document, entry: Entry, where: KeyPath) -> bool:
+    """A from_stack variable in defaults is overridden by the stack's own variable."""
+    if "variables" not in where:
+        return True
+    variable = where[where.index("variables") + 1]
+    section = where[: where.index("variables")]
+    winner = next(s for s in reversed(entry.sections)
+                  if isinstance(doc.get((*s, "variables")), dict)
+                  and variable in doc.get((*s, "variables")))
+    return winner == section

@@ -1,0 +1,48 @@
+"""Reading a stack's settings across the sections that hold them.
+
+A stack's settings are written in up to two mappings, later ones overriding: defaults,
+then the stack's own entry (stacks[i] or the discover[j] rule that found it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from infra_gitops.config.document import Document, KeyPath
+
+
+def sections_of(doc: Document, own: KeyPath) -> tuple[KeyPath, ...]:
+    return (("defaults",), own) if isinstance(doc.get(("defaults",)), dict) else (own,)
+
+
+def setting(doc: Document, sections: Sequence[KeyPath], key: str) -> Any:
+    """The value of a scalar setting: the last section that sets it wins."""
+    for section in reversed(sections):
+        value = doc.get((*section, key))
+        if value is not None:
+            return value
+    return None
+
+
+def merged(doc: Document, sections: Sequence[KeyPath], key: str) -> dict[str, Any]:
+    """A map setting merged key by key across sections, later ones overriding."""
+    result: dict[str, Any] = {}
+    for section in sections:
+        value = doc.get((*section, key))
+        if isinstance(value, dict):
+            result.update(value)
+    return result
+
+
+def list_at(doc: Document, path: KeyPath) -> list[Any]:
+    value = doc.get(path)
+    return value if isinstance(value, list) else []
+
+
+def is_from_env(value: Any) -> bool:
+    return isinstance(value, dict) and "from_env" in value
+
+
+def is_from_stack(value: Any) -> bool:
+    return isinstance(value, dict) and "from_stack" in value and "from_env" not in value

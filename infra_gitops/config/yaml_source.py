@@ -1,0 +1,152 @@
+"""Reading the manifest's YAML: the data, the line of every key, duplicate keys.
+
+PyYAML's constructed data has no lines, so the composed nodes are walked first to index
+every key path, and to find what the data would silently lose (a duplicate key keeps the
+last value) or JSON cannot hold (non-string keys, recursive aliases).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from infra_gitops.config.document import Document, KeyPath, render_key_path
+from infra_gitops.errors import Problem
+
+__all__ = ["read_document"]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as strings: variables are passed on as JSON."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_document(root: Path, file: str) -> tuple[Document | None, list[Problem]]:
+    """The document at root/file, or None when it cannot be checked further; and what is
+    wrong. Problems name the file as given (relative to root)."""
+    path = root / file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        message = f"manifest not found: expected {path}"
+        return None, [Problem(file, None, "", message)]
+    except IsADirectoryError:
+        return None, [Problem(file, None, "", f"{path} is a directory, not a file")]
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text (byte {exc.start}): {exc.reason}"
+        return None, [Problem(file, None, "", message)]
+    return _parse(text, file)
+
+
+def _parse(text: str, file: str) -> tuple[Document | None, list[Problem]]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.value == ""):
+            message = "the manifest is empty: expected a mapping with 'version: 1' and 'stacks'"
+            return None, [Problem(file, None, "", message)]
+        walk = _LineIndex(loader, file, {(): node.start_mark.line + 1})
+        walk.visit(node, (), frozenset())
+        if walk.fatal:
+            return None, walk.fatal + walk.problems
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        return None, [_yaml_problem(exc, file)]
+    except yaml.YAMLError as exc:
+        return None, [Problem(file, None, "", f"invalid YAML: {exc}")]
+    finally:
+        loader.dispose()
+    return Document(data=data, lines=walk.lines, file=file), walk.problems
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    message = f"invalid YAML: {exc.problem or exc.context}"
+    if exc.context and exc.problem and exc.context_mark is not None:
+        context = f"{exc.context} at line {exc.context_mark.line + 1}"
+        # The composer words its problems as the second half of a sentence.
+        message = (f"invalid YAML: {context}, {exc.problem}" if exc.problem.startswith("but ")
+                   else f"{message} ({context})")
+    return Problem(file, None if mark is None else mark.line + 1, "", message)
+
+
+@dataclass
+class _LineIndex:
+    """Walks the composed YAML nodes: the line of every key and item, duplicate keys."""
+
+    loader: _Loader
+    file: str
+    lines: dict[KeyPath, int]
+    """Key path -> 1-based line of the key (mappings) or of the item (sequences)."""
+    problems: list[Problem] = field(default_factory=list)
+    """Duplicate keys: the data (last one wins) can still be checked."""
+    fatal: list[Problem] = field(default_factory=list)
+    """Shapes JSON cannot hold (non-string keys, recursion): nothing more to check."""
+
+    def visit(self, node: yaml.Node, path: KeyPath, active: frozenset[int]) -> None:
+        if id(node) in active:
+            self._report(self.fatal, node, path,
+                         "recursive YAML alias: a value cannot contain itself")
+            return
+        active = active | {id(node)}
+        if isinstance(node, yaml.SequenceNode):
+            for position, item in enumerate(node.value):
+                self.lines[(*path, position)] = item.start_mark.line + 1
+                self.visit(item, (*path, position), active)
+        elif isinstance(node, yaml.MappingNode):
+            self._visit_mapping(node, path, active)
+
+    def _visit_mapping(self, node: yaml.MappingNode, path: KeyPath, active: frozenset[int]) -> None:
+        seen: dict[str, int] = {}
+        merged: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged.append(value_node)
+                continue
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                self._report(self.problems, key_node, (*path, key),
+                             f"duplicate key {key!r} (first at line {seen[key]})")
+            seen.setdefault(key, line)
+            self.lines[(*path, key)] = line
+            self.visit(value_node, (*path, key), active)
+        # `<<: *anchor` keys count as written where the anchor was, unless overridden here.
+        for source in merged:
+            sources = source.value if isinstance(source, yaml.SequenceNode) else [source]
+            for mapping in sources:
+                if isinstance(mapping, yaml.MappingNode):
+                    self._visit_merged(mapping, path, seen, active)
+
+    def _visit_merged(
+        self, mapping: yaml.MappingNode, path: KeyPath, seen: Mapping[str, int],
+        active: frozenset[int],
+    ) -> None:
+        for key_node, value_node in mapping.value:
+            key = self._key(key_node, path)
+            if key is not None and key not in seen and (*path, key) not in self.lines:
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                self.visit(value_node, (*path, key), active)
+
+    def _key(self, key_node: yaml.Node, path: KeyPath) -> str | None:
+        key = (self.loader.construct_object(key_node)
+               if isinstance(key_node, yaml.ScalarNode) else None)
+        if isinstance(key, str):
+            return key
+        shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a collection"
+        self._report(self.fatal, key_node, path,
+                     f"key {shown!r} is not a string: quote it")
+        return None
+
+    def _report(self, into: list[Problem], node: yaml.Node, path: KeyPath, message: str) -> None:
+        into.append(Problem(self.file, node.start_mark.line + 1, render_key_path(path), message))

@@ -1,0 +1,98 @@
+"""What the schema cannot know: cycles, names across stacks, engines (semantic_check.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config_helpers import make_repo, problems
+
+
+def test_dependency_cycle_is_named(tmp_path: Path) -> None:
+    make_repo(tmp_path, """
+        version: 1
+        stacks:
+          - name: a
+            path: a
+            depends_on: [b]
+          - name: b
+            path: b
+            variables:
+              x: {from_stack: c, output: x}
+          - name: c
+            path: c
+            depends_on: [a]
+    """, ("a", "b", "c"))
+
+    assert problems(tmp_path) == [
+        "gitops.yaml:5: stacks[0].depends_on[0]: dependency cycle: a -> b -> c -> a"
+    ]
+
+
+def test_self_dependency_is_a_cycle(tmp_path: Path) -> None:
+    make_repo(tmp_path, """
+        version: 1
+        stacks:
+          - name: a
+            path: a
+            depends_on:
+              - a
+    """, ("a",))
+
+    assert problems(tmp_path) == [
+        "gitops.yaml:6: stacks[0].depends_on[0]: dependency cycle: a -> a"
+    ]
+
+
+def test_unknown_stack_references(tmp_path: Path) -> None:
+    make_repo(tmp_path, """
+        version: 1
+        stacks:
+          - name: network
+            path: a
+          - name: app
+            path: b
+            depends_on: [netwrk]
+            variables:
+              vpc: {from_stack: zzz, output: id}
+    """, ("a", "b"))
+
+    assert problems(tmp_path) == [
+        "gitops.yaml:7: stacks[1].depends_on[0]: unknown stack 'netwrk' "
+        "(did you mean 'network'?); known stacks: network, app",
+        "gitops.yaml:9: stacks[1].variables.vpc.from_stack: unknown stack 'zzz'; "
+        "known stacks: network, app",
+    ]
+
+
+def test_unknown_engine_with_did_you_mean(tmp_path: Path) -> None:
+    make_repo(tmp_path, """
+        version: 1
+        defaults:
+          engine: docker
+        stacks:
+          - name: a
+            path: a
+            engine: terrafrom
+    """, ("a",))
+
+    assert problems(tmp_path) == [
+        "gitops.yaml:3: defaults.engine: unknown engine 'docker' "
+        "(expected one of: terraform, tofu, pulumi)",
+        "gitops.yaml:7: stacks[0].engine: unknown engine 'terrafrom' (did you mean 'terraform'?)",
+    ]
+
+
+def test_sensitive_variables_must_name_variables(tmp_path: Path) -> None:
+    make_repo(tmp_path, """
+        version: 1
+        stacks:
+          - name: a
+            path: a
+            variables: {api_token: s3cr3t}
+            sensitive_variables: [api_tokn]
+    """, ("a",))
+
+    assert problems(tmp_path) == [
+        "gitops.yaml:6: stacks[0].sensitive_variables[0]: 'api_tokn' is not a variable of "
+        "stack 'a' (did you mean 'api_token'?)"
+    ]
