@@ -45,8 +45,10 @@ def dependency_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
         # graphlib lists each node before the nodes that depend on it: reverse it.
         cycle = list(reversed(exc.args[1]))[:-1]
         order = list(graph)
-        start = min(range(len(cycle)),
-                    key=lambda i: order.index(cycle[i]) if cycle[i] in order else len(order))
+        start = min(
+            range(len(cycle)),
+            key=lambda i: order.index(cycle[i]) if cycle[i] in order else len(order),
+        )
         cycle = cycle[start:] + cycle[:start]
         return [*cycle, cycle[0]]
     return None
@@ -108,9 +110,11 @@ def affected_stacks(
         stack.name
         for stack in manifest.stacks
         if (old_manifest is not None and old.get(stack.name) != stack)
-        or any(_within(path, directory)
-               for directory in _stack_dirs(manifest.root, stack)
-               for path in changed)
+        or any(
+            _within(path, directory)
+            for directory in _stack_dirs(manifest.root, stack)
+            for path in changed
+        )
     }
     return with_dependents(manifest.stacks, touched)
 
@@ -158,7 +162,7 @@ def _module_blocks(text: str) -> list[str]:
         while depth and end < len(text):
             depth += {"{": 1, "}": -1}.get(text[end], 0)
             end += 1
-        blocks.append(text[match.end():end])
+        blocks.append(text[match.end() : end])
     return blocks
 
 
@@ -168,8 +172,7 @@ def _within(path: str, directory: str) -> bool:
 
 def _graph(stacks: list[Stack]) -> dict[str, list[str]]:
     names = {stack.name for stack in stacks}
-    return {stack.name: [name for name in stack.depends_on if name in names]
-            for stack in stacks}
+    return {stack.name: [name for name in stack.depends_on if name in names] for stack in stacks}
 
 
 def _closure(edges: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[str]:
@@ -177,8 +180,10 @@ def _closure(edges: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[st
     unknown = sorted(start - set(edges))
     if unknown:
         hints = "".join(_hint(name, list(edges)) for name in unknown)
-        raise ConfigError(f"unknown stack(s): {', '.join(unknown)}{hints}; "
-                          f"known stacks: {', '.join(edges) or '(none)'}")
+        raise ConfigError(
+            f"unknown stack(s): {', '.join(unknown)}{hints}; "
+            f"known stacks: {', '.join(edges) or '(none)'}"
+        )
     result = set(start)
     pending = list(start)
     while pending:

@@ -94,3 +94,10 @@ class LockHeldError(GitOpsError):
 
 class RunStoreError(GitOpsError):
     """The run records cannot be used, or a run id is unknown or ambiguous."""
+
+
+class OutputsPendingError(GitOpsError):
+    """A stack takes an output of another stack that has not been applied yet.
+
+    Not a failure of the stack itself: a plan reports it as waiting on that stack.
+    """

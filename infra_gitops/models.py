@@ -68,6 +68,9 @@ class Stack:
     """Explicit engine executable (path or name on PATH); None means the engine's default."""
     variables_from_env: Mapping[str, str] = field(default_factory=dict)
     """Variable name -> name of the process environment variable holding its value."""
+    variables_from_stack: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Variable name -> (stack, output): the value is another stack's output. Such a
+    stack is also an implicit dependency."""
     sensitive_variables: frozenset[str] = frozenset()
     """Variables whose values are secrets: never shown, stored or logged."""
 
@@ -233,3 +236,24 @@ class Run:
     error: str | None = None
     plan_artifact: str | None = None
     log_artifact: str | None = None
+
+
+@dataclass(frozen=True)
+class StackOutcome:
+    """What one command did to one stack: the CLI's and the report's unit."""
+
+    stack: str
+    kind: RunKind
+    status: RunStatus
+    run_id: str | None = None
+    plan: Plan | None = None
+    """The plan made (for drift: the refresh-only plan)."""
+    heal_plan: Plan | None = None
+    """For drift --heal: the plan that was applied to restore the Git state."""
+    error: str | None = None
+    """Why the stack failed or was skipped."""
+    duration_s: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.status is RunStatus.FAILED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -66,6 +67,7 @@ def run(
         kill_group(proc)
         for reader in readers:
             reader.join(timeout=5)
+        _close_pipes(proc)
         raise CommandTimeoutError(
             f"{Path(argv[0]).name} {' '.join(argv[1:2])} ran past its timeout of {timeout:g}s "
             "and was killed with its child processes"
@@ -75,6 +77,7 @@ def run(
         raise
     for reader in readers:
         reader.join()
+    _close_pipes(proc)
     return Completed(tuple(argv), returncode, "".join(out_lines), "".join(err_lines))
 
 
@@ -84,15 +87,17 @@ def kill_group(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
+
+
+def _close_pipes(proc: subprocess.Popen[str]) -> None:
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None and not pipe.closed:
+            pipe.close()
 
 
 def _pump(stream: object, sink: list[str], on_line: LineSink | None) -> None:

@@ -154,9 +154,20 @@ class RunStore:
                         commit_dirty, started_at, owner_pid, owner_host, owner_start)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
-                        run_id, stack, str(kind), trigger, str(RunStatus.RUNNING), engine,
-                        commit.sha, commit.author, commit.email, commit.date, commit.message,
-                        int(commit.dirty), _iso(started), *owner,
+                        run_id,
+                        stack,
+                        str(kind),
+                        trigger,
+                        str(RunStatus.RUNNING),
+                        engine,
+                        commit.sha,
+                        commit.author,
+                        commit.email,
+                        commit.date,
+                        commit.message,
+                        int(commit.dirty),
+                        _iso(started),
+                        *owner,
                     ),
                 ).rowcount
                 if inserted:
@@ -193,10 +204,18 @@ class RunStore:
                     changes = ?, drift = ?, engine_version = ?, error = ?
                 WHERE id = ?""",
                 (
-                    str(status), _iso(finished), _duration(run.started_at, finished),
-                    counts.create, counts.update, counts.replace, counts.delete,
-                    self._changes_json(changes), self._changes_json(drift),
-                    engine_version, self._scrub_optional(error), run.id,
+                    str(status),
+                    _iso(finished),
+                    _duration(run.started_at, finished),
+                    counts.create,
+                    counts.update,
+                    counts.replace,
+                    counts.delete,
+                    self._changes_json(changes),
+                    self._changes_json(drift),
+                    engine_version,
+                    self._scrub_optional(error),
+                    run.id,
                 ),
             )
             return self._get_exact(conn, run.id)
@@ -245,10 +264,12 @@ class RunStore:
                     "UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, error = ? "
                     "WHERE id = ? AND status = ?",
                     (
-                        str(RunStatus.INTERRUPTED), _iso(ended),
+                        str(RunStatus.INTERRUPTED),
+                        _iso(ended),
                         _duration(run.started_at, ended),
                         _interrupted_note(run, row["owner_pid"], row["owner_host"]),
-                        run.id, str(RunStatus.RUNNING),
+                        run.id,
+                        str(RunStatus.RUNNING),
                     ),
                 ).rowcount
                 if updated:

@@ -130,43 +130,46 @@ MANIFEST = """
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    write(tmp_path, {
-        "gitops.yaml": MANIFEST,
-        "stacks/network/main.tf": """
+    write(
+        tmp_path,
+        {
+            "gitops.yaml": MANIFEST,
+            "stacks/network/main.tf": """
             module "vpc" {
               source = "../../modules/vpc"
               cidr   = "10.0.0.0/16"
             }
         """,
-        "stacks/storage/main.tf": """
+            "stacks/storage/main.tf": """
             resource "aws_s3_object" "seed" {
               source = "../../files/seed.txt"
             }
             # module "old" { source = "../../modules/old" } is a comment
         """,
-        "stacks/storage/buckets.tf": """
+            "stacks/storage/buckets.tf": """
             module "buckets" {
               count  = 1
               tags   = { team = "x" }
               source = "./buckets"
             }
         """,
-        "stacks/storage/buckets/main.tf": """
+            "stacks/storage/buckets/main.tf": """
             module "naming" {
               source = "../../../modules/naming"
             }
         """,
-        "stacks/app/main.tf": 'module "remote" {\n  source = "terraform-aws-modules/vpc/aws"\n}\n',
-        "stacks/app2/main.tf": "",
-        "programs/web/Pulumi.yaml": "name: web\n",
-        "programs/web/__main__.py": "",
-        "modules/vpc/main.tf": 'module "subnets" {\n  source = "../subnets/"\n}\n',
-        "modules/subnets/main.tf": "",
-        "modules/naming/main.tf": "",
-        "modules/old/main.tf": "",
-        "modules/outside/main.tf": 'module "x" {\n  source = "../../../../elsewhere"\n}\n',
-        "files/seed.txt": "",
-    })
+            "stacks/app/main.tf": 'module "remote" {\n  source = "terraform-aws-modules/vpc/aws"\n}\n',
+            "stacks/app2/main.tf": "",
+            "programs/web/Pulumi.yaml": "name: web\n",
+            "programs/web/__main__.py": "",
+            "modules/vpc/main.tf": 'module "subnets" {\n  source = "../subnets/"\n}\n',
+            "modules/subnets/main.tf": "",
+            "modules/naming/main.tf": "",
+            "modules/old/main.tf": "",
+            "modules/outside/main.tf": 'module "x" {\n  source = "../../../../elsewhere"\n}\n',
+            "files/seed.txt": "",
+        },
+    )
     return tmp_path
 
 
@@ -202,8 +205,13 @@ def test_affected_stacks_by_changed_files(
 def old_manifest_of(tmp_path: Path, manifest: str) -> Manifest:
     """The manifest as it was at an earlier commit, checked out elsewhere."""
     old = tmp_path / "old"
-    for directory in ("stacks/network", "stacks/storage", "stacks/app", "stacks/app2",
-                      "programs/web"):
+    for directory in (
+        "stacks/network",
+        "stacks/storage",
+        "stacks/app",
+        "stacks/app2",
+        "programs/web",
+    ):
         (old / directory).mkdir(parents=True)
     write(old, {"gitops.yaml": manifest})
     return load_manifest(old)
@@ -243,14 +251,21 @@ def test_same_manifest_affects_nothing(repo: Path) -> None:
 
 def test_changed_manifest_without_old_one_affects_everything(repo: Path) -> None:
     assert affected_stacks(load_manifest(repo), ["gitops.yaml"]) == {
-        "network", "storage", "app", "app2", "programs"
+        "network",
+        "storage",
+        "app",
+        "app2",
+        "programs",
     }
 
 
 def test_stack_at_the_repo_root_sees_every_change(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "gitops.yaml": "version: 1\nstacks:\n  - {name: root, path: .}\n",
-        "main.tf": "",
-    })
+    write(
+        tmp_path,
+        {
+            "gitops.yaml": "version: 1\nstacks:\n  - {name: root, path: .}\n",
+            "main.tf": "",
+        },
+    )
 
     assert affected_stacks(load_manifest(tmp_path), ["anything/at/all.txt"]) == {"root"}

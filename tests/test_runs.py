@@ -34,8 +34,12 @@ COMMIT = Commit(
     message="Tag the buckets\n\nBecause billing asked.",
 )
 OTHER_COMMIT = Commit(
-    sha="b" * 40, author="Grace", email="g@example.com", date="2026-11-24T09:00:00+00:00",
-    message="Later", dirty=True,
+    sha="b" * 40,
+    author="Grace",
+    email="g@example.com",
+    date="2026-11-24T09:00:00+00:00",
+    message="Later",
+    dirty=True,
 )
 BUCKET_TAGGED = ResourceChange(
     address="aws_s3_bucket.logs",
@@ -47,7 +51,10 @@ BUCKET_TAGGED = ResourceChange(
     after={"tags": {"env": "prod"}},
 )
 BUCKET_NEW = ResourceChange(
-    address="aws_s3_bucket.data", type="aws_s3_bucket", name="data", action=Action.CREATE,
+    address="aws_s3_bucket.data",
+    type="aws_s3_bucket",
+    name="data",
+    action=Action.CREATE,
     after={"bucket": "data"},
 )
 
@@ -284,7 +291,9 @@ def test_artifacts_are_kept_and_named_on_the_run(store: RunStore, tmp_path: Path
     assert log_path.read_text() == "line 1\nline 2\n"
     assert extra.read_bytes() == b"\x00\xff"
     assert store.artifacts(run.id) == {
-        "log.txt": log_path, "plan.json": plan_path, "raw.bin": extra
+        "log.txt": log_path,
+        "plan.json": plan_path,
+        "raw.bin": extra,
     }
 
     store.attach(run.id, LOG_ARTIFACT, "replaced\n")
@@ -376,8 +385,7 @@ def test_runs_of_other_hosts_are_left_alone(store: RunStore) -> None:
     assert socket.gethostname() != "elsewhere.example"
     with sqlite3.connect(store.db_path) as conn:
         conn.execute(
-            "UPDATE runs SET owner_host = 'elsewhere.example', owner_pid = 999999999 "
-            "WHERE id = ?",
+            "UPDATE runs SET owner_host = 'elsewhere.example', owner_pid = 999999999 WHERE id = ?",
             (run.id,),
         )
     assert store.mark_interrupted() == []
@@ -457,7 +465,8 @@ def test_a_scrubbing_store_keeps_secrets_out_of_records_and_artifacts(tmp_path: 
         recorded = store.get(run.id)
     assert recorded.error == f"auth failed: {SENSITIVE_MARKER}"
     assert recorded.changes[0].after == {
-        "password": SENSITIVE_MARKER, "note": f"pw {SENSITIVE_MARKER}"
+        "password": SENSITIVE_MARKER,
+        "note": f"pw {SENSITIVE_MARKER}",
     }
     assert log.read_text() == f"connecting with {SENSITIVE_MARKER}\n"
     raw = b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*") if p.is_file())

@@ -21,25 +21,31 @@ def build_stack(doc: Document, entry: Entry) -> Stack:
     """The Stack of an entry of a document that has no problems."""
     sections = entry.sections
     variables = merged(doc, sections, "variables")
-    from_stack = {name: (value["from_stack"], value["output"])
-                  for name, value in variables.items() if is_from_stack(value)}
-    explicit = [name for section in sections
-                for name in list_at(doc, (*section, "depends_on"))]
+    from_stack = {
+        name: (value["from_stack"], value["output"])
+        for name, value in variables.items()
+        if is_from_stack(value)
+    }
+    explicit = [name for section in sections for name in list_at(doc, (*section, "depends_on"))]
     depends_on = tuple(dict.fromkeys([*explicit, *(stack for stack, _ in from_stack.values())]))
     return Stack(
         name=entry.name,
         path=entry.path,
         engine=setting(doc, sections, "engine") or _DEFAULT_ENGINE,
         workspace=setting(doc, sections, "workspace") or _DEFAULT_WORKSPACE,
-        variables={name: value for name, value in variables.items()
-                   if not is_from_env(value) and not is_from_stack(value)},
+        variables={
+            name: value
+            for name, value in variables.items()
+            if not is_from_env(value) and not is_from_stack(value)
+        },
         env=merged(doc, sections, "env"),
         depends_on=depends_on,
         policy=_policy(merged(doc, sections, "policy")),
         backend_config=merged(doc, sections, "backend"),
         binary=setting(doc, sections, "binary"),
-        variables_from_env={name: value["from_env"]
-                            for name, value in variables.items() if is_from_env(value)},
+        variables_from_env={
+            name: value["from_env"] for name, value in variables.items() if is_from_env(value)
+        },
         variables_from_stack=from_stack,
         sensitive_variables=_sensitive(doc, sections, variables),
     )
@@ -59,10 +65,14 @@ def _policy(settings: Mapping[str, Any]) -> Policy:
 def _sensitive(
     doc: Document, sections: Sequence[KeyPath], variables: Mapping[str, Any]
 ) -> frozenset[str]:
-    listed = {name for section in sections
-              for name in list_at(doc, (*section, "sensitive_variables"))}
-    secret_refs = {name for name, value in variables.items()
-                   if (is_from_env(value) and value.get("sensitive", True))
-                   or (is_from_stack(value) and value.get("sensitive", False))}
+    listed = {
+        name for section in sections for name in list_at(doc, (*section, "sensitive_variables"))
+    }
+    secret_refs = {
+        name
+        for name, value in variables.items()
+        if (is_from_env(value) and value.get("sensitive", True))
+        or (is_from_stack(value) and value.get("sensitive", False))
+    }
     # A name listed in defaults only counts for the stacks that have that variable.
     return frozenset((listed & set(variables)) | secret_refs)

@@ -22,8 +22,10 @@ def directory_problem(root: Path, path: str) -> str | None:
     if normalized == ".." or normalized.startswith("../") or not _inside(root, target):
         return f"path {path!r} is outside the repository (paths are relative to {root})"
     if not target.exists():
-        return (f"path {path!r} does not exist: expected a directory relative to the "
-                f"repository root {root}")
+        return (
+            f"path {path!r} does not exist: expected a directory relative to the "
+            f"repository root {root}"
+        )
     if not target.is_dir():
         return f"path {path!r} is not a directory"
     return None
@@ -40,8 +42,9 @@ def glob_stack_dirs(root: Path, pattern: str, engine: Any) -> tuple[list[str], s
     outside: list[str] = []
     for match in matches:
         relative = posixpath.normpath(match.relative_to(root).as_posix())
-        if not match.is_dir() or any(part.startswith(".") and part not in (".", "..")
-                                     for part in relative.split("/")):
+        if not match.is_dir() or any(
+            part.startswith(".") and part not in (".", "..") for part in relative.split("/")
+        ):
             continue
         if not _inside(root, match):
             outside.append(relative)

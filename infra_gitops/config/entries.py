@@ -51,9 +51,14 @@ def _declared_entries(doc: Document, root: Path) -> tuple[list[Entry], list[Prob
             continue
         if name in first_by_name:
             first = first_by_name[name]
-            problems.append(doc.problem((*where, "name"), f"duplicate stack name {name!r} "
-                                        f"(also {render_key_path(first.where)} at line "
-                                        f"{doc.line(first.where)})"))
+            problems.append(
+                doc.problem(
+                    (*where, "name"),
+                    f"duplicate stack name {name!r} "
+                    f"(also {render_key_path(first.where)} at line "
+                    f"{doc.line(first.where)})",
+                )
+            )
             continue
         entry = Entry(name, posixpath.normpath(path), where, sections_of(doc, where))
         first_by_name[name] = entry
@@ -100,13 +105,18 @@ def _discovered(
     name = re.sub(r"[^a-z0-9_-]", "-", posixpath.basename(path).lower()).lstrip("-_")
     at = (*where, "glob")
     if not name:
-        return None, doc.problem(at, f"cannot name a stack after directory {path!r}: "
-                                     "declare it under 'stacks' with a name")
+        return None, doc.problem(
+            at,
+            f"cannot name a stack after directory {path!r}: declare it under 'stacks' with a name",
+        )
     other = by_name.get(name)
     if other is None:
         return Entry(name, path, where, sections), None
     how = "declared" if other.where[0] == "stacks" else "discovered"
-    return None, doc.problem(at, f"discovered stack {name!r} at {path} clashes with stack "
-                                 f"{name!r} {how} at {render_key_path(other.where)} (line "
-                                 f"{doc.line(other.where)}) for {other.path}; declare one "
-                                 "of them under 'stacks' with another name")
+    return None, doc.problem(
+        at,
+        f"discovered stack {name!r} at {path} clashes with stack "
+        f"{name!r} {how} at {render_key_path(other.where)} (line "
+        f"{doc.line(other.where)}) for {other.path}; declare one "
+        "of them under 'stacks' with another name",
+    )

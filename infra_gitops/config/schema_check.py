@@ -22,8 +22,10 @@ __all__ = ["load_schema", "schema_problems"]
 
 def load_schema() -> dict[str, Any]:
     """The manifest's JSON Schema (draft 2020-12), shipped as package data."""
-    text = resources.files("infra_gitops").joinpath("schema/gitops.schema.json").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("infra_gitops")
+        .joinpath("schema/gitops.schema.json")
+        .read_text(encoding="utf-8")
     )
     schema: dict[str, Any] = json.loads(text)
     return schema
@@ -42,11 +44,17 @@ def _problems_of(error: ValidationError, doc: Document) -> list[Problem]:
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = list(schema.get("properties", {}))
-        return [doc.problem((*path, key), _unknown_key(key, known))
-                for key in error.instance if key not in known]
+        return [
+            doc.problem((*path, key), _unknown_key(key, known))
+            for key in error.instance
+            if key not in known
+        ]
     if error.validator == "required" and isinstance(error.instance, dict):
-        return [doc.problem(path, f"missing required key {key!r}")
-                for key in error.validator_value if key not in error.instance]
+        return [
+            doc.problem(path, f"missing required key {key!r}")
+            for key in error.validator_value
+            if key not in error.instance
+        ]
     if "propertyNames" in error.schema_path:
         hint = schema.get("patternErrorMessage", error.message)
         return [doc.problem((*path, error.instance), f"invalid name {error.instance!r}: {hint}")]

@@ -41,8 +41,12 @@ def _engine_problems(doc: Document) -> list[Problem]:
     for section in _setting_sections(doc):
         engine = doc.get((*section, "engine"))
         if isinstance(engine, str) and engine not in ENGINES:
-            problems.append(doc.problem((*section, "engine"), f"unknown engine {engine!r}"
-                                        f"{did_you_mean_or_choices(engine, ENGINES)}"))
+            problems.append(
+                doc.problem(
+                    (*section, "engine"),
+                    f"unknown engine {engine!r}{did_you_mean_or_choices(engine, ENGINES)}",
+                )
+            )
     return problems
 
 
@@ -52,14 +56,12 @@ def _stack_references(doc: Document, section: KeyPath) -> Iterator[tuple[KeyPath
         if isinstance(name, str):
             yield (*section, "depends_on", position), name
     variables = doc.get((*section, "variables"))
-    for variable, value in (variables.items() if isinstance(variables, dict) else ()):
+    for variable, value in variables.items() if isinstance(variables, dict) else ():
         if is_from_stack(value) and isinstance(value["from_stack"], str):
             yield (*section, "variables", variable, "from_stack"), value["from_stack"]
 
 
-def _unknown_stack_problems(
-    doc: Document, section: KeyPath, names: Sequence[str]
-) -> list[Problem]:
+def _unknown_stack_problems(doc: Document, section: KeyPath, names: Sequence[str]) -> list[Problem]:
     return [
         doc.problem(where, unknown_stack(name, names))
         for where, name in _stack_references(doc, section)
@@ -71,9 +73,10 @@ def _sensitive_name_problems(doc: Document, entry: Entry) -> list[Problem]:
     own = entry.sections[-1]
     variables = list(merged(doc, entry.sections, "variables"))
     return [
-        doc.problem((*own, "sensitive_variables", position),
-                    f"{name!r} is not a variable of stack {entry.name!r}"
-                    f"{did_you_mean(name, variables)}")
+        doc.problem(
+            (*own, "sensitive_variables", position),
+            f"{name!r} is not a variable of stack {entry.name!r}{did_you_mean(name, variables)}",
+        )
         for position, name in enumerate(list_at(doc, (*own, "sensitive_variables")))
         if isinstance(name, str) and name not in variables
     ]
@@ -93,8 +96,7 @@ def _cycle_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     cycle = dependency_cycle(graph)
     if cycle is None:
         return []
-    return [doc.problem(edges[(cycle[0], cycle[1])],
-                        "dependency cycle: " + " -> ".join(cycle))]
+    return [doc.problem(edges[(cycle[0], cycle[1])], "dependency cycle: " + " -> ".join(cycle))]
 
 
 def _reference_applies(doc: Document, entry: Entry, where: KeyPath) -> bool:
@@ -103,7 +105,9 @@ def _reference_applies(doc: Document, entry: Entry, where: KeyPath) -> bool:
         return True
     variable = where[where.index("variables") + 1]
     section = where[: where.index("variables")]
-    winner = next(s for s in reversed(entry.sections)
-                  if isinstance(doc.get((*s, "variables")), dict)
-                  and variable in doc.get((*s, "variables")))
+    winner = next(
+        s
+        for s in reversed(entry.sections)
+        if isinstance(doc.get((*s, "variables")), dict) and variable in doc.get((*s, "variables"))
+    )
     return winner == section

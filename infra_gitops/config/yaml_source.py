@@ -73,8 +73,11 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
     if exc.context and exc.problem and exc.context_mark is not None:
         context = f"{exc.context} at line {exc.context_mark.line + 1}"
         # The composer words its problems as the second half of a sentence.
-        message = (f"invalid YAML: {context}, {exc.problem}" if exc.problem.startswith("but ")
-                   else f"{message} ({context})")
+        message = (
+            f"invalid YAML: {context}, {exc.problem}"
+            if exc.problem.startswith("but ")
+            else f"{message} ({context})"
+        )
     return Problem(file, None if mark is None else mark.line + 1, "", message)
 
 
@@ -93,8 +96,9 @@ class _LineIndex:
 
     def visit(self, node: yaml.Node, path: KeyPath, active: frozenset[int]) -> None:
         if id(node) in active:
-            self._report(self.fatal, node, path,
-                         "recursive YAML alias: a value cannot contain itself")
+            self._report(
+                self.fatal, node, path, "recursive YAML alias: a value cannot contain itself"
+            )
             return
         active = active | {id(node)}
         if isinstance(node, yaml.SequenceNode):
@@ -116,8 +120,12 @@ class _LineIndex:
                 continue
             line = key_node.start_mark.line + 1
             if key in seen:
-                self._report(self.problems, key_node, (*path, key),
-                             f"duplicate key {key!r} (first at line {seen[key]})")
+                self._report(
+                    self.problems,
+                    key_node,
+                    (*path, key),
+                    f"duplicate key {key!r} (first at line {seen[key]})",
+                )
             seen.setdefault(key, line)
             self.lines[(*path, key)] = line
             self.visit(value_node, (*path, key), active)
@@ -129,7 +137,10 @@ class _LineIndex:
                     self._visit_merged(mapping, path, seen, active)
 
     def _visit_merged(
-        self, mapping: yaml.MappingNode, path: KeyPath, seen: Mapping[str, int],
+        self,
+        mapping: yaml.MappingNode,
+        path: KeyPath,
+        seen: Mapping[str, int],
         active: frozenset[int],
     ) -> None:
         for key_node, value_node in mapping.value:
@@ -139,13 +150,15 @@ class _LineIndex:
                 self.visit(value_node, (*path, key), active)
 
     def _key(self, key_node: yaml.Node, path: KeyPath) -> str | None:
-        key = (self.loader.construct_object(key_node)
-               if isinstance(key_node, yaml.ScalarNode) else None)
+        key = (
+            self.loader.construct_object(key_node)
+            if isinstance(key_node, yaml.ScalarNode)
+            else None
+        )
         if isinstance(key, str):
             return key
         shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a collection"
-        self._report(self.fatal, key_node, path,
-                     f"key {shown!r} is not a string: quote it")
+        self._report(self.fatal, key_node, path, f"key {shown!r} is not a string: quote it")
         return None
 
     def _report(self, into: list[Problem], node: yaml.Node, path: KeyPath, message: str) -> None:

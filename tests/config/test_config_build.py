@@ -45,7 +45,9 @@ def test_full_manifest_builds_the_declared_stacks(tmp_path: Path) -> None:
 
 
 def test_from_stack_implies_depends_on_once_after_explicit_ones(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - {name: a, path: a}
@@ -57,7 +59,9 @@ def test_from_stack_implies_depends_on_once_after_explicit_ones(tmp_path: Path) 
               x: {from_stack: a, output: x}
               y: {from_stack: b, output: y}
               z: {from_stack: a, output: z, sensitive: true}
-    """, ("a", "b", "c"))
+    """,
+        ("a", "b", "c"),
+    )
 
     stack = load_manifest(tmp_path).stack("c")
 
@@ -67,7 +71,9 @@ def test_from_stack_implies_depends_on_once_after_explicit_ones(tmp_path: Path) 
 
 
 def test_stack_keys_override_defaults_and_maps_merge(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         defaults:
           engine: tofu
@@ -83,7 +89,9 @@ def test_stack_keys_override_defaults_and_maps_merge(tmp_path: Path) -> None:
             env: {B: "3"}
             variables: {region: us-east-1, token: plain}
             policy: {auto_apply: true}
-    """, ("one",))
+    """,
+        ("one",),
+    )
 
     stack = load_manifest(tmp_path).stack("one")
 
@@ -98,17 +106,29 @@ def test_stack_keys_override_defaults_and_maps_merge(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(1, 1), (600, 600), ("30s", 30), ("10m", 600), ("1h", 3600), ("1h30m", 5400),
-     ("2h0m5s", 7205), ("90m", 5400)],
+    [
+        (1, 1),
+        (600, 600),
+        ("30s", 30),
+        ("10m", 600),
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("2h0m5s", 7205),
+        ("90m", 5400),
+    ],
 )
 def test_durations(tmp_path: Path, value: int | str, seconds: int) -> None:
-    make_repo(tmp_path, f"""
+    make_repo(
+        tmp_path,
+        f"""
         version: 1
         stacks:
           - name: a
             path: a
             policy: {{drift_interval: {value!r}}}
-    """.replace("'", "" if isinstance(value, int) else "'"), ("a",))
+    """.replace("'", "" if isinstance(value, int) else "'"),
+        ("a",),
+    )
 
     assert load_manifest(tmp_path).stack("a").policy.drift_interval == seconds
     assert parse_duration(value) == seconds

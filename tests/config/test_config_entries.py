@@ -12,14 +12,18 @@ from infra_gitops.models import Policy, Stack
 
 
 def test_duplicate_stack_names(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: app
             path: a
           - name: app
             path: b
-    """, ("a", "b"))
+    """,
+        ("a", "b"),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:5: stacks[1].name: duplicate stack name 'app' (also stacks[0] at line 3)"
@@ -27,11 +31,14 @@ def test_duplicate_stack_names(tmp_path: Path) -> None:
 
 
 def test_path_with_a_nul_byte(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - {name: a, path: "a\\0"}
-    """)
+    """,
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:3: stacks[0].path: path 'a\\x00' contains a NUL character"
@@ -40,7 +47,9 @@ def test_path_with_a_nul_byte(tmp_path: Path) -> None:
 
 def test_stack_paths_must_be_directories_inside_the_repo(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    make_repo(repo, """
+    make_repo(
+        repo,
+        """
         version: 1
         stacks:
           - {name: missing, path: stacks/nope}
@@ -49,7 +58,9 @@ def test_stack_paths_must_be_directories_inside_the_repo(tmp_path: Path) -> None
           - {name: sneaky, path: stacks/link}
           - {name: absolute, path: /etc}
           - {name: fine, path: stacks/../stacks/ok}
-    """, ("stacks/ok",))
+    """,
+        ("stacks/ok",),
+    )
     (repo / "README.md").write_text("hi\n")
     (tmp_path / "elsewhere").mkdir()
     os.symlink(tmp_path / "elsewhere", repo / "stacks" / "link")
@@ -68,19 +79,25 @@ def test_stack_paths_must_be_directories_inside_the_repo(tmp_path: Path) -> None
 
 
 def test_paths_are_normalized(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - {name: a, path: ./stacks//a/}
           - {name: b, path: stacks/x/../b}
           - {name: root, path: .}
-    """, ("stacks/a", "stacks/b"))
+    """,
+        ("stacks/a", "stacks/b"),
+    )
 
     assert [s.path for s in load_manifest(tmp_path).stacks] == ["stacks/a", "stacks/b", "."]
 
 
 def test_discovery_by_glob(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         defaults:
           policy: {drift_interval: 1m}
@@ -94,7 +111,9 @@ def test_discovery_by_glob(tmp_path: Path) -> None:
           - glob: "programs/*"
             engine: pulumi
             env: {PULUMI_CONFIG_PASSPHRASE: ""}
-    """, ("stacks/one", "stacks/Web.App", "stacks/.hidden"))
+    """,
+        ("stacks/one", "stacks/Web.App", "stacks/.hidden"),
+    )
     (tmp_path / "stacks" / "no-tf-files").mkdir()
     (tmp_path / "stacks" / "a-file.tf").write_text("")
     (tmp_path / "programs" / "dns").mkdir(parents=True)
@@ -107,20 +126,29 @@ def test_discovery_by_glob(tmp_path: Path) -> None:
     assert stacks == (
         Stack(name="declared", path="stacks/one", engine="tofu", policy=Policy(60)),
         Stack(name="web-app", path="stacks/Web.App", policy=Policy(60, auto_apply=True)),
-        Stack(name="dns", path="programs/dns", engine="pulumi", policy=Policy(60),
-              env={"PULUMI_CONFIG_PASSPHRASE": ""}),
+        Stack(
+            name="dns",
+            path="programs/dns",
+            engine="pulumi",
+            policy=Policy(60),
+            env={"PULUMI_CONFIG_PASSPHRASE": ""},
+        ),
     )
 
 
 def test_discovered_name_clashing_with_a_declared_one(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: app
             path: legacy/app
         discover:
           - glob: "stacks/*"
-    """, ("legacy/app", "stacks/app"))
+    """,
+        ("legacy/app", "stacks/app"),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:6: discover[0].glob: discovered stack 'app' at stacks/app clashes with "
@@ -130,11 +158,15 @@ def test_discovered_name_clashing_with_a_declared_one(tmp_path: Path) -> None:
 
 
 def test_discovered_names_clashing_with_each_other(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         discover:
           - glob: "*/app"
-    """, ("one/app", "two/app"))
+    """,
+        ("one/app", "two/app"),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:3: discover[0].glob: discovered stack 'app' at two/app clashes with "
@@ -144,7 +176,9 @@ def test_discovered_names_clashing_with_each_other(tmp_path: Path) -> None:
 
 
 def test_discovered_stacks_can_be_referenced(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: app
@@ -152,7 +186,9 @@ def test_discovered_stacks_can_be_referenced(tmp_path: Path) -> None:
             depends_on: [network]
         discover:
           - glob: "infra/*"
-    """, ("app", "infra/network"))
+    """,
+        ("app", "infra/network"),
+    )
 
     manifest = load_manifest(tmp_path)
 
@@ -161,15 +197,17 @@ def test_discovered_stacks_can_be_referenced(tmp_path: Path) -> None:
 
 
 def test_discover_glob_outside_the_repo(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "repo", """
+    repo = make_repo(
+        tmp_path / "repo",
+        """
         version: 1
         discover:
           - glob: "../*"
-    """)
+    """,
+    )
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "main.tf").write_text("")
 
     assert problems(repo) == [
-        "gitops.yaml:3: discover[0].glob: glob matches directories outside the repository: "
-        "../other"
+        "gitops.yaml:3: discover[0].glob: glob matches directories outside the repository: ../other"
     ]

@@ -44,7 +44,9 @@ def test_root_must_be_a_mapping(tmp_path: Path) -> None:
 
 
 def test_unknown_key_with_did_you_mean_at_its_line(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: a
@@ -52,7 +54,9 @@ def test_unknown_key_with_did_you_mean_at_its_line(tmp_path: Path) -> None:
           - name: b
             path: b
             polcy: {self_heal: true}
-    """, ("a", "b"))
+    """,
+        ("a", "b"),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:7: stacks[1].polcy: unknown key 'polcy' (did you mean 'policy'?)"
@@ -60,13 +64,17 @@ def test_unknown_key_with_did_you_mean_at_its_line(tmp_path: Path) -> None:
 
 
 def test_unknown_key_without_close_match_lists_the_expected_keys(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: a
             path: a
             policy: {self_heal: true, frobnicate: 3}
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:5: stacks[0].policy.frobnicate: unknown key 'frobnicate' "
@@ -75,11 +83,15 @@ def test_unknown_key_without_close_match_lists_the_expected_keys(tmp_path: Path)
 
 
 def test_unknown_top_level_key(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stack:
           - {name: a, path: a}
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:1: missing required key: 'stacks' or 'discover'",
@@ -90,10 +102,16 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("version", "expected"),
     [
-        ("version: 2", "gitops.yaml:1: version: expected 1 (the only manifest version this "
-                       "infra-gitops reads), got 2"),
-        ("version: '1'", "gitops.yaml:1: version: expected 1 (the only manifest version this "
-                         "infra-gitops reads), got '1'"),
+        (
+            "version: 2",
+            "gitops.yaml:1: version: expected 1 (the only manifest version this "
+            "infra-gitops reads), got 2",
+        ),
+        (
+            "version: '1'",
+            "gitops.yaml:1: version: expected 1 (the only manifest version this "
+            "infra-gitops reads), got '1'",
+        ),
         ("", "gitops.yaml:1: missing required key 'version'"),
     ],
 )
@@ -104,11 +122,14 @@ def test_version(tmp_path: Path, version: str, expected: str) -> None:
 
 
 def test_missing_name_and_path(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - engine: terraform
-    """)
+    """,
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:3: stacks[0]: missing required key 'name'",
@@ -119,28 +140,43 @@ def test_missing_name_and_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("workspace: bad name", "stacks[0].workspace: expected a workspace name of letters, "
-                                "digits, '_', '.', '/' and '-', got 'bad name'"),
-        ("env: {PORT: 8080}", "stacks[0].env.PORT: expected a string (quote numbers and "
-                              "booleans), got 8080"),
-        ("env: {1BAD: x}", "stacks[0].env.1BAD: invalid name '1BAD': expected an environment "
-                           "variable name of letters, digits and '_', not starting with a digit"),
+        (
+            "workspace: bad name",
+            "stacks[0].workspace: expected a workspace name of letters, "
+            "digits, '_', '.', '/' and '-', got 'bad name'",
+        ),
+        (
+            "env: {PORT: 8080}",
+            "stacks[0].env.PORT: expected a string (quote numbers and booleans), got 8080",
+        ),
+        (
+            "env: {1BAD: x}",
+            "stacks[0].env.1BAD: invalid name '1BAD': expected an environment "
+            "variable name of letters, digits and '_', not starting with a digit",
+        ),
         ("depends_on: b", "stacks[0].depends_on: expected a list of stack names, got 'b'"),
-        ("variables: {v: {from_env: X, from_stack: b}}",
-         "stacks[0].variables.v.from_stack: unknown key 'from_stack' "
-         "(expected one of: from_env, sensitive)"),
-        ("variables: {v: {from_stack: b}}",
-         "stacks[0].variables.v: missing required key 'output'"),
-        ("variables: {v: {from_env: X, sensitive: maybe}}",
-         "stacks[0].variables.v.sensitive: expected true or false, got 'maybe'"),
-        ("backend: {key: [a]}", "stacks[0].backend.key: expected a string, number or boolean, "
-                                "got a list"),
+        (
+            "variables: {v: {from_env: X, from_stack: b}}",
+            "stacks[0].variables.v.from_stack: unknown key 'from_stack' "
+            "(expected one of: from_env, sensitive)",
+        ),
+        ("variables: {v: {from_stack: b}}", "stacks[0].variables.v: missing required key 'output'"),
+        (
+            "variables: {v: {from_env: X, sensitive: maybe}}",
+            "stacks[0].variables.v.sensitive: expected true or false, got 'maybe'",
+        ),
+        (
+            "backend: {key: [a]}",
+            "stacks[0].backend.key: expected a string, number or boolean, got a list",
+        ),
         ("policy: {self_heal: 1}", "stacks[0].policy.self_heal: expected true or false, got 1"),
         ("binary: ''", "stacks[0].binary: expected the path or name of an executable, got ''"),
     ],
 )
 def test_bad_values_say_what_was_expected(tmp_path: Path, line: str, expected: str) -> None:
-    make_repo(tmp_path, f"""
+    make_repo(
+        tmp_path,
+        f"""
         version: 1
         stacks:
           - name: a
@@ -148,18 +184,24 @@ def test_bad_values_say_what_was_expected(tmp_path: Path, line: str, expected: s
             {line}
           - name: b
             path: b
-    """, ("a", "b"))
+    """,
+        ("a", "b"),
+    )
 
     assert problems(tmp_path) == [f"gitops.yaml:5: {expected}"]
 
 
 def test_bad_stack_name(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: Bad_Name
             path: a
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:3: stacks[0].name: expected a stack name of lowercase letters, digits, "
@@ -168,12 +210,15 @@ def test_bad_stack_name(tmp_path: Path) -> None:
 
 
 def test_discover_rules_take_stack_settings_but_no_name(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         discover:
           - glob: "stacks/*"
             name: all
-    """)
+    """,
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:4: discover[0].name: unknown key 'name' (expected one of: glob, engine, "
@@ -183,14 +228,18 @@ def test_discover_rules_take_stack_settings_but_no_name(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["10 minutes", "0", "0s", "1m1h", "h", "-5", "1.5", "true"])
 def test_bad_durations(tmp_path: Path, value: str) -> None:
-    make_repo(tmp_path, f"""
+    make_repo(
+        tmp_path,
+        f"""
         version: 1
         stacks:
           - name: a
             path: a
             policy:
               drift_interval: {value}
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     [problem] = validate_manifest(tmp_path)
 

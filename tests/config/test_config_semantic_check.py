@@ -8,7 +8,9 @@ from config_helpers import make_repo, problems
 
 
 def test_dependency_cycle_is_named(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: a
@@ -21,7 +23,9 @@ def test_dependency_cycle_is_named(tmp_path: Path) -> None:
           - name: c
             path: c
             depends_on: [a]
-    """, ("a", "b", "c"))
+    """,
+        ("a", "b", "c"),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:5: stacks[0].depends_on[0]: dependency cycle: a -> b -> c -> a"
@@ -29,14 +33,18 @@ def test_dependency_cycle_is_named(tmp_path: Path) -> None:
 
 
 def test_self_dependency_is_a_cycle(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: a
             path: a
             depends_on:
               - a
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:6: stacks[0].depends_on[0]: dependency cycle: a -> a"
@@ -44,7 +52,9 @@ def test_self_dependency_is_a_cycle(tmp_path: Path) -> None:
 
 
 def test_unknown_stack_references(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: network
@@ -54,7 +64,9 @@ def test_unknown_stack_references(tmp_path: Path) -> None:
             depends_on: [netwrk]
             variables:
               vpc: {from_stack: zzz, output: id}
-    """, ("a", "b"))
+    """,
+        ("a", "b"),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:7: stacks[1].depends_on[0]: unknown stack 'netwrk' "
@@ -65,7 +77,9 @@ def test_unknown_stack_references(tmp_path: Path) -> None:
 
 
 def test_unknown_engine_with_did_you_mean(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         defaults:
           engine: docker
@@ -73,7 +87,9 @@ def test_unknown_engine_with_did_you_mean(tmp_path: Path) -> None:
           - name: a
             path: a
             engine: terrafrom
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:3: defaults.engine: unknown engine 'docker' "
@@ -83,14 +99,18 @@ def test_unknown_engine_with_did_you_mean(tmp_path: Path) -> None:
 
 
 def test_sensitive_variables_must_name_variables(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: a
             path: a
             variables: {api_token: s3cr3t}
             sensitive_variables: [api_tokn]
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:6: stacks[0].sensitive_variables[0]: 'api_tokn' is not a variable of "

@@ -35,12 +35,15 @@ def test_empty_manifest(tmp_path: Path, text: str) -> None:
 
 
 def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: a
             path: [unclosed
-    """)
+    """,
+    )
 
     [problem] = validate_manifest(tmp_path)
 
@@ -49,7 +52,9 @@ def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
 
 
 def test_duplicate_yaml_keys_are_errors_with_both_lines(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: a
@@ -57,7 +62,9 @@ def test_duplicate_yaml_keys_are_errors_with_both_lines(tmp_path: Path) -> None:
             policy:
               self_heal: true
               self_heal: false
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:7: stacks[0].policy.self_heal: duplicate key 'self_heal' (first at line 6)"
@@ -65,12 +72,16 @@ def test_duplicate_yaml_keys_are_errors_with_both_lines(tmp_path: Path) -> None:
 
 
 def test_duplicate_keys_do_not_hide_other_problems(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         version: 1
         stacks:
           - {name: a, path: a, engine: tofoo}
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:2: version: duplicate key 'version' (first at line 1)",
@@ -79,14 +90,18 @@ def test_duplicate_keys_do_not_hide_other_problems(tmp_path: Path) -> None:
 
 
 def test_keys_must_be_strings(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: a
             path: a
             variables:
               1: one
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:6: stacks[0].variables: key '1' is not a string: quote it"
@@ -111,7 +126,9 @@ def test_more_than_one_yaml_document(tmp_path: Path) -> None:
 
 
 def test_yaml_dates_stay_strings_and_anchors_work(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - name: a
@@ -122,7 +139,9 @@ def test_yaml_dates_stay_strings_and_anchors_work(tmp_path: Path) -> None:
             variables:
               <<: *common
               retries: 5
-    """, ("a", "b"))
+    """,
+        ("a", "b"),
+    )
 
     manifest = load_manifest(tmp_path)
 
@@ -131,7 +150,9 @@ def test_yaml_dates_stay_strings_and_anchors_work(tmp_path: Path) -> None:
 
 
 def test_errors_in_merged_anchors_point_at_the_anchor(tmp_path: Path) -> None:
-    make_repo(tmp_path, """
+    make_repo(
+        tmp_path,
+        """
         version: 1
         stacks:
           - &base
@@ -140,7 +161,9 @@ def test_errors_in_merged_anchors_point_at_the_anchor(tmp_path: Path) -> None:
             engine: terrafom
           - <<: *base
             name: b
-    """, ("a",))
+    """,
+        ("a",),
+    )
 
     assert problems(tmp_path) == [
         "gitops.yaml:6: stacks[0].engine: unknown engine 'terrafom' (did you mean 'terraform'?)",

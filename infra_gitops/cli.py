@@ -1,0 +1,139 @@
+"""Command-line entry point: argument parsing and the one error boundary.
+
+Expected failures (GitOpsError: bad input, a held lock, an unreachable endpoint) become
+a message on stderr and exit 1. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from infra_gitops import __version__, report
+from infra_gitops.commands import apply, drift, history, plan, sandbox_cmd, validate
+from infra_gitops.commands.session import Options, default_state_dir
+from infra_gitops.errors import GitOpsError
+from infra_gitops.progress import Progress
+
+Command = Callable[[Options, argparse.Namespace, TextIO, Progress], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--repo", type=Path, default=Path("."), help="the infra repo (default: .)")
+    common.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where records and working files live (default: $INFRA_GITOPS_HOME "
+        "or ~/.local/state/infra-gitops)",
+    )
+    common.add_argument("--json", action="store_true", help="print a versioned JSON envelope")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+
+    stacks = argparse.ArgumentParser(add_help=False)
+    stacks.add_argument(
+        "--stack",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this stack (repeatable; default: all)",
+    )
+    stacks.add_argument("--ref", default=None, help="plan this commit instead of the working tree")
+    stacks.add_argument(
+        "--parallelism",
+        type=int,
+        default=2,
+        metavar="N",
+        help="stacks worked on at once within a dependency wave (default: 2)",
+    )
+    stacks.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="limit for each engine command (default: 1800)",
+    )
+    stacks.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for a stack held by another run (default: 0)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="infra-gitops",
+        description="GitOps for cloud infrastructure: plan, detect drift, apply and audit "
+        "the stacks declared in a Git repo.",
+    )
+    parser.add_argument("--version", action="version", version=f"infra-gitops {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser(
+        "validate", parents=[common], help="check gitops.yaml (exit 0 valid, 1 not)"
+    ).set_defaults(func=validate.run)
+    sub.add_parser(
+        "plan", parents=[common, stacks], help="plan stacks (exit 0 no changes, 2 changes, 1 error)"
+    ).set_defaults(func=plan.run)
+    p = sub.add_parser(
+        "drift",
+        parents=[common, stacks],
+        help="detect changes made outside Git (exit 0 none, 2 drift, 1 error)",
+    )
+    p.add_argument("--heal", action="store_true", help="apply the Git state back where drifted")
+    p.set_defaults(func=drift.run)
+    p = sub.add_parser(
+        "apply", parents=[common, stacks], help="plan and apply, in dependency order"
+    )
+    p.add_argument("--auto-approve", action="store_true", help="apply without asking")
+    p.set_defaults(func=apply.run)
+    p = sub.add_parser("history", parents=[common], help="the audit trail, newest first")
+    p.add_argument("--stack", default=None, metavar="NAME")
+    p.add_argument("--limit", type=int, default=20, metavar="N")
+    p.set_defaults(func=history.run)
+    p = sub.add_parser("show", parents=[common], help="one run in detail")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.set_defaults(func=history.show)
+    p = sub.add_parser(
+        "sandbox", parents=[common], help="the offline local cloud (moto + provider)"
+    )
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.set_defaults(func=sandbox_cmd.run)
+    return parser
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(
+        repo=args.repo,
+        state_dir=(args.state_dir or default_state_dir()).resolve(),
+        ref=getattr(args, "ref", None),
+        stacks=tuple(getattr(args, "stack", None) or ()),
+        parallelism=getattr(args, "parallelism", 2),
+        timeout=getattr(args, "timeout", 1800.0),
+        lock_wait=getattr(args, "lock_wait", 0.0),
+    )
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    progress = Progress(enabled=not args.quiet)
+    command: Command = args.func
+    try:
+        return command(options_from(args), args, out, progress)
+    except GitOpsError as exc:
+        if args.json:
+            print(report.envelope(args.command, 1, {"error": str(exc)}), file=out)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

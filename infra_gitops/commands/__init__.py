@@ -1,0 +1,1 @@
+"""One module per subcommand. Each exposes run(args, out) -> exit code."""

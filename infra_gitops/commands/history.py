@@ -1,0 +1,35 @@
+"""`infra-gitops history` and `infra-gitops show RUN_ID`: the audit trail, newest first."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from infra_gitops import report
+from infra_gitops.commands.session import Options
+from infra_gitops.progress import Progress
+from infra_gitops.runs import RunStore
+
+
+def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
+    with RunStore.open(options.state_dir) as store:
+        store.mark_interrupted()
+        runs = store.list(stack=args.stack, limit=args.limit)
+    if args.json:
+        print(
+            report.envelope("history", 0, {"runs": [report.run_to_dict(r) for r in runs]}), file=out
+        )
+    else:
+        print(report.render_history(runs), file=out)
+    return 0
+
+
+def show(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
+    with RunStore.open(options.state_dir) as store:
+        store.mark_interrupted()
+        found = store.get(args.run_id)
+    if args.json:
+        print(report.envelope("show", 0, {"run": report.run_to_dict(found)}), file=out)
+    else:
+        print(report.render_run(found), file=out)
+    return 0

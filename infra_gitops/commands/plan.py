@@ -1,0 +1,25 @@
+"""`infra-gitops plan`: plan stacks against the live cloud. Exit 0 none, 2 changes, 1 error."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from infra_gitops.commands.outcomes import emit, exit_code
+from infra_gitops.commands.session import Options, open_session
+from infra_gitops.models import RunStatus
+from infra_gitops.orchestrate import run_in_order
+from infra_gitops.progress import Progress
+
+
+def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
+    with open_session(options, progress) as session:
+        stacks = session.selected()
+        outcomes = run_in_order(
+            stacks,
+            session.runner.plan,
+            parallelism=options.parallelism,
+            gate_on_dependencies=False,
+        )
+    code = exit_code(outcomes, changes_exit_on=(RunStatus.CHANGES,))
+    return emit("plan", outcomes, code, json_out=args.json, out=out)

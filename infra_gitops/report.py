@@ -1,0 +1,254 @@
+"""Rendering results for people (terminal text) and for machines (the JSON envelope).
+
+Everything rendered here is already redacted: engines replace sensitive values before
+they reach a model, so the report never sees a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from infra_gitops.models import (
+    Action,
+    Plan,
+    ResourceChange,
+    Run,
+    RunKind,
+    RunStatus,
+    StackOutcome,
+)
+
+ENVELOPE_SCHEMA = "infra-gitops/v1"
+"""Version of the --json envelope. Bump on any incompatible change (a contract test pins it)."""
+
+_SYMBOLS = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.REPLACE: "-/+",
+    Action.DELETE: "-",
+    Action.READ: "<=",
+    Action.NOOP: " ",
+}
+
+_STATUS_WORDS = {
+    RunStatus.NO_CHANGES: "no changes",
+    RunStatus.CHANGES: "changes",
+    RunStatus.DRIFTED: "DRIFTED",
+    RunStatus.APPLIED: "applied",
+    RunStatus.FAILED: "FAILED",
+    RunStatus.SKIPPED: "skipped",
+    RunStatus.RUNNING: "running",
+    RunStatus.INTERRUPTED: "interrupted",
+}
+
+
+def envelope(command: str, exit_code: int, result: Any) -> str:
+    """The versioned machine-readable result of any command."""
+    return json.dumps(
+        {
+            "schema": ENVELOPE_SCHEMA,
+            "command": command,
+            "ok": exit_code != 1,
+            "exit_code": exit_code,
+            "result": result,
+        },
+        indent=2,
+        sort_keys=False,
+        default=str,
+    )
+
+
+# ---------------------------------------------------------------- JSON shapes
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "stack": plan.stack,
+        "refresh_only": plan.refresh_only,
+        "counts": plan.counts.to_dict(),
+        "changes": [c.to_dict() for c in plan.changes],
+        "drift": [c.to_dict() for c in plan.drift],
+        "outputs": dict(plan.outputs),
+        "engine": plan.engine,
+        "engine_version": plan.engine_version,
+    }
+
+
+def outcome_to_dict(outcome: StackOutcome) -> dict[str, Any]:
+    return {
+        "stack": outcome.stack,
+        "kind": str(outcome.kind),
+        "status": str(outcome.status),
+        "run_id": outcome.run_id,
+        "error": outcome.error,
+        "duration_s": round(outcome.duration_s, 3),
+        "plan": plan_to_dict(outcome.plan) if outcome.plan else None,
+        "heal_plan": plan_to_dict(outcome.heal_plan) if outcome.heal_plan else None,
+    }
+
+
+def run_to_dict(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "stack": run.stack,
+        "kind": str(run.kind),
+        "trigger": run.trigger,
+        "status": str(run.status),
+        "commit": {
+            "sha": run.commit.sha,
+            "author": run.commit.author,
+            "email": run.commit.email,
+            "date": run.commit.date,
+            "message": run.commit.message,
+            "dirty": run.commit.dirty,
+        },
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_s": run.duration_s,
+        "counts": run.counts.to_dict(),
+        "changes": [c.to_dict() for c in run.changes],
+        "drift": [c.to_dict() for c in run.drift],
+        "engine": run.engine,
+        "engine_version": run.engine_version,
+        "error": run.error,
+        "plan_artifact": run.plan_artifact,
+        "log_artifact": run.log_artifact,
+    }
+
+
+# ---------------------------------------------------------------- terminal text
+
+
+def render_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def value_at(doc: Mapping[str, Any] | None, dotted: str) -> Any:
+    """The value at a dotted attribute path (tags.env, rules.0.port), or None."""
+    node: Any = doc
+    for part in dotted.split("."):
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def render_change(change: ResourceChange, *, show_values: bool) -> list[str]:
+    lines = [f"  {_SYMBOLS[change.action]:>3} {change.address} ({change.action})"]
+    if not show_values:
+        if change.changed_paths:
+            lines.append(f"        changed: {', '.join(change.changed_paths)}")
+        return lines
+    for path in change.changed_paths:
+        before = render_value(value_at(change.before, path))
+        after = render_value(value_at(change.after, path))
+        lines.append(f"        {path}: {before} -> {after}")
+    return lines
+
+
+def render_plan(plan: Plan) -> list[str]:
+    lines: list[str] = []
+    if plan.drift:
+        lines.append(f"  Changed outside of Git ({len(plan.drift)} resource(s)):")
+        for change in plan.drift:
+            lines.extend(render_change(change, show_values=True))
+    if plan.changes:
+        lines.append(f"  Plan: {plan.counts}")
+        for change in plan.changes:
+            lines.extend(render_change(change, show_values=change.action is Action.UPDATE))
+    return lines
+
+
+def render_outcome(outcome: StackOutcome) -> str:
+    word = _STATUS_WORDS[outcome.status]
+    if outcome.kind is RunKind.HEAL and outcome.status is RunStatus.DRIFTED:
+        word = "DRIFTED, healed"
+    head = f"{outcome.stack}: {word}"
+    if outcome.run_id:
+        head += f"  (run {outcome.run_id}, {outcome.duration_s:.1f}s)"
+    lines = [head]
+    if outcome.error:
+        lines.extend("  " + line for line in outcome.error.splitlines())
+    if outcome.plan:
+        lines.extend(render_plan(outcome.plan))
+    if outcome.heal_plan and outcome.heal_plan.changes:
+        lines.append(f"  Healed by applying the Git state: {outcome.heal_plan.counts}")
+        for change in outcome.heal_plan.changes:
+            lines.extend(render_change(change, show_values=change.action is Action.UPDATE))
+    return "\n".join(lines)
+
+
+def render_outcomes(outcomes: Sequence[StackOutcome]) -> str:
+    blocks = [render_outcome(o) for o in outcomes]
+    tally: dict[str, int] = {}
+    for outcome in outcomes:
+        word = _STATUS_WORDS[outcome.status]
+        tally[word] = tally.get(word, 0) + 1
+    summary = ", ".join(f"{n} {word}" for word, n in tally.items()) or "no stacks"
+    return "\n\n".join([*blocks, f"Summary: {summary}"])
+
+
+def render_history(runs: Iterable[Run]) -> str:
+    rows = [
+        (
+            run.id,
+            run.stack,
+            str(run.kind),
+            str(run.status),
+            run.commit.short_sha + ("+dirty" if run.commit.dirty else ""),
+            run.commit.author,
+            run.started_at,
+            run.commit.subject[:50],
+        )
+        for run in runs
+    ]
+    if not rows:
+        return "No runs recorded."
+    header = ("RUN", "STACK", "KIND", "STATUS", "COMMIT", "AUTHOR", "STARTED", "MESSAGE")
+    return _table(header, rows)
+
+
+def render_run(run: Run) -> str:
+    lines = [
+        f"Run {run.id}",
+        f"  stack:    {run.stack}",
+        f"  kind:     {run.kind} (trigger: {run.trigger})",
+        f"  status:   {run.status}",
+        f"  commit:   {run.commit.sha}{' (with uncommitted changes)' if run.commit.dirty else ''}",
+        f"  author:   {run.commit.author} <{run.commit.email}>  {run.commit.date}",
+        f"  message:  {run.commit.subject}",
+        f"  started:  {run.started_at}",
+        f"  finished: {run.finished_at or '-'}"
+        + (f" ({run.duration_s:.1f}s)" if run.duration_s is not None else ""),
+        f"  engine:   {run.engine_version or run.engine}",
+        f"  counts:   {run.counts}",
+    ]
+    if run.error:
+        lines.append("  error:")
+        lines.extend("    " + line for line in run.error.splitlines())
+    if run.drift:
+        lines.append("  changed outside of Git:")
+        for change in run.drift:
+            lines.extend("  " + line for line in render_change(change, show_values=True))
+    if run.changes:
+        lines.append("  changes:")
+        for change in run.changes:
+            show = change.action is Action.UPDATE
+            lines.extend("  " + line for line in render_change(change, show_values=show))
+    for label, path in (("plan", run.plan_artifact), ("log", run.log_artifact)):
+        if path:
+            lines.append(f"  {label} artifact: {path}")
+    return "\n".join(lines)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*row).rstrip() for row in [header, *rows])
