@@ -170,6 +170,11 @@ class _Recording:
         store = self.runner.store
         if plan.artifact is not None and plan.artifact.exists():
             store.attach(self.run.id, "plan.json", plan.artifact)
+            plan.artifact.unlink()
+        if plan.plan_file is not None:
+            # Terraform's saved plan holds variable values (secrets too) in clear; once
+            # this operation is over nothing may apply it, so it is not kept.
+            plan.plan_file.unlink(missing_ok=True)
         store.finish(
             self.run.id,
             status,

@@ -17,6 +17,7 @@ from typing import Any
 from infra_gitops import config, discovery, sandbox
 from infra_gitops.engines.base import Engine, StackWorkspace
 from infra_gitops.engines.registry import engine_for_stack
+from infra_gitops.errors import SandboxError
 from infra_gitops.models import Stack
 from infra_gitops.orchestrate import OutputsCache
 from infra_gitops.progress import Progress
@@ -136,6 +137,13 @@ def _target(state_dir: Path) -> Iterator[Target]:
     """
     running = sandbox.status(state_dir)
     if running is None:
+        endpoint = sandbox.recorded_endpoint(state_dir)
+        if endpoint is not None:
+            raise SandboxError(
+                f"the local sandbox started for {state_dir} ({endpoint}) is not answering; "
+                "run `infra-gitops sandbox up` to start it again, or `infra-gitops sandbox "
+                "down` to target the cloud configured in the environment instead"
+            )
         yield Target(sandbox=None, base_env=dict(os.environ))
         return
     if "TF_REATTACH_PROVIDERS" in os.environ:

@@ -135,6 +135,14 @@ def status(state_dir: Path) -> SandboxInfo | None:
     return _info(state_dir, running, mirror.mirror_paths(sandbox_dir(state_dir)).cli_config)
 
 
+def recorded_endpoint(state_dir: Path) -> str | None:
+    """Where `sandbox up` last started the emulator for this state dir, alive or not."""
+    from infra_gitops.sandbox import emulator
+
+    info = emulator.recorded(state_dir)
+    return info.endpoint if info else None
+
+
 def sandbox_dir(state_dir: Path) -> Path:
     return state_dir / "sandbox"
 

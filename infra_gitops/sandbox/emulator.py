@@ -100,15 +100,20 @@ def start_detached(state_dir: Path) -> EmulatorInfo:
 
 
 def status(state_dir: Path) -> EmulatorInfo | None:
-    """The detached emulator if it is alive; a stale state file is removed."""
-    path = state_file(state_dir)
-    info = _read_state(path)
-    if info is None:
-        return None
-    if _is_moto_process(info.pid) and is_answering(info.endpoint):
+    """The detached emulator if it is alive, else None.
+
+    The state file of a dead emulator is kept (see recorded()): commands refuse to run
+    rather than fall back to the environment's cloud, until `sandbox up` or `down`.
+    """
+    info = recorded(state_dir)
+    if info is not None and _is_moto_process(info.pid) and is_answering(info.endpoint):
         return info
-    path.unlink(missing_ok=True)
     return None
+
+
+def recorded(state_dir: Path) -> EmulatorInfo | None:
+    """The emulator `sandbox up` recorded for this state dir, alive or not."""
+    return _read_state(state_file(state_dir))
 
 
 def stop_detached(state_dir: Path) -> bool:

@@ -88,7 +88,7 @@ def test_detached_emulator_is_a_separate_session(tmp_path: Path) -> None:
         emulator.stop_detached(tmp_path)
 
 
-def test_status_removes_a_stale_state_file(tmp_path: Path) -> None:
+def test_status_reports_a_dead_emulator_and_keeps_its_record(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     path = tmp_path / "sandbox" / "sandbox.json"
@@ -98,6 +98,9 @@ def test_status_removes_a_stale_state_file(tmp_path: Path) -> None:
         json.dumps({"pid": dead.pid, "port": port, "endpoint": f"http://127.0.0.1:{port}"})
     )
     assert emulator.status(tmp_path) is None
+    # Kept, so commands can say the sandbox died instead of targeting another cloud.
+    assert emulator.recorded(tmp_path) is not None
+    assert emulator.stop_detached(tmp_path) is False
     assert not path.exists()
 
 

@@ -1,0 +1,91 @@
+"""Helpers of the end-to-end tests: the real CLI as a process, git, boto3 on the sandbox."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from infra_gitops import sandbox
+
+PROJECT = Path(__file__).resolve().parents[2]
+SECRET = "e2e-SecureString-7f3a9c1d2b"
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass(frozen=True)
+class Env:
+    repo: Path
+    state_dir: Path
+    cloud: sandbox.SandboxInfo
+    env: dict[str, str]
+
+    def cli(self, *args: str, timeout: float = 240) -> CliResult:
+        """Run the installed infra-gitops command as a user would."""
+        argv = [*_cli_argv(), *args, "--repo", str(self.repo), "--state-dir", str(self.state_dir)]
+        done = subprocess.run(
+            argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        return CliResult(done.returncode, done.stdout, done.stderr)
+
+    def commit(self, message: str, author: str = "Alice Admin <alice@example.com>") -> str:
+        git(self.repo, "add", "-A")
+        name, email = author[:-1].split(" <")
+        git(
+            self.repo,
+            "-c",
+            f"user.name={name}",
+            "-c",
+            f"user.email={email}",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        )
+        return git(self.repo, "rev-parse", "HEAD").strip()
+
+    def aws(self, service: str) -> Any:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.cloud.endpoint,
+            region_name=self.cloud.region,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def _cli_argv() -> list[str]:
+    script = Path(sys.executable).parent / "infra-gitops"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "infra_gitops.cli"]
+
+
+def bucket_name(e2e: Env) -> str:
+    names = [b["Name"] for b in e2e.aws("s3").list_buckets()["Buckets"]]
+    return next(n for n in names if n != e2e.cloud.state_bucket)
+
+
+def tags(e2e: Env, bucket: str) -> dict[str, str]:
+    tag_set = e2e.aws("s3").get_bucket_tagging(Bucket=bucket)["TagSet"]
+    return {t["Key"]: t["Value"] for t in tag_set}
+
+
