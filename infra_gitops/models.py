@@ -253,6 +253,8 @@ class StackOutcome:
     error: str | None = None
     """Why the stack failed or was skipped."""
     duration_s: float = 0.0
+    outputs: Mapping[str, Any] | None = None
+    """The stack's outputs after an apply (redacted); None when nothing was applied."""
 
     @property
     def failed(self) -> bool:

@@ -1,31 +1,25 @@
 """One operation on one stack, locked and recorded: plan, drift check (and heal), apply.
 
-Each operation holds the stack's lock for its whole duration, records the run when it
-starts and when it ends (whatever happens), and keeps the redacted plan and the log as
-artifacts. A failed plan is never applied: apply only ever gets the Plan just made.
+Each operation holds the stack's lock for its whole duration (a stack held by another
+run fails fast, naming the holder, and nothing is recorded since nothing ran), records
+the run when it starts and when it ends whatever happens, and keeps the redacted plan
+and the log as artifacts. A failed plan is never applied: apply only ever gets the Plan
+just made, and applies its saved file.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
-from functools import cached_property
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import cached_property, partial
 from pathlib import Path
 
 from infra_gitops.engines.base import Engine, StackWorkspace
-from infra_gitops.errors import GitOpsError, OutputsPendingError
-from infra_gitops.locking import stack_lock
-from infra_gitops.models import (
-    ApplyResult,
-    Plan,
-    Run,
-    RunKind,
-    RunStatus,
-    Stack,
-    StackOutcome,
-)
+from infra_gitops.errors import GitOpsError, LockHeldError, OutputsPendingError
+from infra_gitops.locking import StackLock, stack_lock
+from infra_gitops.models import Plan, Run, RunKind, RunStatus, Stack, StackOutcome
 from infra_gitops.runs import RunStore
 from infra_gitops.source import Source
 
@@ -33,6 +27,7 @@ WorkspaceFactory = Callable[[Stack, Path], StackWorkspace]
 """Builds the workspace of a stack given the path of the run's log file."""
 
 Approver = Callable[[Stack, Plan], bool]
+"""Sees a plan with changes before it is applied; False leaves the stack as it is."""
 
 
 @dataclass(frozen=True)
@@ -47,95 +42,100 @@ class StackRunner:
     trigger: str = "cli"
     lock_wait: float = 0.0
 
-    # ------------------------------------------------------------ operations
-
     def plan(self, stack: Stack) -> StackOutcome:
-        with self._recorded(stack, RunKind.PLAN) as rec:
-            rec.engine.prepare(rec.ws)
-            plan = rec.engine.plan(rec.ws)
-            status = RunStatus.CHANGES if plan.has_changes else RunStatus.NO_CHANGES
-            return rec.finish(status, plan)
-        return rec.closed_outcome()
+        return self._exclusively(stack, RunKind.PLAN, partial(self._plan, stack))
 
     def drift(self, stack: Stack, *, heal: bool) -> StackOutcome:
-        with stack_lock(self.state_dir, stack.name, wait=self.lock_wait):
-            checked = self._drift_check(stack)
+        """Refresh-only check; with heal, a drifted stack gets the Git state applied back."""
+
+        def check_then_heal(lock: StackLock) -> StackOutcome:
+            checked = self._drift_check(stack, lock)
             if not heal or checked.status is not RunStatus.DRIFTED:
                 return checked
-            healed, _ = self._apply_unlocked(stack, RunKind.HEAL, approve=None)
-            return StackOutcome(
-                stack=stack.name,
-                kind=RunKind.HEAL,
-                status=healed.status if healed.failed else RunStatus.DRIFTED,
-                run_id=healed.run_id,
+            healed = self._apply(stack, RunKind.HEAL, None, lock)
+            return replace(
+                healed,
+                status=RunStatus.FAILED if healed.failed else RunStatus.DRIFTED,
                 plan=checked.plan,
                 heal_plan=healed.plan,
-                error=healed.error,
                 duration_s=checked.duration_s + healed.duration_s,
             )
 
-    def apply(
-        self, stack: Stack, approve: Approver | None
-    ) -> tuple[StackOutcome, ApplyResult | None]:
-        """Plan and apply that plan; approve (None: auto-approve) sees the plan first."""
-        with stack_lock(self.state_dir, stack.name, wait=self.lock_wait):
-            return self._apply_unlocked(stack, RunKind.APPLY, approve)
+        return self._exclusively(stack, RunKind.DRIFT, check_then_heal)
+
+    def apply(self, stack: Stack, approve: Approver | None) -> StackOutcome:
+        """Plan, then apply that saved plan; approve (None: auto-approve) sees it first."""
+        return self._exclusively(
+            stack, RunKind.APPLY, partial(self._apply, stack, RunKind.APPLY, approve)
+        )
 
     # ------------------------------------------------------------ internals
 
-    def _drift_check(self, stack: Stack) -> StackOutcome:
-        with self._recorded(stack, RunKind.DRIFT, locked=False) as rec:
+    def _plan(self, stack: Stack, lock: StackLock) -> StackOutcome:
+        with self._recorded(stack, RunKind.PLAN, lock) as rec:
             rec.engine.prepare(rec.ws)
-            plan = rec.engine.plan(rec.ws, refresh_only=True)
-            status = RunStatus.DRIFTED if plan.has_drift else RunStatus.NO_CHANGES
-            return rec.finish(status, plan)
+            plan = rec.engine.plan(rec.ws)
+            return rec.finish(RunStatus.CHANGES if plan.has_changes else RunStatus.NO_CHANGES, plan)
         return rec.closed_outcome()
 
-    def _apply_unlocked(
-        self, stack: Stack, kind: RunKind, approve: Approver | None
-    ) -> tuple[StackOutcome, ApplyResult | None]:
-        with self._recorded(stack, kind, locked=False) as rec:
+    def _drift_check(self, stack: Stack, lock: StackLock) -> StackOutcome:
+        with self._recorded(stack, RunKind.DRIFT, lock) as rec:
+            rec.engine.prepare(rec.ws)
+            plan = rec.engine.plan(rec.ws, refresh_only=True)
+            return rec.finish(RunStatus.DRIFTED if plan.has_drift else RunStatus.NO_CHANGES, plan)
+        return rec.closed_outcome()
+
+    def _apply(
+        self, stack: Stack, kind: RunKind, approve: Approver | None, lock: StackLock
+    ) -> StackOutcome:
+        with self._recorded(stack, kind, lock) as rec:
             rec.engine.prepare(rec.ws)
             plan = rec.engine.plan(rec.ws)
             if not plan.has_changes:
-                return rec.finish(RunStatus.NO_CHANGES, plan), None
+                return rec.finish(RunStatus.NO_CHANGES, plan)
             if approve is not None and not approve(stack, plan):
-                outcome = rec.finish(RunStatus.SKIPPED, plan, error="not approved: nothing applied")
-                return outcome, None
+                return rec.finish(RunStatus.SKIPPED, plan, error="not approved: nothing applied")
             rec.ws.progress(f"applying: {plan.counts}")
             result = rec.engine.apply(rec.ws, plan)
             outcome = rec.finish(RunStatus.APPLIED, plan, engine_version=result.engine_version)
-            return outcome, result
-        return rec.closed_outcome(), None
+            return replace(outcome, outputs=result.outputs)
+        return rec.closed_outcome()
+
+    def _exclusively(
+        self, stack: Stack, kind: RunKind, operation: Callable[[StackLock], StackOutcome]
+    ) -> StackOutcome:
+        """Run operation holding the stack's lock. When another run holds it, the stack
+        fails at once, naming the holder; nothing is recorded, since nothing ran."""
+        try:
+            with stack_lock(self.state_dir, stack.name, wait=self.lock_wait) as lock:
+                return operation(lock)
+        except LockHeldError as exc:
+            return StackOutcome(stack.name, kind, RunStatus.FAILED, error=str(exc))
 
     @contextmanager
-    def _recorded(
-        self, stack: Stack, kind: RunKind, *, locked: bool = True
-    ) -> Iterator[_Recording]:
+    def _recorded(self, stack: Stack, kind: RunKind, lock: StackLock) -> Iterator[_Recording]:
         """Start a run record; whatever happens in the block, the record gets closed.
 
-        Expected failures (GitOpsError) close it as failed and are swallowed: the caller
-        returns rec.closed_outcome(). Bugs close it as failed and propagate.
+        Expected failures (GitOpsError) close it as failed (or skipped, for a dependency's
+        outputs that do not exist yet) and are swallowed: the caller then returns
+        rec.closed_outcome(). Bugs close it as failed and propagate.
         """
-        lock = stack_lock(self.state_dir, stack.name, wait=self.lock_wait) if locked else None
-        with lock or nullcontext() as held:
-            run = self.store.start(stack.name, kind, self.trigger, self.source.commit, stack.engine)
-            if held is not None:
-                held.update(run_id=run.id)
-            log_file = self.state_dir / "logs" / f"{run.id}.log"
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            rec = _Recording(self, stack, run, log_file)
-            try:
-                yield rec
-            except OutputsPendingError as exc:
-                rec.close(RunStatus.SKIPPED, str(exc))
-            except GitOpsError as exc:
-                rec.close(RunStatus.FAILED, str(exc))
-            except Exception as exc:
-                rec.close(RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
-                raise
-            finally:
-                rec.keep_log()
+        run = self.store.start(stack.name, kind, self.trigger, self.source.commit, stack.engine)
+        lock.update(run_id=run.id)
+        log_file = self.state_dir / "logs" / f"{run.id}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        rec = _Recording(self, stack, run, log_file)
+        try:
+            yield rec
+        except OutputsPendingError as exc:
+            rec.close(RunStatus.SKIPPED, str(exc))
+        except GitOpsError as exc:
+            rec.close(RunStatus.FAILED, str(exc))
+        except Exception as exc:
+            rec.close(RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            rec.keep_log()
 
 
 class _Recording:

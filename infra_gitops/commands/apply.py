@@ -34,10 +34,10 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
 
 
 def _apply_one(session: Session, stack: Stack, approve: Approver | None) -> StackOutcome:
-    outcome, result = session.runner.apply(stack, approve)
-    if result is not None:
+    outcome = session.runner.apply(stack, approve)
+    if outcome.outputs is not None:
         # Dependents planned later in this command read the outputs just applied.
-        session.outputs.put(stack.name, result.outputs)
+        session.outputs.put(stack.name, outcome.outputs)
     return outcome
 
 

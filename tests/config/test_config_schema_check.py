@@ -166,8 +166,9 @@ def test_missing_name_and_path(tmp_path: Path) -> None:
             "stacks[0].variables.v.sensitive: expected true or false, got 'maybe'",
         ),
         (
-            "backend: {key: [a]}",
-            "stacks[0].backend.key: expected a string, number or boolean, got a list",
+            "backend: {endpoints: {s3: [a]}}",
+            "stacks[0].backend.endpoints: expected a string, number, boolean, or a list or "
+            "mapping of those, got a mapping",
         ),
         ("policy: {self_heal: 1}", "stacks[0].policy.self_heal: expected true or false, got 1"),
         ("binary: ''", "stacks[0].binary: expected the path or name of an executable, got ''"),

@@ -34,9 +34,10 @@ class Env:
     cloud: sandbox.SandboxInfo
     env: dict[str, str]
 
-    def cli(self, *args: str, timeout: float = 240) -> CliResult:
+    def cli(self, *args: str, state_dir: Path | None = None, timeout: float = 240) -> CliResult:
         """Run the installed infra-gitops command as a user would."""
-        argv = [*_cli_argv(), *args, "--repo", str(self.repo), "--state-dir", str(self.state_dir)]
+        state = state_dir or self.state_dir
+        argv = [*_cli_argv(), *args, "--repo", str(self.repo), "--state-dir", str(state)]
         done = subprocess.run(
             argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
         )
@@ -87,5 +88,3 @@ def bucket_name(e2e: Env) -> str:
 def tags(e2e: Env, bucket: str) -> dict[str, str]:
     tag_set = e2e.aws("s3").get_bucket_tagging(Bucket=bucket)["TagSet"]
     return {t["Key"]: t["Value"] for t in tag_set}
-
-

@@ -1,0 +1,221 @@
+"""Bad input: a clear error that says what and where, a non-zero exit, nothing lost,
+no other stack stopped, and a failed plan never applied."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from e2e_helpers import Env, bucket_name
+
+from infra_gitops import sandbox
+
+pytestmark = pytest.mark.e2e
+
+
+def _runs(e2e: Env) -> list[dict]:
+    result = e2e.cli("history", "--json", "--limit", "100")
+    assert result.code == 0, result.output
+    return json.loads(result.stdout)["result"]["runs"]
+
+
+def _stacks(result_stdout: str) -> dict[str, dict]:
+    result = json.loads(result_stdout)["result"]
+    assert "stacks" in result, result
+    return {s["stack"]: s for s in result["stacks"]}
+
+
+def test_invalid_manifest_is_reported_with_file_line_and_key_and_nothing_runs(e2e: Env) -> None:
+    gitops = e2e.repo / "gitops.yaml"
+    gitops.write_text(
+        gitops.read_text().replace("path: stacks/app", "path: stacks/app\n    polcy: {}")
+    )
+    validate = e2e.cli("validate")
+    assert validate.code == 1
+    assert "gitops.yaml:" in validate.stdout
+    assert "stacks[1].polcy: unknown key 'polcy' (did you mean 'policy'?)" in validate.stdout
+
+    plan = e2e.cli("plan")
+    assert plan.code == 1
+    assert "did you mean 'policy'" in plan.stderr
+    assert "Traceback" not in plan.output
+    assert _runs(e2e) == []
+
+
+def test_missing_stack_directory_is_a_manifest_error(e2e: Env) -> None:
+    gitops = e2e.repo / "gitops.yaml"
+    gitops.write_text(gitops.read_text().replace("path: stacks/app", "path: stacks/missing"))
+    result = e2e.cli("validate", "--json")
+    assert result.code == 1
+    (problem,) = json.loads(result.stdout)["result"]["problems"]
+    assert problem["key"] == "stacks[1].path"
+    assert "stacks/missing" in problem["message"]
+    assert problem["line"] is not None
+    assert e2e.cli("plan").code == 1
+
+
+def test_invalid_hcl_fails_that_stack_only_and_nothing_of_it_is_applied(e2e: Env) -> None:
+    main_tf = e2e.repo / "stacks" / "app" / "main.tf"
+    main_tf.write_text(
+        main_tf.read_text() + '\nresource "aws_ssm_parameter" "broken" {\n  name = \n}\n'
+    )
+    e2e.commit("Break the app stack")
+
+    result = e2e.cli("apply", "--auto-approve", "--json")
+    assert result.code == 1, result.output
+    stacks = _stacks(result.stdout)
+    assert stacks["storage"]["status"] == "applied"
+    assert stacks["app"]["status"] == "failed"
+    assert "stacks/app/main.tf:" in stacks["app"]["error"]
+    assert "Traceback" not in result.output
+    # storage went on; nothing of app was applied.
+    assert bucket_name(e2e) == "demo-dev-artifacts"
+    assert e2e.aws("ssm").describe_parameters()["Parameters"] == []
+    failed = [r for r in _runs(e2e) if r["stack"] == "app"]
+    assert [r["status"] for r in failed] == ["failed"]
+
+
+def test_a_failed_dependency_skips_its_dependents_and_says_why(e2e: Env) -> None:
+    variables = e2e.repo / "gitops.yaml"
+    # Fails Terraform's variable validation at plan time: the plan fails, nothing applied.
+    variables.write_text(
+        variables.read_text().replace("name_prefix: demo", "name_prefix: NOT_VALID")
+    )
+    e2e.commit("An invalid name prefix")
+    result = e2e.cli("apply", "--auto-approve", "--json")
+    assert result.code == 1, result.output
+    stacks = _stacks(result.stdout)
+    assert stacks["storage"]["status"] == "failed"
+    assert "name_prefix must be" in stacks["storage"]["error"]
+    assert stacks["app"]["status"] == "skipped"
+    assert stacks["app"]["error"] == "skipped: dependency storage failed"
+    assert [b["Name"] for b in e2e.aws("s3").list_buckets()["Buckets"]] == ["infra-gitops-state"]
+
+
+def test_missing_engine_binary_fails_that_stack_with_how_to_fix(applied: Env) -> None:
+    e2e = applied
+    gitops = e2e.repo / "gitops.yaml"
+    gitops.write_text(
+        gitops.read_text().replace(
+            "path: stacks/app", "path: stacks/app\n    binary: /opt/none/tofu"
+        )
+    )
+    e2e.commit("Use a tofu that is not installed")
+    result = e2e.cli("plan", "--json")
+    assert result.code == 1, result.output
+    stacks = _stacks(result.stdout)
+    assert stacks["storage"]["status"] == "no-changes"
+    assert stacks["app"]["status"] == "failed"
+    assert "/opt/none/tofu" in stacks["app"]["error"]
+    assert "install" in stacks["app"]["error"].lower()
+
+
+def test_unknown_commit_and_unknown_stack_are_clear_errors(e2e: Env) -> None:
+    result = e2e.cli("plan", "--ref", "deadbeef")
+    assert result.code == 1
+    assert "deadbeef" in result.stderr and "does not exist" in result.stderr
+    result = e2e.cli("plan", "--stack", "stroage")
+    assert result.code == 1
+    assert "stroage" in result.stderr and "storage" in result.stderr
+    assert "Traceback" not in result.output
+    assert _runs(e2e) == []
+
+
+def test_apply_without_a_terminal_needs_auto_approve(e2e: Env) -> None:
+    result = e2e.cli("apply")
+    assert result.code == 1
+    assert "--auto-approve" in result.stderr
+    assert [b["Name"] for b in e2e.aws("s3").list_buckets()["Buckets"]] == ["infra-gitops-state"]
+
+
+def test_stack_held_by_another_run_fails_fast_and_names_the_holder(applied: Env) -> None:
+    e2e = applied
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from infra_gitops.locking import stack_lock\n"
+            f"with stack_lock(Path({str(e2e.state_dir)!r}), 'storage'):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = e2e.cli("plan", "--json")
+        assert result.code == 1, result.output
+        stacks = _stacks(result.stdout)
+        assert stacks["app"]["status"] == "no-changes"  # the other stack went on
+        assert stacks["storage"]["status"] == "failed"
+        assert str(holder.pid) in stacks["storage"]["error"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert e2e.cli("plan").code == 0  # released when its holder died
+
+
+def test_terraform_state_lock_is_reported_with_its_id_and_not_forced(applied: Env) -> None:
+    e2e = applied
+    lock_id = "5b1c7f5e-0000-4000-8000-e2e0000000aa"
+    key = "storage/terraform.tfstate.tflock"
+    info = {
+        "ID": lock_id,
+        "Operation": "OperationTypeApply",
+        "Who": "someone@elsewhere",
+        "Version": "1.15.5",
+        "Created": "2026-11-23T10:00:00Z",
+        "Info": "",
+        "Path": key,
+    }
+    s3 = e2e.aws("s3")
+    s3.put_object(Bucket=e2e.cloud.state_bucket, Key=key, Body=json.dumps(info).encode())
+
+    result = e2e.cli("plan", "--json")
+    assert result.code == 1, result.output
+    stacks = _stacks(result.stdout)
+    assert stacks["storage"]["status"] == "failed"
+    assert lock_id in stacks["storage"]["error"]
+    assert stacks["app"]["status"] == "no-changes"
+    # Not forced: the lock object is still there.
+    assert s3.get_object(Bucket=e2e.cloud.state_bucket, Key=key)["Body"].read()
+
+
+def test_cloud_endpoint_down_is_a_clear_error(e2e: Env, tmp_path) -> None:
+    state_dir = tmp_path / "own-sandbox"
+    info = sandbox.up(state_dir)
+    sandbox_pid = info.pid
+    subprocess.run(["kill", "-9", str(sandbox_pid)], check=True)
+    deadline = time.monotonic() + 10
+    while sandbox.status(state_dir) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    result = e2e.cli("plan", state_dir=state_dir)
+    assert result.code == 1
+    assert info.endpoint in result.stderr and "not answering" in result.stderr
+    assert "sandbox up" in result.stderr
+    sandbox.down(state_dir)
+
+
+def test_state_backend_unreachable_names_the_endpoint(e2e: Env) -> None:
+    gitops = e2e.repo / "gitops.yaml"
+    gitops.write_text(
+        gitops.read_text().replace(
+            "      environment: dev",
+            "      environment: dev\n    backend:\n"
+            "      endpoints: {s3: 'http://127.0.0.1:9'}\n      max_retries: 1",
+        )
+    )
+    e2e.commit("Point storage's state at a closed port")
+    result = e2e.cli("plan", "--stack", "storage", "--json")
+    assert result.code == 1, result.output
+    stack = _stacks(result.stdout)["storage"]
+    assert stack["status"] == "failed"
+    assert "http://127.0.0.1:9" in stack["error"]
+    assert "down or unreachable" in stack["error"]
