@@ -7,7 +7,6 @@ caller can order any subset.
 
 from __future__ import annotations
 
-import difflib
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
@@ -15,6 +14,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from infra_gitops.config.hints import did_you_mean
 from infra_gitops.errors import ConfigError
 from infra_gitops.models import Stack
 
@@ -30,7 +30,6 @@ __all__ = [
     "with_dependents",
 ]
 
-_MANIFEST_NAME = "gitops.yaml"
 _TERRAFORM_SUFFIXES = (".tf", ".tofu")
 _MODULE_BLOCK = re.compile(r'^[ \t]*module[ \t]+"[^"\n]*"[ \t]*\{', re.MULTILINE)
 _LOCAL_SOURCE = re.compile(r'^[ \t]*source[ \t]*=[ \t]*"(\.\.?/[^"\n]*)"', re.MULTILINE)
@@ -103,7 +102,7 @@ def affected_stacks(
     only in old_manifest are not returned.
     """
     changed = {posixpath.normpath(path) for path in changed_paths}
-    if _MANIFEST_NAME in changed and old_manifest is None:
+    if manifest.path.name in changed and old_manifest is None:
         return set(manifest.names)
     old = {stack.name: stack for stack in old_manifest.stacks} if old_manifest else {}
     touched = {
@@ -179,9 +178,9 @@ def _closure(edges: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[st
     start = set(names)
     unknown = sorted(start - set(edges))
     if unknown:
-        hints = "".join(_hint(name, list(edges)) for name in unknown)
+        named = ", ".join(name + did_you_mean(name, list(edges)) for name in unknown)
         raise ConfigError(
-            f"unknown stack(s): {', '.join(unknown)}{hints}; "
+            f"unknown stack(s): {named}; "
             f"known stacks: {', '.join(edges) or '(none)'}"
         )
     result = set(start)
@@ -192,8 +191,3 @@ def _closure(edges: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[st
                 result.add(name)
                 pending.append(name)
     return result
-
-
-def _hint(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f" ({name!r}: did you mean {close[0]!r}?)" if close else ""

@@ -24,8 +24,12 @@ could protect anyway (it appears by chance everywhere)."""
 class Scrubber:
     """Replaces every occurrence of the given secrets with SENSITIVE_MARKER."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        self._secrets = frozenset(_variants(secrets))
+    def __init__(self, secrets: Iterable[str], *, min_length: int = MIN_SECRET_LENGTH) -> None:
+        """min_length=1 for values known to be secrets (declared sensitive by the user):
+        those are scrubbed whatever their length; the default suits values found by
+        chance (harvested from a document), where a short one would shred the text."""
+        self._min_length = min_length
+        self._secrets = frozenset(_variants(secrets, max(1, min_length)))
         # Longest first: the regex alternation takes the first alternative that matches,
         # so a secret containing another secret is replaced whole, not in pieces.
         ordered = sorted(self._secrets, key=lambda s: (-len(s), s))
@@ -36,7 +40,7 @@ class Scrubber:
 
     def with_secrets(self, secrets: Iterable[str]) -> Scrubber:
         """A scrubber for these secrets as well as ours."""
-        return Scrubber([*self._secrets, *secrets])
+        return Scrubber([*self._secrets, *secrets], min_length=self._min_length)
 
     def scrub(self, text: str) -> str:
         if self._pattern is None or not text:
@@ -54,9 +58,9 @@ class Scrubber:
         return obj
 
 
-def _variants(secrets: Iterable[str]) -> Iterable[str]:
+def _variants(secrets: Iterable[str], min_length: int) -> Iterable[str]:
     for secret in secrets:
-        if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+        if not isinstance(secret, str) or len(secret) < min_length:
             continue
         yield secret
         # In JSON text (a plan artifact) quotes, backslashes and newlines are escaped,

@@ -94,7 +94,7 @@ def test_unknown_names_are_an_error() -> None:
         with_dependents(DIAMOND, ["netwrk"])
 
     assert str(caught.value) == (
-        "unknown stack(s): netwrk ('netwrk': did you mean 'network'?); "
+        "unknown stack(s): netwrk (did you mean 'network'?); "
         "known stacks: app, storage, monitoring, dns, network"
     )
 

@@ -29,12 +29,12 @@ from infra_gitops.engines.binaries import resolve_binary
 from infra_gitops.engines.tfplan import (
     parse_plan,
     redact_plan_document,
-    scrub_text,
     state_outputs,
     write_artifact,
 )
 from infra_gitops.errors import CommandTimeoutError, EngineError, StateLockedError
 from infra_gitops.models import ApplyResult, Plan
+from infra_gitops.redaction import Scrubber
 
 CONFIG_SUFFIXES = (".tf", ".tf.json", ".tofu", ".tofu.json")
 BACKEND_FILE = "backend.tfbackend"
@@ -333,14 +333,13 @@ def _hcl_string(text: str) -> str:
 @dataclass
 class _CommandLog:
     out: TextIO | None
-    secrets: frozenset[str]
+    scrubber: Scrubber
     lock: threading.Lock
 
     def write(self, line: str) -> None:
         if self.out is None:
             return
-        # TODO: switch to infra_gitops.redaction.Scrubber once it lands.
-        clean = scrub_text(line, self.secrets)
+        clean = self.scrubber.scrub(line)
         with self.lock:  # stdout and stderr are pumped by two threads
             self.out.write(clean + "\n")
             self.out.flush()
@@ -349,11 +348,11 @@ class _CommandLog:
 @contextmanager
 def _command_log(path: Path | None, secrets: frozenset[str]) -> Iterator[_CommandLog]:
     if path is None:
-        yield _CommandLog(None, secrets, threading.Lock())
+        yield _CommandLog(None, Scrubber(secrets, min_length=1), threading.Lock())
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as out:
-        yield _CommandLog(out, secrets, threading.Lock())
+        yield _CommandLog(out, Scrubber(secrets, min_length=1), threading.Lock())
 
 
 # --- failures --------------------------------------------------------------------------
@@ -412,7 +411,7 @@ def _error_blocks(text: str) -> list[list[str]]:
 def classify_failure(ws: StackWorkspace, engine: str, step: str, output: str) -> EngineError:
     """A failed command's output -> an error naming the stack, the step and the cause."""
     where = f"stack {ws.stack.name!r}: {engine} {step} failed"
-    output = scrub_text(output, ws.secrets)
+    output = Scrubber(ws.secrets, min_length=1).scrub(output)
     lock = lock_info(output)
     if lock is not None or "Error acquiring the state lock" in output:
         lock = lock or {}

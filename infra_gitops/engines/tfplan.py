@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from infra_gitops.models import SENSITIVE_MARKER, Action, Plan, ResourceChange
+from infra_gitops.redaction import MIN_SECRET_LENGTH, Scrubber
 
 Mask = Any
 """A sensitivity/unknown mask: bool, or a dict/list mirroring the value's shape."""
@@ -41,34 +42,6 @@ _HIDDEN_ACTIONS = frozenset({Action.NOOP, Action.READ})
 
 
 # --- secrets ---------------------------------------------------------------------------
-
-
-# TODO: switch to infra_gitops.redaction.Scrubber once it lands; this is the stop-gap.
-def scrub_text(text: str, secrets: Iterable[str]) -> str:
-    """Replace every literal secret in text with SENSITIVE_MARKER (longest first, so a
-    secret containing another is replaced whole)."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, SENSITIVE_MARKER)
-    return text
-
-
-def scrub_value(value: Any, secrets: Iterable[str]) -> Any:
-    """scrub_text applied to every string (keys included) inside a JSON-like value."""
-    secret_list = [s for s in secrets if s]
-    if not secret_list:
-        return value
-    return _scrub_walk(value, secret_list)
-
-
-def _scrub_walk(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        return scrub_text(value, secrets)
-    if isinstance(value, Mapping):
-        return {scrub_text(str(k), secrets): _scrub_walk(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub_walk(v, secrets) for v in value]
-    return value
 
 
 # --- masks -----------------------------------------------------------------------------
@@ -270,7 +243,7 @@ def state_outputs(doc: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[s
         name: redact(item.get("value"), bool(item.get("sensitive")), found)
         for name, item in doc.items()
     }
-    result: dict[str, Any] = scrub_value(outputs, {*secrets, *_worth_scrubbing(found)})
+    result: dict[str, Any] = _scrubber(secrets, found).scrub_json(outputs)
     return result
 
 
@@ -307,14 +280,12 @@ def parse_plan(
 
 # --- the redacted artifact -------------------------------------------------------------
 
-MIN_HARVESTED_LENGTH = 4
-"""Values Terraform marks sensitive are also scrubbed wherever they appear unmarked; very
-short ones are not, since replacing every "a" or "42" would mangle the whole document.
-(The run's own secrets, passed explicitly, are scrubbed whatever their length.)"""
 
-
-def _worth_scrubbing(found: Iterable[str]) -> set[str]:
-    return {s for s in found if len(s) >= MIN_HARVESTED_LENGTH}
+def _scrubber(secrets: Iterable[str], found: Iterable[str]) -> Scrubber:
+    """The run's own secrets whatever their length; values Terraform marked sensitive
+    also wherever they appear unmarked, unless too short to be told from chance."""
+    harvested = [value for value in found if len(value) >= MIN_SECRET_LENGTH]
+    return Scrubber([*secrets, *harvested], min_length=1)
 
 
 def redact_plan_document(
@@ -353,7 +324,7 @@ def redact_plan_document(
         if name in secret_variables and "value" in variable:
             variable["value"] = redact(variable["value"], True, found)
     _redact_module_config(root, extra, found)
-    result: dict[str, Any] = scrub_value(out, {*secrets, *_worth_scrubbing(found)})
+    result: dict[str, Any] = _scrubber(secrets, found).scrub_json(out)
     return result
 
 

@@ -15,7 +15,6 @@ from infra_gitops.engines.tfplan import (
     parse_plan,
     redact,
     redact_plan_document,
-    scrub_text,
     state_outputs,
 )
 from infra_gitops.models import SENSITIVE_MARKER, Action, ChangeCounts, Plan
@@ -207,10 +206,3 @@ def test_state_outputs_redact_sensitive_and_scrub_secrets() -> None:
         "url": f"https://u:{SENSITIVE_MARKER}@h",
         "name": "x",
     }
-
-
-def test_scrub_text_replaces_the_longest_secret_first() -> None:
-    text = "token=abc123 short=abc"
-    assert scrub_text(text, {"abc", "abc123", ""}) == (
-        f"token={SENSITIVE_MARKER} short={SENSITIVE_MARKER}"
-    )
