@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from infra_gitops import __version__, report
-from infra_gitops.commands import apply, drift, history, plan, sandbox_cmd, validate
+from infra_gitops.commands import apply, drift, history, plan, sandbox_cmd, schema_cmd, validate
 from infra_gitops.commands.session import Options, default_state_dir
 from infra_gitops.errors import GitOpsError
 from infra_gitops.progress import Progress
@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=["up", "down", "status"])
     p.set_defaults(func=sandbox_cmd.run)
+    sub.add_parser(
+        "schema", parents=[common], help="print the JSON Schema of gitops.yaml"
+    ).set_defaults(func=schema_cmd.run)
     return parser
 
 

@@ -37,7 +37,7 @@ class Env:
     def cli(self, *args: str, state_dir: Path | None = None, timeout: float = 240) -> CliResult:
         """Run the installed infra-gitops command as a user would."""
         state = state_dir or self.state_dir
-        argv = [*_cli_argv(), *args, "--repo", str(self.repo), "--state-dir", str(state)]
+        argv = [*cli_argv(), *args, "--repo", str(self.repo), "--state-dir", str(state)]
         done = subprocess.run(
             argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
         )
@@ -75,7 +75,7 @@ def git(repo: Path, *args: str) -> str:
     ).stdout
 
 
-def _cli_argv() -> list[str]:
+def cli_argv() -> list[str]:
     script = Path(sys.executable).parent / "infra-gitops"
     return [str(script)] if script.exists() else [sys.executable, "-m", "infra_gitops.cli"]
 
