@@ -16,12 +16,28 @@ from infra_gitops.models import Stack
 
 EngineFactory = Callable[[], Engine]
 
+
+def _pulumi_engine() -> Engine:
+    # Imported on demand: the Pulumi SDK is an optional dependency (infra-gitops[pulumi]).
+    try:
+        from infra_gitops.engines.pulumi import PulumiEngine
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] not in ("pulumi", "semver", "grpc"):
+            raise
+        raise EngineNotFoundError(
+            "engine 'pulumi' needs the Pulumi SDK, which is not installed: "
+            "`pip install 'infra-gitops[pulumi]'` (and the Pulumi CLI: "
+            "https://www.pulumi.com/docs/install/)"
+        ) from None
+    return PulumiEngine()
+
+
 ENGINES: dict[str, EngineFactory] = {
     # Same CLI, same engine class: only the default executable differs
     # (see engines.binaries.resolve_binary).
     "terraform": partial(TerraformEngine, "terraform"),
     "tofu": partial(TerraformEngine, "tofu"),
-    # "pulumi" is added by the Pulumi issue.
+    "pulumi": _pulumi_engine,
 }
 
 
