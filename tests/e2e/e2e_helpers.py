@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 
 from infra_gitops import sandbox
 
@@ -67,6 +68,29 @@ class Env:
             aws_access_key_id="test",
             aws_secret_access_key="test",
         )
+
+
+def terraform_only(manifest: Path) -> str:
+    """The manifest's text without its Pulumi stack entries (layout kept, so tests can
+    edit it as text), checked to parse to the same manifest minus those stacks."""
+    text = manifest.read_text()
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.startswith("  - name: ")]
+    # An entry owns the comment lines just above it.
+    starts = [_above_comments(lines, i) for i in starts]
+    bounds = zip([0, *starts], [*starts, len(lines)], strict=True)
+    entries = ["".join(lines[a:b]) for a, b in bounds]
+    kept = "".join(e for e in entries if "engine: pulumi" not in e)
+    expected = yaml.safe_load(text)
+    expected["stacks"] = [s for s in expected["stacks"] if s.get("engine") != "pulumi"]
+    assert yaml.safe_load(kept) == expected
+    return kept
+
+
+def _above_comments(lines: list[str], index: int) -> int:
+    while index > 0 and lines[index - 1].startswith("  #"):
+        index -= 1
+    return index
 
 
 def git(repo: Path, *args: str) -> str:
