@@ -82,7 +82,24 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
+def _schema_v2(conn: sqlite3.Connection) -> None:
+    # What the daemon knows about a stack beyond its runs: the commit it wants, why an
+    # apply is held, whether it left the manifest, and a pause of auto-apply (rollback).
+    conn.execute(
+        """CREATE TABLE stack_state (
+            stack TEXT PRIMARY KEY,
+            desired_commit TEXT,
+            out_of_sync INTEGER NOT NULL DEFAULT 0,
+            orphaned INTEGER NOT NULL DEFAULT 0,
+            message TEXT NOT NULL DEFAULT '',
+            paused_at_commit TEXT,
+            pause_reason TEXT,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _schema_v2)
 """MIGRATIONS[n] takes the schema from version n to n + 1 (PRAGMA user_version).
 Append a function for every schema change; never edit a released one."""
 
@@ -317,6 +334,31 @@ class RunStore:
             ).fetchall()
         return {row["name"]: self.artifacts_dir / row["path"] for row in rows}
 
+    # ------------------------------------------------------------ stack state (daemon)
+
+    def stack_states(self) -> dict[str, StackState]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM stack_state ORDER BY stack").fetchall()
+        return {row["stack"]: _to_stack_state(row) for row in rows}
+
+    def update_stack_state(self, stack: str, **values: Any) -> None:
+        """Set some fields of a stack's state (see StackState), creating it if needed."""
+        unknown = set(values) - _STACK_STATE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown stack state fields: {sorted(unknown)}")
+        columns = {k: int(v) if isinstance(v, bool) else v for k, v in values.items()}
+        columns["updated_at"] = _iso(_now())
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in columns)
+        with self._write() as conn:
+            # Column names come from the whitelist above, never from input.
+            conn.execute(
+                f"INSERT INTO stack_state (stack, {names}) VALUES (?, {marks}) "
+                f"ON CONFLICT (stack) DO UPDATE SET {updates}",
+                (stack, *columns.values()),
+            )
+
     # ------------------------------------------------------------ internals
 
     def _initialize(self) -> None:
@@ -449,6 +491,48 @@ class RunStore:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class StackState:
+    """What the daemon records about a stack besides its runs."""
+
+    stack: str
+    desired_commit: str | None = None
+    """The newest commit seen that declares the stack."""
+    out_of_sync: bool = False
+    """That commit changes the stack and is not applied yet."""
+    orphaned: bool = False
+    """Removed from the manifest, still deployed (prune off)."""
+    message: str = ""
+    """Why: a held apply, a bad commit, ..."""
+    paused_at_commit: str | None = None
+    """Auto-apply is paused (after a rollback) until a commit after this one touches it."""
+    pause_reason: str | None = None
+    updated_at: str = ""
+
+
+_STACK_STATE_FIELDS = {
+    "desired_commit",
+    "out_of_sync",
+    "orphaned",
+    "message",
+    "paused_at_commit",
+    "pause_reason",
+}
+
+
+def _to_stack_state(row: sqlite3.Row) -> StackState:
+    return StackState(
+        stack=row["stack"],
+        desired_commit=row["desired_commit"],
+        out_of_sync=bool(row["out_of_sync"]),
+        orphaned=bool(row["orphaned"]),
+        message=row["message"],
+        paused_at_commit=row["paused_at_commit"],
+        pause_reason=row["pause_reason"],
+        updated_at=row["updated_at"],
+    )
 
 
 def _filters(

@@ -1,0 +1,87 @@
+"""Generated infra repos: N small Terraform stacks (one SQS queue or SSM parameter each)
+declared in gitops.yaml, committed to a fresh Git repo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infra_gitops import process
+
+_HEADER = """terraform {
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.0"
+    }
+  }
+  backend "s3" {}
+}
+
+provider "aws" {
+  region = "us-east-1"
+}
+"""
+
+_QUEUE = """
+resource "aws_sqs_queue" "this" {
+  name                       = "bench-@NAME@"
+  visibility_timeout_seconds = 30
+  tags                       = { stack = "@NAME@" }
+}
+"""
+
+_PARAMETER = """
+resource "aws_ssm_parameter" "this" {
+  name  = "/bench/@NAME@"
+  type  = "String"
+  value = "value of @NAME@"
+  tags  = { stack = "@NAME@" }
+}
+"""
+
+
+def stack_names(count: int) -> list[str]:
+    return [f"s{i:04d}" for i in range(count)]
+
+
+def write_repo(root: Path, count: int, *, drift_interval: str = "1h") -> list[str]:
+    """A Git repo at root declaring `count` stacks; returns their names.
+
+    Policies: no auto-apply, no self-heal, so a pass plans every stack and changes
+    nothing (the naive loop plans too: the same work on both sides).
+    """
+    names = stack_names(count)
+    lines = [
+        "version: 1",
+        "defaults:",
+        "  engine: terraform",
+        f"  policy: {{drift_interval: {drift_interval}, auto_apply: false, self_heal: false}}",
+        "stacks:",
+    ]
+    for i, name in enumerate(names):
+        stack_dir = root / "stacks" / name
+        stack_dir.mkdir(parents=True)
+        body = (_QUEUE if i % 2 == 0 else _PARAMETER).replace("@NAME@", name)
+        (stack_dir / "main.tf").write_text(_HEADER + body)
+        lines += [f"  - name: {name}", f"    path: stacks/{name}"]
+    (root / "gitops.yaml").write_text("\n".join(lines) + "\n")
+    _commit(root)
+    return names
+
+
+def _commit(root: Path) -> None:
+    env = {
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+    }
+    for argv in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-q", "-m", "generated stacks"],
+    ):
+        done = process.run(argv, cwd=root, env=env, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()}")

@@ -1,0 +1,135 @@
+"""`infra-gitops daemon`: pull the infra repo, reconcile continuously, heal drift.
+
+Runs until SIGTERM or SIGINT, then drains: nothing new starts and running operations
+get --grace-period seconds to finish. Exit 0 after a clean drain, 1 when operations
+were still running (their records are marked interrupted at the next start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, TextIO
+
+from infra_gitops.commands.session import Options
+from infra_gitops.daemon.app import Daemon, daemon_lock
+from infra_gitops.daemon.contracts import Metrics, Notifier
+from infra_gitops.daemon.runtime import Settings
+from infra_gitops.progress import Progress
+
+log = logging.getLogger("infra_gitops.daemon")
+
+WEBHOOK_SECRET_ENV = "INFRA_GITOPS_WEBHOOK_SECRET"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--branch", default="main", help="the branch to follow (default: main)")
+    p.add_argument("--poll-interval", type=float, default=60.0, metavar="SECONDS")
+    p.add_argument(
+        "--drift-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="drift-check every stack this often (default: each stack's policy.drift_interval)",
+    )
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="webhook, health, metrics and API endpoints (default: 127.0.0.1:8080; "
+        "'off' for none). The webhook secret comes from $" + WEBHOOK_SECRET_ENV,
+    )
+    p.add_argument("--parallelism", type=int, default=2, metavar="N")
+    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS")
+    p.add_argument("--grace-period", type=float, default=300.0, metavar="SECONDS")
+    p.add_argument("--stale-after", type=float, default=None, metavar="SECONDS")
+    p.add_argument("--push-notes", action="store_true", help="push git notes to the remote")
+    p.add_argument("--log-format", choices=["text", "json"], default="text")
+    p.add_argument("--notify-webhook", action="append", default=[], metavar="URL")
+    p.add_argument("--notify-slack", action="append", default=[], metavar="URL")
+
+
+def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
+    settings = Settings(
+        state_dir=options.state_dir,
+        repo=str(args.repo),
+        branch=args.branch,
+        poll_interval=args.poll_interval,
+        drift_interval=args.drift_interval,
+        parallelism=args.parallelism,
+        grace_period=args.grace_period,
+        timeout=args.timeout,
+        push_notes=args.push_notes,
+        stale_after=args.stale_after,
+    )
+    stop = threading.Event()
+    _on_signals(stop)
+    with ExitStack() as stack:
+        stack.enter_context(_logging(args.log_format))
+        stack.enter_context(daemon_lock(settings.state_dir))
+        notifier, metrics, registry = _edges(args)
+        daemon = stack.enter_context(Daemon(settings, notifier=notifier, metrics=metrics))
+        if args.listen != "off":
+            stack.enter_context(_serving(args.listen, daemon, registry))
+        daemon.start()
+        stop.wait()
+        drained = daemon.drain()
+        log.info(
+            "stopped" if drained else "stopped with operations still running",
+            extra={"event": "stopped"},
+        )
+    if not drained:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)  # worker threads still in an engine command: do not wait for them
+    return 0
+
+
+def _on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+# ---------------------------------------------------------------- the edges
+# The HTTP server, metrics, notifications and logs are built by their own modules
+# (daemon/server.py, metrics.py, notify.py, logs.py); this is the one place wiring them.
+
+
+def _edges(args: argparse.Namespace) -> tuple[Notifier, Metrics, Any]:
+    from infra_gitops.daemon.metrics import PrometheusMetrics
+    from infra_gitops.daemon.notify import build_notifier
+
+    metrics = PrometheusMetrics()
+    notifier = build_notifier(args.notify_webhook, args.notify_slack)
+    return notifier, metrics, metrics.registry
+
+
+@contextmanager
+def _serving(listen: str, daemon: Daemon, registry: Any) -> Iterator[None]:
+    from infra_gitops.daemon.server import serve
+
+    secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
+    with serve(listen, daemon, registry, webhook_secret=secret.encode() or None) as handle:
+        log.info("listening on %s", handle.url, extra={"event": "listening"})
+        yield
+
+
+@contextmanager
+def _logging(fmt: str) -> Iterator[None]:
+    from infra_gitops.daemon.logs import configure_logging
+
+    secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
+    setup = configure_logging(fmt, scrub=[secret] if secret else ())  # type: ignore[arg-type]
+    # Every job run at INFO, and "skipped: maximum number of running instances" (a
+    # drift check still running when its next turn comes) are normal here.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        setup.close()

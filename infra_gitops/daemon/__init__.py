@@ -1,0 +1,1 @@
+"""The GitOps daemon: pull from Git, reconcile continuously, heal drift, report health."""

@@ -1,0 +1,306 @@
+"""The daemon: the mirror, the scheduler, reconcile passes and drift checks wired
+together; implements DaemonApi for the HTTP server.
+
+    with daemon_lock(state_dir), Daemon(settings, notifier=..., metrics=...) as daemon:
+        daemon.run_until(stop)        # stop: a threading.Event set on SIGTERM
+
+One daemon per state directory (an flock on <state_dir>/daemon.lock); a second one
+refuses to start. Stopping drains: nothing new starts, running operations get the
+grace period to finish.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from infra_gitops import __version__, config
+from infra_gitops.daemon import passes
+from infra_gitops.daemon.changes import ChangeIndex
+from infra_gitops.daemon.contracts import Event, EventKind, Metrics, Notifier, StackView
+from infra_gitops.daemon.metrics import NullMetrics
+from infra_gitops.daemon.mirror import Mirror, display_url
+from infra_gitops.daemon.notes import GitNotes
+from infra_gitops.daemon.notify import NullNotifier
+from infra_gitops.daemon.reporting import Reporter
+from infra_gitops.daemon.runtime import Settings
+from infra_gitops.daemon.scheduler import DaemonScheduler
+from infra_gitops.daemon.status import RECENT_RUNS, derive_view
+from infra_gitops.errors import GitOpsError
+from infra_gitops.runs import RunStore
+
+log = logging.getLogger("infra_gitops.daemon")
+
+LOCK_NAME = "daemon.lock"
+
+
+@contextmanager
+def daemon_lock(state_dir: Path) -> Iterator[None]:
+    """Hold <state_dir>/daemon.lock for the block; a clear error when another daemon has it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GitOpsError(
+                f"another infra-gitops daemon is already running on the state dir {state_dir} "
+                f"({_lock_holder(path)}); stop it first, or give this one another --state-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _lock_holder(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        return f"pid {holder['pid']} on host {holder['host']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"
+
+
+class Daemon:
+    """Implements DaemonApi. Use as a context manager: it opens the run store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        notifier: Notifier | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.notifier: Notifier = notifier or NullNotifier()
+        self.metrics: Metrics = metrics or NullMetrics()
+        self.mirror = Mirror(settings.state_dir, settings.repo, settings.branch)
+        self._exit = ExitStack()
+        self._ctx: passes.Context | None = None
+        self._scheduler: DaemonScheduler | None = None
+        self._manifest: config.Manifest | None = None
+        self._done_head: str | None = None
+        self._pending = True
+        self._next_trigger = "daemon:commit"
+        self._started = time.time()
+        self._reported_attempt: float | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Daemon:
+        store = self._exit.enter_context(RunStore.open(self.settings.state_dir))
+        for run in store.mark_interrupted():
+            log.warning(
+                "run %s of %s was left running by a dead process: interrupted; the stack "
+                "will be reconciled again",
+                run.id,
+                run.stack,
+                extra={"event": "interrupted", "stack": run.stack, "run_id": run.id},
+            )
+        self.mirror.open().close()
+        notes = GitNotes(self.mirror.path, push=self.settings.push_notes)
+        self._ctx = passes.Context(
+            settings=self.settings,
+            store=store,
+            mirror=self.mirror,
+            changes=ChangeIndex(self.mirror.path, self.settings.state_dir / "daemon" / "scratch"),
+            reporter=Reporter(self.notifier, self.metrics, notes),
+        )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown()
+        self._exit.close()
+
+    def start(self) -> None:
+        """Start polling and drift checks in the background."""
+        self._scheduler = DaemonScheduler(
+            poll=self.poll,
+            poll_interval=self.settings.poll_interval,
+            drift=self.check_drift,
+            workers=self.settings.parallelism + 1,
+        )
+        self._scheduler.start()
+        log.info(
+            "infra-gitops %s daemon: watching %s branch %s every %gs (state dir %s)",
+            __version__,
+            display_url(self.mirror.url),
+            self.settings.branch,
+            self.settings.poll_interval,
+            self.settings.state_dir,
+            extra={"event": "started"},
+        )
+
+    def drain(self) -> bool:
+        """Stop starting runs; wait (grace period) for running ones. True when all ended."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown()
+        ctx = self._context()
+        running = ctx.inflight.count
+        log.info(
+            "stopping: no new runs; waiting up to %gs for %d running operation(s)",
+            self.settings.grace_period,
+            running,
+            extra={"event": "draining", "running": running},
+        )
+        finished = ctx.inflight.drain(self.settings.grace_period)
+        self.notifier.close()
+        return finished
+
+    # ------------------------------------------------------------ jobs
+
+    def poll(self) -> None:
+        """Fetch; reconcile when the branch moved or something is pending."""
+        ctx = self._context()
+        if ctx.inflight.draining:
+            return
+        with self._lock:
+            trigger, self._next_trigger = self._next_trigger, "daemon:commit"
+        head = self.mirror.fetch(
+            poll_interval=self.settings.poll_interval, force=trigger == "webhook"
+        )
+        self._report_fetch()
+        if head is None or (head == self._done_head and not self._pending):
+            return
+        try:
+            result = passes.reconcile_commit(ctx, head, trigger, self._manifest)
+        except Exception:
+            log.exception("reconcile pass over %s failed", head[:10])
+            return
+        if result.manifest is not None:
+            self._manifest = result.manifest
+            self._sync_drift_jobs(result.manifest)
+            self.metrics.stacks_declared(len(result.manifest.stacks))
+        self._done_head, self._pending = head, result.pending
+        self._report_status()
+
+    def check_drift(self, name: str) -> None:
+        manifest = self._manifest
+        if manifest is None:
+            return
+        try:
+            passes.check_drift(self._context(), name, manifest)
+        except GitOpsError as exc:
+            log.warning("%s: drift check not run: %s", name, exc, extra={"stack": name})
+        except Exception:
+            log.exception("%s: drift check failed", name)
+        self._report_status()
+
+    # ------------------------------------------------------------ DaemonApi
+
+    def health(self) -> Mapping[str, Any]:
+        ctx = self._context()
+        return {
+            "status": "ok" if not ctx.inflight.draining else "draining",
+            "version": __version__,
+            "uptime_s": round(time.time() - self._started, 1),
+            "running_operations": ctx.inflight.count,
+            "head": self._done_head,
+        }
+
+    def readiness(self) -> tuple[bool, Mapping[str, Any]]:
+        state = self.mirror.state
+        now = time.time()
+        age = None if state.last_success is None else round(now - state.last_success, 1)
+        limit = self.settings.staleness_limit
+        ready = (
+            state.last_success is not None
+            and not self._context().inflight.draining
+            and (state.last_ok or (age is not None and age <= limit))
+        )
+        return ready, {
+            "last_fetch_ok": state.last_ok,
+            "last_successful_fetch_age_s": age,
+            "stale_after_s": limit,
+            "consecutive_fetch_failures": state.consecutive_failures,
+            "last_fetch_error": state.last_error,
+            "head": state.head,
+            "branch": self.settings.branch,
+            "remote": display_url(self.mirror.url),
+        }
+
+    def trigger(self, reason: str) -> None:
+        with self._lock:
+            self._next_trigger = "webhook"
+            self._pending = True
+        log.info("reconcile requested: %s", reason, extra={"event": "trigger"})
+        if self._scheduler is not None:
+            self._scheduler.trigger()
+
+    def stacks(self) -> list[StackView]:
+        store = self._context().store
+        manifest = self._manifest
+        states = store.stack_states()
+        declared = {s.name: s.engine for s in manifest.stacks} if manifest else {}
+        names = list(declared) + sorted(
+            n for n, s in states.items() if n not in declared and s.orphaned
+        )
+        return [
+            derive_view(
+                n, store.list(stack=n, limit=RECENT_RUNS), states.get(n), declared.get(n, "")
+            )
+            for n in names
+        ]
+
+    # ------------------------------------------------------------ internals
+
+    def _context(self) -> passes.Context:
+        if self._ctx is None:
+            raise RuntimeError("the daemon is not open (use it as a context manager)")
+        return self._ctx
+
+    def _sync_drift_jobs(self, manifest: config.Manifest) -> None:
+        if self._scheduler is None:
+            return
+        override = self.settings.drift_interval
+        self._scheduler.sync_drift_jobs(
+            {s.name: float(override or s.policy.drift_interval) for s in manifest.stacks}
+        )
+
+    def _report_fetch(self) -> None:
+        state = self.mirror.state
+        if state.last_attempt is None or state.last_attempt == self._reported_attempt:
+            return  # no new attempt (backing off)
+        self._reported_attempt = state.last_attempt
+        self.metrics.fetch(ok=state.last_ok, timestamp=state.last_attempt)
+        if not state.last_ok:
+            self._context().reporter.event(
+                Event(
+                    EventKind.FETCH_FAILED,
+                    f"{state.last_error} (attempt {state.consecutive_failures}; retrying "
+                    "with backoff; the last good state is kept)",
+                    details={"consecutive_failures": state.consecutive_failures},
+                ),
+                once_key=("fetch-failed", str(state.last_success)),
+            )
+
+    def _report_status(self) -> None:
+        try:
+            for view in self.stacks():
+                self.metrics.stack_status(stack=view.name, status=view.status)
+        except GitOpsError as exc:
+            log.warning("cannot read stack status: %s", exc)

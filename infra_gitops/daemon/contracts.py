@@ -1,0 +1,111 @@
+"""The seams between the daemon's core (mirror, reconcile, scheduler) and its edges
+(HTTP server, metrics, notifications, logs). The core depends on these protocols only;
+the edges implement them. Two developers build the two sides at the same time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class SyncStatus(StrEnum):
+    """A stack's state, named as Argo CD names an application's."""
+
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    """A newer commit changes the stack and it is not applied (no auto-apply, a sync
+    window holds it, or auto-apply is paused after a rollback)."""
+    DRIFTED = "Drifted"
+    """Live differs from what the last applied commit declared."""
+    PROGRESSING = "Progressing"
+    FAILED = "Failed"
+    ORPHANED = "Orphaned"
+    """Removed from the manifest, still deployed (prune is off for it)."""
+    UNKNOWN = "Unknown"
+    """Never reconciled yet."""
+
+
+class EventKind(StrEnum):
+    DRIFT = "drift"
+    HEALED = "healed"
+    APPLIED = "applied"
+    FAILED = "failed"
+    ORPHANED = "orphaned"
+    PRUNED = "pruned"
+    HELD = "held"
+    """An apply held by a sync window or a pause."""
+    FETCH_FAILED = "fetch_failed"
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something an operator may want to hear about (notifications, JSON log lines)."""
+
+    kind: EventKind
+    message: str
+    stack: str | None = None
+    commit: str | None = None
+    run_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Small, redacted, JSON-serializable facts (counts, changed addresses)."""
+
+
+class Notifier(Protocol):
+    def notify(self, event: Event) -> None:
+        """Deliver in the background; never blocks or raises into the reconcile loop."""
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush what is queued, within timeout."""
+
+
+class Metrics(Protocol):
+    """What the core reports; the edge exposes it on /metrics (prometheus-client)."""
+
+    def run_finished(self, *, stack: str, kind: str, status: str, duration_s: float) -> None: ...
+
+    def stack_status(self, *, stack: str, status: SyncStatus) -> None: ...
+
+    def reconciled(self, *, stack: str, timestamp: float) -> None: ...
+
+    def engine_step(self, *, engine: str, step: str, duration_s: float) -> None: ...
+
+    def fetch(self, *, ok: bool, timestamp: float) -> None: ...
+
+    def stacks_declared(self, count: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class StackView:
+    """One stack as `status`, /api/stacks and metrics show it."""
+
+    name: str
+    status: SyncStatus
+    engine: str
+    applied_commit: str | None
+    """SHA of the last commit applied (or found to need no change) for this stack."""
+    desired_commit: str | None
+    """SHA of the newest commit seen that declares the stack."""
+    last_drift_check: str | None
+    """ISO time of the last drift check."""
+    last_run_id: str | None
+    message: str = ""
+    """Why it is in this status (a failure, a held apply, orphaned...)."""
+    auto_apply_paused: bool = False
+
+
+class DaemonApi(Protocol):
+    """What the HTTP server asks of the running daemon."""
+
+    def health(self) -> Mapping[str, Any]:
+        """Liveness facts (always answerable while the process serves)."""
+
+    def readiness(self) -> tuple[bool, Mapping[str, Any]]:
+        """Ready when the last successful fetch is recent enough; with its age."""
+
+    def trigger(self, reason: str) -> None:
+        """Reconcile now (a push webhook arrived): returns at once."""
+
+    def stacks(self) -> list[StackView]: ...

@@ -1,0 +1,159 @@
+"""The daemon's own copy of the infra repo: a bare mirror under the state dir.
+
+The remote (a URL or a path) is fetched into <state_dir>/daemon/repo.git; the user's
+checkout is never touched. Sources are exported from the mirror one commit at a time.
+A failed fetch is retried with exponential backoff; between polls, a remote that keeps
+failing is tried less and less often (up to MAX_BACKOFF_S), so a dead remote costs
+little while the daemon keeps serving and says how stale it is.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import git as gitpython
+from git.exc import GitCommandError
+
+from infra_gitops.errors import GitError
+
+MIRROR_DIR = "daemon/repo.git"
+FETCH_TIMEOUT_S = 120
+MAX_BACKOFF_S = 300.0
+
+
+@dataclass(frozen=True)
+class FetchState:
+    """What readiness reports about the remote."""
+
+    last_success: float | None
+    """Unix time of the last fetch that worked."""
+    last_attempt: float | None
+    last_ok: bool
+    last_error: str | None
+    consecutive_failures: int
+    head: str | None
+    """The branch tip after the last successful fetch."""
+
+
+def mirror_path(state_dir: Path) -> Path:
+    return state_dir / MIRROR_DIR
+
+
+def display_url(url: str) -> str:
+    """The url without credentials (https://user:token@host/...): safe for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def remote_url(url_or_path: str) -> str:
+    """A local path becomes absolute (the mirror lives elsewhere); URLs stay as given."""
+    if "://" in url_or_path or url_or_path.startswith("git@"):
+        return url_or_path
+    return str(Path(url_or_path).expanduser().resolve())
+
+
+class Mirror:
+    """The bare mirror of one branch of the remote (thread-safe)."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        url: str,
+        branch: str,
+        *,
+        attempts: int = 3,
+        base_delay: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.path = mirror_path(state_dir)
+        self.url = remote_url(url)
+        self.branch = branch
+        self._attempts = attempts
+        self._base_delay = base_delay
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._state = FetchState(None, None, False, None, 0, None)
+        self._next_try = 0.0
+
+    @property
+    def state(self) -> FetchState:
+        return self._state
+
+    def open(self) -> gitpython.Repo:
+        """The mirror repo, created (empty, bare) on first use; origin set to the url."""
+        if not (self.path / "HEAD").exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            gitpython.Repo.init(self.path, bare=True)
+        repo = gitpython.Repo(self.path)
+        reader = repo.config_reader()
+        if not reader.has_section('remote "origin"') or (
+            reader.get_value('remote "origin"', "url", "") != self.url
+        ):
+            # Written once (or when --repo changed), not at every poll.
+            with repo.config_writer() as cfg:
+                cfg.set_value('remote "origin"', "url", self.url)
+                cfg.set_value("core", "logAllRefUpdates", "false")
+        head_ref = f"ref: refs/heads/{self.branch}"
+        if (self.path / "HEAD").read_text(encoding="utf-8").strip() != head_ref:
+            repo.git.symbolic_ref("HEAD", f"refs/heads/{self.branch}")
+        return repo
+
+    def fetch(self, *, poll_interval: float, force: bool = False) -> str | None:
+        """Fetch the branch; its tip after a success, else None (see state).
+
+        While the remote keeps failing, calls return None without trying until the
+        backoff has passed (force, e.g. a webhook, tries anyway).
+        """
+        with self._lock:
+            now = time.time()
+            if not force and now < self._next_try:
+                return None
+            try:
+                head = self._fetch_with_retries()
+            except GitError as exc:
+                failures = self._state.consecutive_failures + 1
+                backoff = min(poll_interval * 2 ** (failures - 1), MAX_BACKOFF_S)
+                self._next_try = time.time() + backoff
+                self._state = FetchState(
+                    self._state.last_success, now, False, str(exc), failures, self._state.head
+                )
+                return None
+            self._next_try = 0.0
+            self._state = FetchState(time.time(), now, True, None, 0, head)
+            return head
+
+    def _fetch_with_retries(self) -> str:
+        last: GitError | None = None
+        for attempt in range(self._attempts):
+            if attempt:
+                self._sleep(self._base_delay * 2 ** (attempt - 1))
+            try:
+                return self._fetch_once()
+            except GitError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    def _fetch_once(self) -> str:
+        repo = self.open()
+        refspec = f"+refs/heads/{self.branch}:refs/heads/{self.branch}"
+        try:
+            repo.git.fetch(
+                "--quiet", "--no-tags", "origin", refspec, kill_after_timeout=FETCH_TIMEOUT_S
+            )
+            sha = repo.git.rev_parse("--verify", f"refs/heads/{self.branch}^{{commit}}")
+        except GitCommandError as exc:
+            detail = (exc.stderr or str(exc)).strip().replace("\n", " ")
+            shown = display_url(self.url)
+            raise GitError(
+                f"cannot fetch branch {self.branch} from {shown}: {detail.replace(self.url, shown)}"
+            ) from None
+        finally:
+            repo.close()
+        return str(sha).strip()

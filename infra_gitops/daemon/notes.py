@@ -1,0 +1,109 @@
+"""The audit trail in Git: one line per apply or drift result, as a git note on its
+commit under refs/notes/infra-gitops, so `git log --notes=infra-gitops` shows what every
+commit did to the cloud with no server.
+
+Notes are written in the daemon's mirror and, when asked, pushed to the remote. A push
+that loses a race with another writer merges the remote's notes first (cat_sort_uniq:
+both sides' lines kept). A note that cannot be written is reported, never raised into
+the reconcile loop: the run records are the source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import git as gitpython
+from git.exc import GitCommandError
+
+from infra_gitops.models import Run
+
+log = logging.getLogger(__name__)
+
+NOTES_REF = "refs/notes/infra-gitops"
+_REMOTE_COPY = "refs/notes/infra-gitops-remote"
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "infra-gitops",
+    "GIT_AUTHOR_EMAIL": "infra-gitops@localhost",
+    "GIT_COMMITTER_NAME": "infra-gitops",
+    "GIT_COMMITTER_EMAIL": "infra-gitops@localhost",
+}
+
+
+def note_line(run: Run, extra: Mapping[str, Any] | None = None) -> str:
+    """One line of JSON about a finished run (no secrets: counts and addresses only)."""
+    record: dict[str, Any] = {
+        "run": run.id,
+        "stack": run.stack,
+        "kind": str(run.kind),
+        "status": str(run.status),
+        "trigger": run.trigger,
+        "at": run.finished_at or run.started_at,
+        "changes": run.counts.to_dict(),
+    }
+    if run.drift:
+        record["drift"] = sorted({c.address for c in run.drift})
+    if run.error:
+        record["error"] = run.error.splitlines()[0][:300]
+    record.update(extra or {})
+    return json.dumps(record, sort_keys=True)
+
+
+class GitNotes:
+    """Appends notes in one repo (the mirror), optionally pushing them to origin."""
+
+    def __init__(self, repo_path: Path, *, push: bool) -> None:
+        self.repo_path = repo_path
+        self.push_enabled = push
+        self._lock = threading.Lock()  # git notes updates one ref: one writer at a time
+
+    def append(self, sha: str, line: str) -> bool:
+        """Add line to the note of commit sha; True when written (and pushed, if asked)."""
+        with self._lock, gitpython.Repo(self.repo_path) as repo:
+            try:
+                with repo.git.custom_environment(**_IDENTITY):
+                    repo.git.notes(f"--ref={NOTES_REF}", "append", "-m", line, sha)
+            except GitCommandError as exc:
+                log.warning("cannot write the git note on %s: %s", sha[:10], _err(exc))
+                return False
+            return self._push(repo) if self.push_enabled else True
+
+    def read(self, sha: str) -> list[str]:
+        """The lines of the note on sha (empty when none)."""
+        with gitpython.Repo(self.repo_path) as repo:
+            try:
+                text = repo.git.notes(f"--ref={NOTES_REF}", "show", sha)
+            except GitCommandError:
+                return []
+        return [line for line in text.splitlines() if line.strip()]
+
+    def _push(self, repo: gitpython.Repo) -> bool:
+        for _ in range(3):
+            try:
+                repo.git.push("--quiet", "origin", f"{NOTES_REF}:{NOTES_REF}")
+                return True
+            except GitCommandError as exc:
+                error = _err(exc)
+            # Rejected (another writer pushed notes): merge theirs, try again.
+            if not self._merge_remote(repo):
+                break
+        log.warning("cannot push git notes to origin: %s", error)
+        return False
+
+    def _merge_remote(self, repo: gitpython.Repo) -> bool:
+        try:
+            repo.git.fetch("--quiet", "origin", f"+{NOTES_REF}:{_REMOTE_COPY}")
+            with repo.git.custom_environment(**_IDENTITY):
+                repo.git.notes(f"--ref={NOTES_REF}", "merge", "-s", "cat_sort_uniq", _REMOTE_COPY)
+        except GitCommandError as exc:
+            log.warning("cannot merge the remote's git notes: %s", _err(exc))
+            return False
+        return True
+
+
+def _err(exc: GitCommandError) -> str:
+    return str(exc.stderr or exc).strip().replace("\n", " ")

@@ -1,0 +1,110 @@
+"""Each stack's sync status, derived from its run records and the daemon's stack state.
+
+Pure functions: the daemon, `infra-gitops status` (no daemon needed) and the API all
+show the same thing for the same records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from infra_gitops.daemon.contracts import StackView, SyncStatus
+from infra_gitops.models import Run, RunKind, RunStatus
+from infra_gitops.runs import RunStore, StackState
+
+RECENT_RUNS = 50
+"""Runs per stack read to derive its status (newest first)."""
+
+_CHANGE_KINDS = (RunKind.PLAN, RunKind.APPLY, RunKind.DESTROY)
+_DRIFT_KINDS = (RunKind.DRIFT, RunKind.HEAL)
+_DONE = (RunStatus.APPLIED, RunStatus.NO_CHANGES)
+
+
+def applied_run(runs: Sequence[Run]) -> Run | None:
+    """The last apply that left the stack as its commit declares (newest-first runs)."""
+    return next((r for r in runs if r.kind is RunKind.APPLY and r.status in _DONE), None)
+
+
+def last_drift_check(runs: Sequence[Run]) -> Run | None:
+    return next(
+        (r for r in runs if r.kind is RunKind.DRIFT and r.status is not RunStatus.RUNNING), None
+    )
+
+
+def derive_view(
+    name: str, runs: Sequence[Run], state: StackState | None, engine: str = ""
+) -> StackView:
+    """The stack's view from its runs (newest first) and the daemon's state of it."""
+    state = state or StackState(stack=name)
+    applied = applied_run(runs)
+    drift = last_drift_check(runs)
+    status, message = _status(runs, state, applied)
+    if state.paused_at_commit:
+        pause = f"auto-apply paused after a rollback ({state.pause_reason or 'no reason given'})"
+        message = f"{message}; {pause}" if message else pause
+    return StackView(
+        name=name,
+        status=status,
+        engine=engine or (runs[0].engine if runs else ""),
+        applied_commit=applied.commit.sha if applied else None,
+        desired_commit=state.desired_commit,
+        last_drift_check=(drift.finished_at or drift.started_at) if drift else None,
+        last_run_id=runs[0].id if runs else None,
+        message=message,
+        auto_apply_paused=bool(state.paused_at_commit),
+    )
+
+
+def _status(runs: Sequence[Run], state: StackState, applied: Run | None) -> tuple[SyncStatus, str]:
+    if runs and runs[0].status is RunStatus.RUNNING:
+        return SyncStatus.PROGRESSING, f"{runs[0].kind} running (run {runs[0].id})"
+    if state.orphaned:
+        return SyncStatus.ORPHANED, state.message or "removed from the manifest; prune is off"
+    change = next((r for r in runs if r.kind in _CHANGE_KINDS), None)
+    if change is not None and change.status is RunStatus.FAILED:
+        return SyncStatus.FAILED, _first_line(change.error) or f"{change.kind} failed"
+    drift = _newer_than(next((r for r in runs if r.kind in _DRIFT_KINDS), None), applied)
+    if drift is not None and drift.status is RunStatus.FAILED:
+        return SyncStatus.FAILED, _first_line(drift.error) or f"{drift.kind} failed"
+    if drift is not None and drift.kind is RunKind.DRIFT and drift.status is RunStatus.DRIFTED:
+        addresses = ", ".join(sorted({c.address for c in drift.drift})[:5])
+        return SyncStatus.DRIFTED, f"live differs from Git: {addresses}".rstrip(": ")
+    if state.out_of_sync:
+        return SyncStatus.OUT_OF_SYNC, state.message
+    if change is not None and change.status is RunStatus.INTERRUPTED:
+        return SyncStatus.OUT_OF_SYNC, "the last run was interrupted: it will be reconciled again"
+    if applied is not None:
+        return SyncStatus.SYNCED, state.message
+    return SyncStatus.UNKNOWN, state.message or "never applied"
+
+
+def _newer_than(run: Run | None, other: Run | None) -> Run | None:
+    if run is None or other is None:
+        return run
+    return run if run.started_at > other.started_at else None
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def stack_views(store: RunStore, names: Iterable[str] | None = None) -> list[StackView]:
+    """Every stack the daemon tracks or that has runs (or just names), by name."""
+    states = store.stack_states()
+    if names is None:
+        recorded = {run.stack for run in store.list(limit=1000)}
+        names = sorted(set(states) | recorded)
+    views = []
+    for name in names:
+        runs = store.list(stack=name, limit=RECENT_RUNS)
+        if not pruned(runs):
+            views.append(derive_view(name, runs, states.get(name)))
+    return views
+
+
+def pruned(runs: Sequence[Run]) -> bool:
+    """The stack's last change was its destruction (it left the manifest with prune on)."""
+    change = next((r for r in runs if r.kind in (RunKind.APPLY, RunKind.DESTROY)), None)
+    return (
+        change is not None and change.kind is RunKind.DESTROY and change.status is RunStatus.APPLIED
+    )

@@ -1,0 +1,123 @@
+"""Helpers for the daemon's edge tests (server, metrics, notifications, logs): a stand-in
+for the daemon core behind the DaemonApi seam, and a real HTTP receiver for webhooks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from infra_gitops.daemon.contracts import StackView, SyncStatus
+
+
+@dataclass
+class FakeDaemonApi:
+    """The DaemonApi seam as the core implements it, reduced to recorded calls: the core
+    is built by another developer at the same time, and the server only needs the seam."""
+
+    ready: bool = True
+    fetch_age_s: float | None = 3.0
+    triggers: list[str] = field(default_factory=list)
+    views: list[StackView] = field(default_factory=list)
+    fail_health: bool = False
+
+    def health(self) -> Mapping[str, Any]:
+        if self.fail_health:
+            raise RuntimeError("boom: internal detail /secret/path")
+        return {"ok": True, "version": "test"}
+
+    def readiness(self) -> tuple[bool, Mapping[str, Any]]:
+        return self.ready, {"last_fetch_age_s": self.fetch_age_s, "max_fetch_age_s": 180}
+
+    def trigger(self, reason: str) -> None:
+        self.triggers.append(reason)
+
+    def stacks(self) -> list[StackView]:
+        return self.views
+
+
+def a_view(name: str, status: SyncStatus = SyncStatus.SYNCED) -> StackView:
+    return StackView(
+        name=name,
+        status=status,
+        engine="terraform",
+        applied_commit="a" * 40,
+        desired_commit="b" * 40,
+        last_drift_check="2026-11-23T17:00:00+00:00",
+        last_run_id="run-1",
+        message="",
+    )
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1: answers `statuses` in turn (then 200), or hangs
+    for `hang_s` seconds before answering."""
+
+    statuses: list[int] = field(default_factory=list)
+    hang_s: float = 0.0
+    received: list[Received] = field(default_factory=list)
+    url: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._arrived = threading.Condition(self._lock)
+
+    def record(self, item: Received) -> int:
+        with self._arrived:
+            self.received.append(item)
+            self._arrived.notify_all()
+            return self.statuses.pop(0) if self.statuses else 200
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.received) >= count, timeout)
+            return list(self.received)
+
+
+@contextmanager
+def receiving(receiver: Receiver) -> Iterator[Receiver]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _receiver_handler(receiver))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    receiver.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        yield receiver
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def _receiver_handler(receiver: Receiver) -> Callable[..., BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status = receiver.record(Received(self.path, dict(self.headers), body))
+            if receiver.hang_s:
+                time.sleep(receiver.hang_s)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return Handler
