@@ -128,6 +128,23 @@ def changed_paths(repo: git.Repo, base: str | None, head: str) -> list[str]:
     return sorted(set(filter(None, listing.split("\0"))))
 
 
+def merge_base(repo: git.Repo, base: str, head: str) -> str:
+    """The best common ancestor of two commits: what a pull request's diff starts from.
+
+    Comparing head with the base branch's tip would count the base's own later commits
+    as part of the pull request.
+    """
+    base_sha = resolve_commit(repo, base).sha
+    head_sha = resolve_commit(repo, head).sha
+    try:
+        return str(repo.git.merge_base(base_sha, head_sha)).strip()
+    except GitCommandError:
+        raise GitError(
+            f"commits {base} and {head} have no common ancestor in {_where(repo)} "
+            "(is the clone shallow? fetch with fetch-depth: 0)"
+        ) from None
+
+
 def _where(repo: git.Repo) -> str:
     return str(repo.working_tree_dir or repo.git_dir)
 

@@ -73,6 +73,8 @@ class Stack:
     stack is also an implicit dependency."""
     sensitive_variables: frozenset[str] = frozenset()
     """Variables whose values are secrets: never shown, stored or logged."""
+    tags: tuple[str, ...] = ()
+    """Labels for selecting stacks (policies apply to stacks by tag, e.g. prod)."""
 
 
 @dataclass(frozen=True)

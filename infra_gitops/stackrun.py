@@ -29,6 +29,10 @@ WorkspaceFactory = Callable[[Stack, Path], StackWorkspace]
 Approver = Callable[[Stack, Plan], bool]
 """Sees a plan with changes before it is applied; False leaves the stack as it is."""
 
+PlanKeeper = Callable[[Stack, Plan], None]
+"""Sees every plan `plan` makes while its saved file still exists (`ci plan` copies it
+to the plan store, for `apply --from-plan`)."""
+
 
 @dataclass(frozen=True)
 class StackRunner:
@@ -41,9 +45,17 @@ class StackRunner:
     workspace_for: WorkspaceFactory
     trigger: str = "cli"
     lock_wait: float = 0.0
+    keep_plan: PlanKeeper | None = None
 
     def plan(self, stack: Stack) -> StackOutcome:
         return self._exclusively(stack, RunKind.PLAN, partial(self._plan, stack))
+
+    def apply_saved(self, stack: Stack, plan: Plan) -> StackOutcome:
+        """Apply a plan made by an earlier command (its saved file): no new plan.
+
+        The engine refuses a saved plan once the state changed since it was made.
+        """
+        return self._exclusively(stack, RunKind.APPLY, partial(self._apply_saved, stack, plan))
 
     def drift(self, stack: Stack, *, heal: bool) -> StackOutcome:
         """Refresh-only check; with heal, a drifted stack gets the Git state applied back."""
@@ -75,7 +87,18 @@ class StackRunner:
         with self._recorded(stack, RunKind.PLAN, lock) as rec:
             rec.engine.prepare(rec.ws)
             plan = rec.engine.plan(rec.ws)
+            if self.keep_plan is not None:
+                self.keep_plan(stack, plan)
             return rec.finish(RunStatus.CHANGES if plan.has_changes else RunStatus.NO_CHANGES, plan)
+        return rec.closed_outcome()
+
+    def _apply_saved(self, stack: Stack, plan: Plan, lock: StackLock) -> StackOutcome:
+        with self._recorded(stack, RunKind.APPLY, lock) as rec:
+            rec.engine.prepare(rec.ws)
+            rec.ws.progress(f"applying the saved plan: {plan.counts}")
+            result = rec.engine.apply(rec.ws, plan)
+            outcome = rec.finish(RunStatus.APPLIED, plan, engine_version=result.engine_version)
+            return replace(outcome, outputs=result.outputs)
         return rec.closed_outcome()
 
     def _drift_check(self, stack: Stack, lock: StackLock) -> StackOutcome:

@@ -48,6 +48,9 @@ def build_stack(doc: Document, entry: Entry) -> Stack:
         },
         variables_from_stack=from_stack,
         sensitive_variables=_sensitive(doc, sections, variables),
+        tags=tuple(
+            dict.fromkeys(str(t) for section in sections for t in list_at(doc, (*section, "tags")))
+        ),
     )
 
 
