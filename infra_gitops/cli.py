@@ -10,10 +10,22 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from infra_gitops import __version__, report
-from infra_gitops.commands import apply, drift, history, plan, sandbox_cmd, schema_cmd, validate
+from infra_gitops.commands import (
+    apply,
+    ci,
+    daemon,
+    drift,
+    history,
+    plan,
+    rollback,
+    sandbox_cmd,
+    schema_cmd,
+    status,
+    validate,
+)
 from infra_gitops.commands.session import Options, default_state_dir
 from infra_gitops.errors import GitOpsError
 from infra_gitops.progress import Progress
@@ -90,7 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
         "apply", parents=[common, stacks], help="plan and apply, in dependency order"
     )
     p.add_argument("--auto-approve", action="store_true", help="apply without asking")
+    p.add_argument(
+        "--from-plan",
+        action="store_true",
+        help="apply exactly the plans `ci plan` stored for a commit (after the merge)",
+    )
+    p.add_argument("--store", default=None, metavar="DIR_OR_S3_URL", help=_STORE_HELP)
+    p.add_argument(
+        "--sha",
+        default=None,
+        help="with --from-plan: the planned commit (default: HEAD, or the branch HEAD merged)",
+    )
     p.set_defaults(func=apply.run)
+    _add_ci(sub, common)
     p = sub.add_parser("history", parents=[common], help="the audit trail, newest first")
     p.add_argument("--stack", default=None, metavar="NAME")
     p.add_argument("--limit", type=int, default=20, metavar="N")
@@ -106,7 +130,72 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "schema", parents=[common], help="print the JSON Schema of gitops.yaml"
     ).set_defaults(func=schema_cmd.run)
+    _add_daemon_commands(sub, common)
     return parser
+
+
+_STORE_HELP = (
+    "where plans are stored for apply --from-plan: a directory or s3://BUCKET/PREFIX "
+    "(default: $INFRA_GITOPS_PLAN_STORE, else STATE_DIR/stored-plans)"
+)
+
+
+def _add_ci(sub: Any, common: argparse.ArgumentParser) -> None:
+    ci_parser = sub.add_parser("ci", help="CI jobs: plan on pull requests")
+    ci_sub = ci_parser.add_subparsers(dest="ci_command", required=True, metavar="CI_COMMAND")
+    # --stack and --ref make no sense here: the pull request decides what is planned.
+    p = ci_sub.add_parser(
+        "plan",
+        parents=[common],
+        help="plan the stacks a pull request affects and report on it "
+        "(exit 0 no changes, 2 changes, 1 error or policy violation)",
+    )
+    p.add_argument("--base", default=None, help="target branch or commit (default: from CI)")
+    p.add_argument("--head", default=None, help="commit to plan (default: from CI, else HEAD)")
+    p.add_argument("--markdown", type=Path, default=None, metavar="FILE", help="write the report")
+    p.add_argument("--store", default=None, metavar="DIR_OR_S3_URL", help=_STORE_HELP)
+    p.add_argument(
+        "--policy-only",
+        action="store_true",
+        help="plan and check policies only: store no plan, post no comment or status",
+    )
+    p.add_argument(
+        "--require-comment",
+        action="store_true",
+        help="fail (exit 1) when the comment or status cannot be posted",
+    )
+    p.add_argument("--parallelism", type=int, default=2, metavar="N", help="stacks at once")
+    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS")
+    p.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS")
+    p.set_defaults(func=ci.run)
+
+
+def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    # The daemon and rollback take a remote (URL or path) as --repo, not a local Path.
+    remote_common = argparse.ArgumentParser(add_help=False)
+    for action in common._actions:
+        if action.dest != "repo":
+            remote_common._add_action(action)
+    p = sub.add_parser(
+        "daemon",
+        parents=[remote_common],
+        help="pull the infra repo, reconcile continuously, heal drift (until SIGTERM)",
+    )
+    p.add_argument("--repo", required=True, metavar="URL_OR_PATH", help="the remote to follow")
+    daemon.add_arguments(p)
+    p.set_defaults(func=daemon.run)
+    p = sub.add_parser(
+        "status", parents=[common], help="every stack's sync status, from the records"
+    )
+    p.add_argument("--stack", action="append", default=[], metavar="NAME")
+    p.set_defaults(func=status.run)
+    p = sub.add_parser(
+        "rollback",
+        parents=[remote_common],
+        help="bring a stack back to what a commit declared, and keep it there",
+    )
+    rollback.add_arguments(p)
+    p.set_defaults(func=rollback.run)
 
 
 def options_from(args: argparse.Namespace) -> Options:

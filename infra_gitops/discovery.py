@@ -14,8 +14,8 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infra_gitops.config.hints import did_you_mean
 from infra_gitops.errors import ConfigError
+from infra_gitops.hints import did_you_mean
 from infra_gitops.models import Stack
 
 if TYPE_CHECKING:  # config imports this module at run time
@@ -180,8 +180,7 @@ def _closure(edges: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[st
     if unknown:
         named = ", ".join(name + did_you_mean(name, list(edges)) for name in unknown)
         raise ConfigError(
-            f"unknown stack(s): {named}; "
-            f"known stacks: {', '.join(edges) or '(none)'}"
+            f"unknown stack(s): {named}; known stacks: {', '.join(edges) or '(none)'}"
         )
     result = set(start)
     pending = list(start)

@@ -1,4 +1,4 @@
-"""Wording shared by several checks: suggestions for a misspelt name."""
+"""Wording shared by the manifest checks and stack selection: suggestions for a misspelt name."""
 
 from __future__ import annotations
 

@@ -84,4 +84,42 @@ $IG drift --repo "$REPO" "${STACKS[@]}"
 step "infra-gitops history   (every run, against its commit)"
 $IG history --repo "$REPO"
 
-step "Done. The local cloud is stopped on exit; state is in $INFRA_GITOPS_HOME"
+step "The daemon: it follows the repo, checks drift every few seconds and heals it (self_heal)"
+PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$IG daemon --repo "$REPO" --poll-interval 2 --drift-interval 4 --listen "127.0.0.1:$PORT" \
+  > "$ROOT/daemon.log" 2>&1 &
+DAEMON=$!
+trap 'kill -TERM $DAEMON 2>/dev/null || true; wait $DAEMON 2>/dev/null || true; $IG sandbox down --quiet >/dev/null 2>&1 || true' EXIT
+AWS_ENDPOINT_URL=$ENDPOINT AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
+  .venv/bin/python - "$PORT" <<'PY'
+import json, sys, time, urllib.request
+import boto3
+port = sys.argv[1]
+s3 = boto3.client("s3")
+bucket = "demo-dev-artifacts"
+
+def wait(what, check, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    sys.exit(f"timed out waiting for {what}")
+
+wait("the daemon to serve", lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").status == 200)
+print(f"daemon up: http://127.0.0.1:{port}/healthz, /readyz, /metrics, /api/stacks")
+s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "environment", "Value": "by-hand-again"}]})
+print(f"changed the tags of s3://{bucket} by hand again; waiting for the daemon to heal them...")
+started = time.monotonic()
+tags = lambda: {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+wait("the heal", lambda: tags().get("environment") == "dev" and "stack" in tags())
+print(f"healed by the daemon after {time.monotonic() - started:.0f}s: {tags()}")
+PY
+
+step "infra-gitops status   (every stack's state, last applied commit, last drift check)"
+$IG status
+
+step "Done. The daemon and the local cloud stop on exit; state is in $INFRA_GITOPS_HOME"

@@ -158,7 +158,9 @@ def repo(tmp_path: Path) -> Path:
               source = "../../../modules/naming"
             }
         """,
-            "stacks/app/main.tf": 'module "remote" {\n  source = "terraform-aws-modules/vpc/aws"\n}\n',
+            "stacks/app/main.tf": (
+                'module "remote" {\n  source = "terraform-aws-modules/vpc/aws"\n}\n'
+            ),
             "stacks/app2/main.tf": "",
             "programs/web/Pulumi.yaml": "name: web\n",
             "programs/web/__main__.py": "",

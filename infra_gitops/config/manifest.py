@@ -8,11 +8,13 @@ from pathlib import Path
 
 from infra_gitops.config.build import build_stack
 from infra_gitops.config.entries import stack_entries
-from infra_gitops.config.hints import unknown_stack
+from infra_gitops.config.policies import PolicyRule, policy_problems, policy_rules
 from infra_gitops.config.schema_check import schema_problems
 from infra_gitops.config.semantic_check import semantic_problems
+from infra_gitops.config.sync_windows import SyncWindow, sync_window_problems, sync_windows
 from infra_gitops.config.yaml_source import read_document
 from infra_gitops.errors import ConfigError, Problem
+from infra_gitops.hints import unknown_stack
 from infra_gitops.models import Stack
 
 __all__ = ["MANIFEST_NAME", "Manifest", "load_manifest", "validate_manifest"]
@@ -27,6 +29,10 @@ class Manifest:
     path: Path
     """The manifest file (absolute)."""
     stacks: tuple[Stack, ...]
+    policies: tuple[PolicyRule, ...] = ()
+    """Rules plans are checked against in CI (the `policies` section)."""
+    sync_windows: tuple[SyncWindow, ...] = ()
+    """When the daemon may apply (the `sync_windows` section)."""
 
     @property
     def root(self) -> Path:
@@ -66,11 +72,18 @@ def _check(repo_root: Path) -> tuple[list[Problem], Manifest | None]:
     entries, entry_problems = stack_entries(doc, root)
     problems += entry_problems
     problems += semantic_problems(doc, entries)
+    problems += policy_problems(doc, [entry.name for entry in entries])
+    problems += sync_window_problems(doc)
     problems = _sorted_unique(problems)
     if problems:
         return problems, None
     stacks = tuple(build_stack(doc, entry) for entry in entries)
-    return [], Manifest(path=root / MANIFEST_NAME, stacks=stacks)
+    return [], Manifest(
+        path=root / MANIFEST_NAME,
+        stacks=stacks,
+        policies=policy_rules(doc),
+        sync_windows=sync_windows(doc),
+    )
 
 
 def _sorted_unique(problems: Sequence[Problem]) -> list[Problem]:

@@ -14,8 +14,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from infra_gitops.config.document import Document, KeyPath
-from infra_gitops.config.hints import did_you_mean_or_choices
 from infra_gitops.errors import Problem
+from infra_gitops.hints import did_you_mean_or_choices
 
 __all__ = ["load_schema", "schema_problems"]
 

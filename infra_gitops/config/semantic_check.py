@@ -6,10 +6,10 @@ from collections.abc import Iterator, Sequence
 
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
-from infra_gitops.config.hints import did_you_mean, did_you_mean_or_choices, unknown_stack
 from infra_gitops.config.settings import is_from_stack, list_at, merged
 from infra_gitops.discovery import dependency_cycle
 from infra_gitops.errors import Problem
+from infra_gitops.hints import did_you_mean, did_you_mean_or_choices, unknown_stack
 
 __all__ = ["ENGINES", "semantic_problems"]
 
