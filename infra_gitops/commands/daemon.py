@@ -115,8 +115,8 @@ def _serving(listen: str, daemon: Daemon, registry: Any) -> Iterator[None]:
     from infra_gitops.daemon.server import serve
 
     secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
-    with serve(listen, daemon, registry, webhook_secret=secret.encode() or None) as handle:
-        log.info("listening on %s", handle.url, extra={"event": "listening"})
+    # serve() logs the address it bound.
+    with serve(listen, daemon, registry, webhook_secret=secret.encode() or None):
         yield
 
 
