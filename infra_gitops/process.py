@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +79,21 @@ def run(
         reader.join()
     _close_pipes(proc)
     return Completed(tuple(argv), returncode, "".join(out_lines), "".join(err_lines))
+
+
+@contextlib.contextmanager
+def output_file(log_file: Path | None) -> Iterator[int]:
+    """A file descriptor appending to log_file (DEVNULL when None) for a long-lived
+    child's output; closed here once the child has its own copy."""
+    if log_file is None:
+        yield subprocess.DEVNULL
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def kill_group(proc: subprocess.Popen[str]) -> None:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from infra_gitops.errors import SandboxError
+from infra_gitops.process import output_file
 
 STATE_FILE_NAME = "sandbox.json"
 LOG_FILE_NAME = "emulator.log"
@@ -138,7 +139,7 @@ def _spawn(log_file: Path | None) -> tuple[subprocess.Popen[bytes], EmulatorInfo
     last_error = ""
     for _attempt in range(3):
         port = free_port()
-        with _output_sink(log_file) as sink:
+        with output_file(log_file) as sink:
             proc = subprocess.Popen(
                 emulator_argv(port),
                 stdin=subprocess.DEVNULL,
@@ -155,19 +156,6 @@ def _spawn(log_file: Path | None) -> tuple[subprocess.Popen[bytes], EmulatorInfo
         "the AWS emulator (moto server) did not start"
         + (f"; its log ends with:\n{last_error}" if last_error else "")
     )
-
-
-@contextlib.contextmanager
-def _output_sink(log_file: Path | None) -> Iterator[int]:
-    if log_file is None:
-        yield subprocess.DEVNULL
-        return
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        yield fd
-    finally:
-        os.close(fd)  # the child keeps its own copy
 
 
 def _wait_until_answering(proc: subprocess.Popen[bytes], endpoint: str) -> bool:

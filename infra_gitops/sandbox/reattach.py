@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from infra_gitops.errors import SandboxError
+from infra_gitops.process import output_file
 
 _MARKER = "TF_REATTACH_PROVIDERS="
 _START_TIMEOUT = 30.0
@@ -39,7 +40,7 @@ def reattached_provider(env: Mapping[str, str], log_file: Path | None = None) ->
     Set it in the environment of every Terraform command (init included) that should use
     this provider process. The provider's process group is killed when the block ends.
     """
-    with _stderr_sink(log_file) as stderr:
+    with output_file(log_file) as stderr:
         proc = subprocess.Popen(
             provider_dev_argv(),
             env=dict(env),
@@ -105,19 +106,6 @@ def _drain(proc: subprocess.Popen[str]) -> threading.Thread:
     thread = threading.Thread(target=read_all, args=(proc.stdout,), daemon=True)
     thread.start()
     return thread
-
-
-@contextlib.contextmanager
-def _stderr_sink(log_file: Path | None) -> Iterator[int]:
-    if log_file is None:
-        yield subprocess.DEVNULL
-        return
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

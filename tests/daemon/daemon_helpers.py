@@ -188,7 +188,7 @@ class DaemonProc:
     def url(self) -> str:
         def found() -> str | None:
             assert self.proc.poll() is None, f"the daemon exited:\n{self.log}"
-            match = re.search(r"listening on (http://\S+)", self.log)
+            match = re.search(r"serving on (http://\S+)", self.log)
             return match.group(1) if match else None
 
         return wait_for("the daemon to listen", found, timeout=30)
