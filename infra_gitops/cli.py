@@ -26,9 +26,9 @@ from infra_gitops.commands import (
     status,
     validate,
 )
-from infra_gitops.commands.session import Options, default_state_dir
 from infra_gitops.errors import GitOpsError
 from infra_gitops.progress import Progress
+from infra_gitops.session import Options, default_state_dir
 
 Command = Callable[[Options, argparse.Namespace, TextIO, Progress], int]
 

@@ -30,7 +30,7 @@ class Target:
     sandbox: SandboxInfo | None
     base_env: Mapping[str, str]
     """The process environment plus, on the sandbox, its endpoint, credentials and
-    provider settings (see commands.session)."""
+    provider settings (see session.py)."""
 
     def describe(self) -> str:
         if self.sandbox is None:

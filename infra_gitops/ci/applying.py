@@ -14,10 +14,10 @@ from pathlib import Path
 from infra_gitops import git
 from infra_gitops.ci.fingerprint import stack_fingerprint
 from infra_gitops.ci.store import PlanStore, StoredPlan
-from infra_gitops.commands.session import Session
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import Plan, ResourceChange, RunKind, RunStatus, Stack, StackOutcome
 from infra_gitops.orchestrate import run_in_order
+from infra_gitops.session import Session
 
 STALE_MARKER = "Saved plan is stale"
 """Terraform's diagnostic when the state changed after the plan was made."""

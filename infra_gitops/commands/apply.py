@@ -18,11 +18,11 @@ from infra_gitops.ci.applying import apply_stored, plans_commit
 from infra_gitops.ci.store import default_location, open_store, s3_client_factory
 from infra_gitops.commands.ci import scratch_dir as ci_scratch
 from infra_gitops.commands.outcomes import emit, exit_code
-from infra_gitops.commands.session import Options, Session, open_session
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import Plan, Stack, StackOutcome
 from infra_gitops.orchestrate import run_in_order
 from infra_gitops.progress import Progress
+from infra_gitops.session import Options, Session, open_session
 from infra_gitops.stackrun import Approver
 
 

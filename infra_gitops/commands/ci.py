@@ -34,12 +34,12 @@ from infra_gitops.ci.store import (
     s3_client_factory,
 )
 from infra_gitops.commands.outcomes import EXIT_ERROR, exit_code
-from infra_gitops.commands.session import Options, Session, open_session
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import RunStatus, Stack, StackOutcome
 from infra_gitops.orchestrate import run_in_order
 from infra_gitops.policy import PolicyCheck, Violation, check_plan
 from infra_gitops.progress import Progress
+from infra_gitops.session import Options, Session, open_session
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:

@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, TextIO
 
-from infra_gitops.commands.session import Options
 from infra_gitops.daemon.app import Daemon, daemon_lock
 from infra_gitops.daemon.contracts import Metrics, Notifier
 from infra_gitops.daemon.runtime import Settings
 from infra_gitops.progress import Progress
+from infra_gitops.session import Options
 
 log = logging.getLogger("infra_gitops.daemon")
 

@@ -10,10 +10,10 @@ from functools import partial
 from typing import TextIO
 
 from infra_gitops.commands.outcomes import emit, exit_code
-from infra_gitops.commands.session import Options, open_session
 from infra_gitops.models import RunStatus
 from infra_gitops.orchestrate import run_in_order
 from infra_gitops.progress import Progress
+from infra_gitops.session import Options, open_session
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:

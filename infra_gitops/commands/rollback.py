@@ -26,7 +26,6 @@ import git as gitpython
 from git.exc import GitCommandError
 
 from infra_gitops import config, discovery, git, report
-from infra_gitops.commands.session import Options, open_session
 from infra_gitops.daemon.mirror import display_url, mirror_path
 from infra_gitops.daemon.notes import GitNotes, note_line
 from infra_gitops.daemon.windows import apply_hold
@@ -34,6 +33,7 @@ from infra_gitops.errors import GitError, GitOpsError
 from infra_gitops.models import RunStatus, Stack, StackOutcome
 from infra_gitops.progress import Progress
 from infra_gitops.runs import RunStore
+from infra_gitops.session import Options, open_session
 
 DEFAULT_LOCK_WAIT = 300.0
 

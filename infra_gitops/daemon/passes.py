@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from infra_gitops import config, git
-from infra_gitops.commands.session import Options, Session, open_session
 from infra_gitops.daemon.changes import ChangeIndex
 from infra_gitops.daemon.contracts import Event, EventKind, SyncStatus
 from infra_gitops.daemon.mirror import Mirror
@@ -37,6 +36,7 @@ from infra_gitops.locking import stack_lock
 from infra_gitops.models import Run, RunKind, RunStatus, Stack, StackOutcome
 from infra_gitops.orchestrate import run_in_order
 from infra_gitops.runs import RunStore, StackState
+from infra_gitops.session import Options, Session, open_session
 
 log = logging.getLogger("infra_gitops.daemon")
 

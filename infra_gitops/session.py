@@ -1,4 +1,4 @@
-"""What plan, drift and apply share: the state dir, records, source, manifest, target.
+"""What a command or a daemon pass works in: the state dir, records, source, manifest, target.
 
 A session opens the run store (marking runs left `running` by dead processes as
 interrupted), snapshots the source, loads its manifest, picks the target cloud and
