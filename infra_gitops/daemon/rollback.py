@@ -1,0 +1,319 @@
+"""Rollback: bring a stack back to what a commit declared, and keep it there.
+
+A plain re-apply would be undone by the daemon's next pass (auto-apply follows the
+branch), so the rollback also makes that stick, in one of two ways:
+- revert (the default when the remote accepts a push): a commit on the branch restoring
+  the stack's files, its local modules and its manifest entry as SHA had them;
+- pause (requested, or when the revert cannot be made or pushed): auto-apply of the
+  stack is paused until the next commit that touches it.
+The stack is then applied at SHA, recorded as a `rollback` run with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import git as gitpython
+from git.exc import GitCommandError
+
+from infra_gitops import config, discovery, git
+from infra_gitops.daemon.mirror import display_url, mirror_path
+from infra_gitops.daemon.notes import GitNotes, note_line
+from infra_gitops.daemon.windows import apply_hold
+from infra_gitops.errors import GitError, GitOpsError
+from infra_gitops.models import Commit, Stack, StackOutcome
+from infra_gitops.progress import Progress
+from infra_gitops.runs import RunStore
+from infra_gitops.session import Options, open_session
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    stack: str
+    to: str
+    """The commit (any ref) whose declaration of the stack to go back to."""
+    remote: str | None = None
+    """The infra repo's remote; None: the one the daemon on the state dir follows."""
+    branch: str = "main"
+    reason: str = ""
+    pause: bool = False
+    """Pause auto-apply instead of making a revert commit."""
+    lock_wait: float = 300.0
+    timeout: float = 1800.0
+
+
+@dataclass(frozen=True)
+class Sticking:
+    """How the rollback is kept from being undone by auto-apply."""
+
+    method: str
+    """revert, pause or none (the branch already declares what SHA declared)."""
+    detail: str
+    revert_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    stack: str
+    target: Commit
+    reason: str
+    outcome: StackOutcome
+    sticking: Sticking
+
+
+def roll_back(state_dir: Path, request: RollbackRequest, progress: Progress) -> RollbackResult:
+    """Make the rollback stick (revert commit or pause), then apply the stack at the
+    target commit and record why."""
+    remote = request.remote or _daemon_remote(state_dir)
+    reason = request.reason or "(no reason given)"
+    with _clone(remote, request.branch, state_dir) as clone:
+        with git.open_repo(clone) as repo:
+            target = git.resolve_commit(repo, request.to)
+            head = git.resolve_commit(repo, "HEAD").sha
+        with _tree_at(clone, target.sha) as target_tree:
+            at_target = config.load_manifest(target_tree)
+            sticking, stack = _stick(state_dir, request, clone, at_target, target.sha, head, reason)
+        progress.say(f"{stack.name}: {sticking.detail}")
+        outcome = _apply(state_dir, request, clone, target.sha, stack.name, progress)
+    _record(state_dir, outcome, target.sha, reason, sticking)
+    return RollbackResult(stack.name, target, reason, outcome, sticking)
+
+
+def _stick(
+    state_dir: Path,
+    request: RollbackRequest,
+    clone: Path,
+    at_target: config.Manifest,
+    sha: str,
+    head: str,
+    reason: str,
+) -> tuple[Sticking, Stack]:
+    try:
+        at_head: config.Manifest | None = config.load_manifest(clone)
+    except config.ConfigError:
+        at_head = None  # a bad commit at the tip: often why one rolls back
+    stack = at_target.stack(request.stack)
+    windows = at_head.sync_windows if at_head else at_target.sync_windows
+    hold = apply_hold(windows, stack.name, datetime.now(UTC), manual=True)
+    if hold is not None:
+        raise GitOpsError(f"{stack.name}: rollback not applied: {hold}")
+    if request.pause:
+        return _pause(state_dir, stack.name, head, reason, "--pause asked for it"), stack
+    sticking = _revert_or_pause(
+        clone, request.branch, at_target, at_head, stack.name, sha, head, reason, state_dir
+    )
+    return sticking, stack
+
+
+def _daemon_remote(state_dir: Path) -> str:
+    mirror = mirror_path(state_dir)
+    try:
+        with gitpython.Repo(mirror) as repo:
+            return str(repo.remote("origin").url)
+    except (gitpython.exc.GitError, ValueError, OSError):
+        raise GitOpsError(
+            f"no daemon mirror in {state_dir} to take the remote from: give --repo PATH_OR_URL"
+        ) from None
+
+
+@contextmanager
+def _clone(remote: str, branch: str, state_dir: Path) -> Iterator[Path]:
+    dest = state_dir / "rollback" / uuid.uuid4().hex[:12]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    url = remote if "://" in remote else str(Path(remote).expanduser().resolve())
+    try:
+        gitpython.Repo.clone_from(url, dest, branch=branch).close()
+    except GitCommandError as exc:
+        raise GitError(
+            f"cannot clone branch {branch} of {display_url(url)}: {str(exc.stderr).strip()}"
+        ) from None
+    try:
+        yield dest
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+@contextmanager
+def _tree_at(clone: Path, sha: str) -> Iterator[Path]:
+    dest = clone.parent / f"{clone.name}-{sha[:12]}"
+    try:
+        with git.open_repo(clone) as repo:
+            git.export_commit(repo, sha, dest)
+        yield dest
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def _pause(state_dir: Path, stack: str, head: str, reason: str, why: str) -> Sticking:
+    with RunStore.open(state_dir) as store:
+        store.update_stack_state(stack, paused_at_commit=head, pause_reason=reason)
+    return Sticking(
+        "pause",
+        f"paused auto-apply of {stack} until the next commit that touches it ({why})",
+    )
+
+
+def _revert_or_pause(
+    clone: Path,
+    branch: str,
+    at_target: config.Manifest,
+    at_head: config.Manifest | None,
+    stack: str,
+    sha: str,
+    head: str,
+    reason: str,
+    state_dir: Path,
+) -> Sticking:
+    try:
+        if at_head is None:
+            raise _CannotRevert(f"gitops.yaml at the tip of {branch} is invalid")
+        revert = _revert_commit(clone, at_target, at_head, stack, sha, reason)
+    except _CannotRevert as exc:
+        return _pause(state_dir, stack, head, reason, f"no revert commit: {exc}")
+    if revert is None:
+        return Sticking("none", f"branch {branch} already declares {stack} as {sha[:10]} did")
+    with git.open_repo(clone) as repo:
+        try:
+            repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{branch}")
+        except GitCommandError as exc:
+            error = " ".join(str(exc.stderr).split())
+            return _pause(
+                state_dir, stack, head, reason, f"the revert commit was not pushed: {error}"
+            )
+    return Sticking(
+        "revert",
+        f"made revert commit {revert[:10]} restoring {stack} as {sha[:10]} declared it, "
+        f"and pushed it to {branch}",
+        revert_commit=revert,
+    )
+
+
+class _CannotRevert(Exception):
+    pass
+
+
+def _revert_commit(
+    clone: Path,
+    at_target: config.Manifest,
+    at_head: config.Manifest,
+    stack_name: str,
+    sha: str,
+    reason: str,
+) -> str | None:
+    """Commit, in the clone, the stack's files and manifest entry as sha had them.
+    None when nothing differs."""
+    paths = _stack_paths(at_target, stack_name) | (
+        _stack_paths(at_head, stack_name) if stack_name in at_head.names else set()
+    )
+    with git.open_repo(clone) as repo:
+        for path in sorted(paths):
+            repo.git.rm("-r", "-q", "--ignore-unmatch", "--", path)
+            if _exists_at(repo, sha, path):
+                repo.git.checkout(sha, "--", path)
+        if _entry_differs(at_target, at_head, stack_name):
+            if not _only_entry_differs(at_target, at_head, stack_name):
+                raise _CannotRevert(
+                    f"the manifest entry of {stack_name} changed since {sha[:10]} together "
+                    "with other parts of gitops.yaml, which a revert must not undo"
+                )
+            repo.git.checkout(sha, "--", config.MANIFEST_NAME)
+        if not repo.git.status("--porcelain"):
+            return None
+        message = (
+            f"Roll back stack {stack_name} to {sha[:10]}\n\n{reason}\n\n"
+            f"Infra-Gitops-Rollback: {stack_name} {sha}"
+        )
+        with repo.git.custom_environment(**_identity(repo)):
+            repo.git.commit("-q", "-m", message)
+        return str(repo.head.commit.hexsha)
+
+
+def _stack_paths(manifest: config.Manifest, name: str) -> set[str]:
+    stack = manifest.stack(name)
+    return {stack.path, *discovery.local_module_dirs(manifest.root, stack.path)}
+
+
+def _exists_at(repo: gitpython.Repo, sha: str, path: str) -> bool:
+    return bool(repo.git.ls_tree("--name-only", sha, "--", path).strip())
+
+
+def _entry_differs(a: config.Manifest, b: config.Manifest, name: str) -> bool:
+    return name not in b.names or a.stack(name) != b.stack(name)
+
+
+def _only_entry_differs(a: config.Manifest, b: config.Manifest, name: str) -> bool:
+    def rest(m: config.Manifest) -> tuple[object, ...]:
+        return (tuple(s for s in m.stacks if s.name != name), m.policies, m.sync_windows)
+
+    return rest(a) == rest(b)
+
+
+def _identity(repo: gitpython.Repo) -> dict[str, str]:
+    reader = repo.config_reader()
+    if reader.has_option("user", "name") and reader.has_option("user", "email"):
+        return {}
+    return {
+        "GIT_AUTHOR_NAME": "infra-gitops rollback",
+        "GIT_AUTHOR_EMAIL": "infra-gitops@localhost",
+        "GIT_COMMITTER_NAME": "infra-gitops rollback",
+        "GIT_COMMITTER_EMAIL": "infra-gitops@localhost",
+    }
+
+
+def _apply(
+    state_dir: Path,
+    request: RollbackRequest,
+    clone: Path,
+    sha: str,
+    name: str,
+    progress: Progress,
+) -> StackOutcome:
+    # The daemon's mirror when it has the commit: the stack's engine work dir (keyed by
+    # repo) is then the daemon's, so Terraform's init is reused.
+    mirror = mirror_path(state_dir)
+    repo = mirror if _has_commit(mirror, sha) else clone
+    session_options = Options(
+        repo=repo,
+        state_dir=state_dir,
+        ref=sha,
+        stacks=(name,),
+        timeout=request.timeout,
+        lock_wait=request.lock_wait,
+        trigger="rollback",
+    )
+    with open_session(session_options, progress) as session:
+        return session.runner.apply(session.manifest.stack(name), None)
+
+
+def _has_commit(repo_path: Path, sha: str) -> bool:
+    if not (repo_path / "HEAD").exists():
+        return False
+    try:
+        with git.open_repo(repo_path) as repo:
+            git.resolve_commit(repo, sha)
+    except GitError:
+        return False
+    return True
+
+
+def _record(
+    state_dir: Path, outcome: StackOutcome, sha: str, reason: str, sticking: Sticking
+) -> None:
+    if outcome.run_id is None:
+        return
+    facts = {"reason": reason, "rollback_to": sha, "method": sticking.method}
+    if sticking.revert_commit:
+        facts["revert_commit"] = sticking.revert_commit
+    with RunStore.open(state_dir) as store:
+        store.attach(outcome.run_id, "rollback.json", json.dumps(facts, indent=2) + "\n")
+        run = store.get(outcome.run_id)
+    mirror = mirror_path(state_dir)
+    if _has_commit(mirror, sha):
+        GitNotes(mirror, push=False).append(sha, note_line(run, facts))
