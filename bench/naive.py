@@ -14,10 +14,9 @@ import shutil
 import time
 from pathlib import Path
 
-from infra_gitops import process
+from infra_gitops import hcl, process
 from infra_gitops.engines.binaries import embedded_terraform_argv
 from infra_gitops.sandbox import SandboxInfo
-from infra_gitops.sandbox.backend import backend_hcl
 
 
 def naive_loop(repo: Path, names: list[str], info: SandboxInfo, work: Path) -> float:
@@ -49,7 +48,7 @@ def _checkout(repo: Path, name: str, info: SandboxInfo, work: Path) -> Path:
     shutil.copytree(repo / "stacks" / name, stack_dir)
     for file_name, content in info.override_files().items():
         (stack_dir / file_name).write_text(content)
-    (stack_dir / "backend.hcl").write_text(backend_hcl(info.backend_config(f"naive-{name}")))
+    (stack_dir / "backend.hcl").write_text(hcl.attributes(info.backend_config(f"naive-{name}")))
     return stack_dir
 
 

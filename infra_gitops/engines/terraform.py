@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from infra_gitops import process
+from infra_gitops import hcl, process
 from infra_gitops.engines.base import StackWorkspace
 from infra_gitops.engines.binaries import resolve_binary
 from infra_gitops.engines.tfplan import (
@@ -251,8 +251,8 @@ def _keep_local_state_in_work_dir(ws: StackWorkspace) -> None:
     here is a snapshot deleted after the run: point the local backend at the work dir."""
     if _declares_backend(ws.source_dir):
         return
-    path = _hcl_string(str(ws.work_dir / "terraform.tfstate"))
-    workspaces = _hcl_string(str(ws.work_dir / "terraform.tfstate.d"))
+    path = hcl.string(str(ws.work_dir / "terraform.tfstate"))
+    workspaces = hcl.string(str(ws.work_dir / "terraform.tfstate.d"))
     (ws.source_dir / LOCAL_STATE_OVERRIDE).write_text(
         "# Written by infra-gitops: this stack declares no backend.\n"
         f'terraform {{\n  backend "local" {{\n    path          = {path}\n'
@@ -279,7 +279,7 @@ def _declares_backend(source_dir: Path) -> bool:
 
 def _backend_args(ws: StackWorkspace) -> tuple[list[str], str, bool]:
     """(-backend-config args, digest of the config, whether init must -reconfigure)."""
-    content = render_backend_config(ws.backend_config) if ws.backend_config else ""
+    content = hcl.attributes(ws.backend_config) if ws.backend_config else ""
     digest = hashlib.sha256(content.encode()).hexdigest()
     digest_file = ws.work_dir / BACKEND_DIGEST_FILE
     previous = digest_file.read_text(encoding="utf-8") if digest_file.exists() else None
@@ -294,37 +294,6 @@ def _backend_args(ws: StackWorkspace) -> tuple[list[str], str, bool]:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(content)
     return [f"-backend-config={backend_file}"], digest, reconfigure
-
-
-def render_backend_config(config: Mapping[str, Any]) -> str:
-    """A .tfbackend file (HCL attributes) from a mapping; nested maps become objects."""
-    return "".join(f"{_hcl_key(k)} = {_hcl_value(v)}\n" for k, v in sorted(config.items()))
-
-
-def _hcl_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key) else _hcl_string(key)
-
-
-def _hcl_value(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    if isinstance(value, str):
-        return _hcl_string(value)
-    if isinstance(value, Mapping):
-        body = ", ".join(f"{_hcl_key(str(k))} = {_hcl_value(v)}" for k, v in value.items())
-        return "{ " + body + " }" if body else "{}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_hcl_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} into a Terraform backend config")
-
-
-def _hcl_string(text: str) -> str:
-    # JSON string escapes are valid HCL; template sequences must be doubled to stay literal.
-    return json.dumps(text).replace("${", "$${").replace("%{", "%%{")
 
 
 # --- the run log -----------------------------------------------------------------------

@@ -22,7 +22,6 @@ from infra_gitops.engines.registry import ENGINES, engine_for, engine_for_stack
 from infra_gitops.engines.terraform import (
     LOCAL_STATE_OVERRIDE,
     TerraformEngine,
-    render_backend_config,
 )
 from infra_gitops.errors import (
     CommandTimeoutError,
@@ -276,13 +275,6 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, just not reaped
-
-
-def test_render_backend_config_handles_nested_maps() -> None:
-    text = render_backend_config(
-        {"bucket": "b", "endpoints": {"s3": "http://h:1"}, "use_lockfile": True, "n": 3}
-    )
-    assert text == ('bucket = "b"\nendpoints = { s3 = "http://h:1" }\nn = 3\nuse_lockfile = true\n')
 
 
 # --- S3 backend against moto ----------------------------------------------------------

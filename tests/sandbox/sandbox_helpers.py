@@ -8,10 +8,9 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from infra_gitops import process
+from infra_gitops import hcl, process
 from infra_gitops.process import Completed
 from infra_gitops.sandbox import SandboxInfo
-from infra_gitops.sandbox.backend import backend_hcl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = REPO_ROOT / "stacks"
@@ -35,7 +34,7 @@ def work_copy(stack: str, dest: Path, info: SandboxInfo, backend_key: str | None
     for name, text in info.override_files().items():
         (target / name).write_text(text)
     (target / "sandbox.tfbackend").write_text(
-        backend_hcl(info.backend_config(backend_key or stack))
+        hcl.attributes(info.backend_config(backend_key or stack))
     )
     return target
 

@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 from infra_gitops.sandbox import mirror
-from infra_gitops.sandbox.backend import backend_config, backend_hcl
 
 
 def test_install_writes_an_executable_launcher_for_this_python(tmp_path: Path) -> None:
@@ -53,14 +52,3 @@ def test_override_swaps_the_aws_provider_source() -> None:
     assert name.endswith("_override.tf")  # Terraform merges *_override.tf over the stack
     assert 'source  = "infra-gitops.local/sandbox/aws"' in text
     assert 'version = "0.1.0"' in text
-
-
-def test_hcl_strings_escape_quotes_and_templates() -> None:
-    assert mirror.hcl_string('a "b" ${c} %{d} \\e') == '"a \\"b\\" $${c} %%{d} \\\\e"'
-
-
-def test_backend_file_renders_the_endpoints_object() -> None:
-    text = backend_hcl(backend_config("http://127.0.0.1:9", "storage"))
-    assert 'key = "storage/terraform.tfstate"\n' in text
-    assert 'endpoints = { s3 = "http://127.0.0.1:9" }\n' in text
-    assert "use_lockfile = true\n" in text
