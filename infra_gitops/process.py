@@ -96,6 +96,17 @@ def output_file(log_file: Path | None) -> Iterator[int]:
         os.close(fd)
 
 
+def pid_exists(pid: int) -> bool:
+    """Whether some process (possibly a zombie, possibly another user's) has this pid."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def kill_group(proc: subprocess.Popen[str]) -> None:
     """SIGTERM the process group, then SIGKILL what is left after a short grace."""
     try:

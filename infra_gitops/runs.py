@@ -24,6 +24,7 @@ from typing import Any
 
 from infra_gitops.errors import RunStoreError
 from infra_gitops.models import ChangeCounts, Commit, ResourceChange, Run, RunKind, RunStatus
+from infra_gitops.process import pid_exists
 from infra_gitops.redaction import Scrubber
 
 DB_NAME = "runs.db"
@@ -641,13 +642,7 @@ def _owner_alive(pid: int, host: str, start: str | None) -> bool | None:
         # A zombie has ended; it only waits for its parent to collect its exit status.
         return info is not None and info.state not in ("Z", "X") and info.start == start
     # No /proc when the run started: only "is some process using this pid".
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_exists(pid)
 
 
 def _interrupted_note(run: Run, pid: int, host: str) -> str:

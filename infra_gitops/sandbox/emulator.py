@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from infra_gitops.errors import SandboxError
-from infra_gitops.process import output_file
+from infra_gitops.process import output_file, pid_exists
 
 STATE_FILE_NAME = "sandbox.json"
 LOG_FILE_NAME = "emulator.log"
@@ -201,13 +201,7 @@ def _pid_alive(pid: int) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_exists(pid)
 
 
 def _is_moto_process(pid: int) -> bool:
