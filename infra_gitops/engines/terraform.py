@@ -100,7 +100,7 @@ class TerraformEngine:
             stack=ws.stack.name,
             counts=plan.counts,
             outputs=self.outputs(ws),
-            engine_version=self.version(ws),
+            engine_version=plan.engine_version or self.version(ws),
         )
 
     def outputs(self, ws: StackWorkspace) -> Mapping[str, Any]:
@@ -140,7 +140,12 @@ class TerraformEngine:
             redacted=redacted,
             stack=ws.stack.name,
             engine=self.name,
-            engine_version=self.version(ws),
+            # show -json names the version that made the plan: no extra `version` command.
+            engine_version=(
+                f"{self.name} {doc['terraform_version']}"
+                if doc.get("terraform_version")
+                else self.version(ws)
+            ),
             refresh_only=refresh_only,
             plan_file=plan_file,
             artifact=artifact,
