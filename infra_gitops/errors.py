@@ -47,6 +47,13 @@ class GitError(GitOpsError):
     """The repository or a ref in it cannot be used."""
 
 
+class BadSourceError(GitError):
+    """The commit's files cannot be used as they are: an unsafe tree entry (`x/../..`), a
+    symlink escaping the repository, an entry that cannot be exported. A property of the
+    commit, never transient: the daemon records it once as a bad commit and waits for a
+    new one."""
+
+
 class EngineError(GitOpsError):
     """An engine command failed; the message says which stack, which step and why."""
 
