@@ -17,7 +17,7 @@ from infra_gitops.engines.tfplan import (
     redact_plan_document,
     state_outputs,
 )
-from infra_gitops.models import SENSITIVE_MARKER, Action, ChangeCounts, Plan
+from infra_gitops.models import SENSITIVE_MARKER, UNKNOWN_MARKER, Action, ChangeCounts, Plan
 
 DATA = Path(__file__).parent / "data"
 RECORDED_SECRETS = ("rec-secret-one", "rec-secret-two", "rec-secret-literal-token")
@@ -48,16 +48,23 @@ def test_create_plan_lists_every_new_resource_with_its_module() -> None:
     assert changes["module.child.terraform_data.inner"].module == "module.child"
     assert changes["terraform_data.server"].module is None
     assert changes["terraform_data.server"].before is None
-    assert changes["terraform_data.server"].after == {"input": "web", "triggers_replace": [1]}
-    assert plan.counts == ChangeCounts(create=4)
+    # id and output exist only after apply: marked, never null
+    assert changes["terraform_data.server"].after == {
+        "input": "web",
+        "triggers_replace": [1],
+        "id": UNKNOWN_MARKER,
+        "output": UNKNOWN_MARKER,
+    }
+    assert changes["terraform_data.server"].unknown_paths == ("id", "output")
+    assert plan.counts == ChangeCounts(create=4, outputs=3)
     assert plan.drift == ()
 
 
-def test_outputs_are_redacted_and_unknown_ones_are_none() -> None:
+def test_outputs_are_redacted_and_unknown_ones_marked() -> None:
     plan = parsed("plan_create")
     assert plan.outputs == {
         "password": SENSITIVE_MARKER,
-        "server_id": None,  # known only after apply
+        "server_id": UNKNOWN_MARKER,  # known only after apply, never null
         "tags": {"env": "dev", "team": "a"},
     }
 
@@ -70,7 +77,7 @@ def test_update_replace_delete_and_no_op_left_out() -> None:
         "terraform_data.server": Action.REPLACE,
         "terraform_data.legacy[0]": Action.DELETE,
     }
-    assert plan.counts == ChangeCounts(update=1, replace=1, delete=1)
+    assert plan.counts == ChangeCounts(update=1, replace=1, delete=1, outputs=3)
     config = changes["terraform_data.config"]
     # input.password changed but stays hidden; output is recomputed (known after apply)
     assert config.changed_paths == ("input.password", "input.tags.env", "output")
