@@ -117,7 +117,7 @@ def test_plan_apply_outputs_destroy(app_ws: StackWorkspace) -> None:
     assert not (ws.source_dir / ".terraform").exists()
 
     plan = engine.plan(ws)
-    assert plan.counts == ChangeCounts(create=2)
+    assert plan.counts == ChangeCounts(create=2, outputs=2)
     assert {c.address for c in plan.changes} == {"terraform_data.app", "terraform_data.version"}
     assert plan.engine_version == "terraform 1.15.5"
     assert plan.plan_file is not None and plan.plan_file.parent == ws.work_dir / "plans"
@@ -128,7 +128,7 @@ def test_plan_apply_outputs_destroy(app_ws: StackWorkspace) -> None:
     # No backend declared: the state lives in the work dir, not in the (throwaway) snapshot.
     assert (ws.work_dir / "terraform.tfstate").is_file()
     assert not (ws.source_dir / "terraform.tfstate").exists()
-    assert result.counts == ChangeCounts(create=2)
+    assert result.counts == ChangeCounts(create=2, outputs=2)
     assert result.outputs == {"version": "v1", "password": SENSITIVE_MARKER}
     assert not plan.plan_file.exists()  # applied plans (which hold secrets) are removed
 
@@ -136,7 +136,7 @@ def test_plan_apply_outputs_destroy(app_ws: StackWorkspace) -> None:
     assert engine.outputs(ws) == {"version": "v1", "password": SENSITIVE_MARKER}
 
     destroyed = engine.destroy(ws)
-    assert destroyed.counts == ChangeCounts(delete=2)
+    assert destroyed.counts == ChangeCounts(delete=2, outputs=2)
     assert engine.outputs(ws) == {}
 
 
