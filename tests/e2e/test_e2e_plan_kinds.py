@@ -141,3 +141,21 @@ def test_known_after_apply_appears_in_a_plan_that_has_unknown_values(e2e: Env) -
     assert change["unknown_paths"] == ["arn", "id"]
     assert change["after"]["arn"] == "(known after apply)"
     assert change["after"]["id"] == "(known after apply)"
+
+
+def test_two_stacks_with_the_same_state_are_rejected_by_validate(e2e: Env) -> None:
+    manifest = e2e.repo / "gitops.yaml"
+    text = manifest.read_text().replace(
+        "defaults:\n", "defaults:\n  backend: {key: shared/terraform.tfstate}\n", 1
+    )
+    manifest.write_text(text)
+    e2e.commit("Both stacks in one state by mistake")
+
+    result = e2e.cli("validate")
+    assert result.code == 1, result.output
+    assert "stacks 'storage' (gitops.yaml:" in result.stdout
+    assert "and 'app' would share one state" in result.stdout
+    # Nothing runs on such a manifest: no plan, no apply, nothing in the cloud.
+    applied = e2e.cli("apply", "--auto-approve")
+    assert applied.code == 1, applied.output
+    assert [b["Name"] for b in e2e.aws("s3").list_buckets()["Buckets"]] == [e2e.cloud.state_bucket]

@@ -382,3 +382,27 @@ def test_backend_endpoint_down(tmp_path: Path) -> None:
 
 def _creds() -> dict[str, str]:
     return {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def test_stacks_sharing_backend_settings_without_a_key_get_a_state_each(
+    tmp_path: Path, moto_url: str
+) -> None:
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", **_creds())
+    s3.create_bucket(Bucket="shared-state")
+    shared = {k: v for k, v in s3_backend(moto_url, "unused").items() if k != "key"}
+    shared["bucket"] = "shared-state"
+    source = write_stack(tmp_path / "repo", "stacks/app", S3_STACK)
+    engine = TerraformEngine()
+    for name in ("network", "storage"):
+        ws = replace(
+            workspace(tmp_path / name, source, env=AWS_ENV, backend_config=shared),
+            stack=Stack(name=name, path="stacks/app"),
+        )
+        engine.prepare(ws)
+        plan = engine.plan(ws)
+        # Had they shared a state, the second stack would find the resource there.
+        assert plan.counts.create == 1
+        engine.apply(ws, plan)
+
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="shared-state")["Contents"]}
+    assert keys == {"network/terraform.tfstate", "storage/terraform.tfstate"}
