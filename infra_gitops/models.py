@@ -132,6 +132,9 @@ class ResourceChange:
     """Terraform's reason for the action (replace_because_cannot_update, ...), if any."""
     deferred_reason: str | None = None
     """Why Terraform deferred this change to a later plan (Terraform 1.9+ experiment)."""
+    create_before_destroy: bool = False
+    """For a replace: the new object is created before the old one is destroyed
+    (Terraform's ["create", "delete"]); False is destroy-then-create."""
 
     @property
     def moved(self) -> bool:
@@ -157,6 +160,8 @@ class ResourceChange:
         for key in ("importing", "previous_address", "action_reason", "deferred_reason"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
+        if self.create_before_destroy:
+            data["create_before_destroy"] = True
         return data
 
     @classmethod
@@ -175,6 +180,7 @@ class ResourceChange:
             previous_address=data.get("previous_address"),
             action_reason=data.get("action_reason"),
             deferred_reason=data.get("deferred_reason"),
+            create_before_destroy=bool(data.get("create_before_destroy", False)),
         )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from infra_gitops.models import (
+    SENSITIVE_MARKER,
     UNKNOWN_MARKER,
     Action,
     OutputChange,
@@ -130,8 +131,8 @@ def run_to_dict(run: Run) -> dict[str, Any]:
 
 
 def render_value(value: Any) -> str:
-    if value == UNKNOWN_MARKER:
-        return UNKNOWN_MARKER  # as Terraform prints it: not a string value
+    if value in (UNKNOWN_MARKER, SENSITIVE_MARKER):
+        return str(value)  # as Terraform prints them: markers, not string values
     if isinstance(value, str):
         return json.dumps(value)
     return json.dumps(value, sort_keys=True, default=str)
@@ -157,6 +158,8 @@ def describe_change(change: ResourceChange) -> str:
     """What happens to the resource, as Terraform says it: the action, and whether it
     is imported, moved or deferred."""
     parts = [] if change.action is Action.NOOP else [str(change.action)]
+    if change.create_before_destroy:
+        parts.append("create before destroy")
     if change.action is Action.FORGET:
         parts = ["forget: removed from the state, not destroyed"]
     if change.imported:
@@ -169,7 +172,8 @@ def describe_change(change: ResourceChange) -> str:
 
 
 def render_change(change: ResourceChange, *, show_values: bool) -> list[str]:
-    lines = [f"  {_SYMBOLS[change.action]:>3} {change.address} ({describe_change(change)})"]
+    symbol = "+/-" if change.create_before_destroy else _SYMBOLS[change.action]
+    lines = [f"  {symbol:>3} {change.address} ({describe_change(change)})"]
     if not show_values:
         if change.changed_paths:
             lines.append(f"        changed: {', '.join(change.changed_paths)}")

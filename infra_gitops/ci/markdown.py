@@ -299,6 +299,8 @@ def _action_cell(change: ResourceChange) -> str:
     if change.action is Action.NOOP and change.moved:
         return ":truck: move"
     cell = _ACTION_CELLS[change.action]
+    if change.create_before_destroy:
+        cell += " (create before destroy)"
     return f"{cell}, :inbox_tray: import" if change.imported else cell
 
 

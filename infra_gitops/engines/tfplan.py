@@ -231,6 +231,7 @@ def resource_change(raw: Mapping[str, Any], safe: Mapping[str, Any]) -> Resource
         importing=_import_id(change.get("importing")),
         previous_address=raw.get("previous_address"),
         action_reason=raw.get("action_reason"),
+        create_before_destroy=list(change["actions"]) == ["create", "delete"],
     )
 
 

@@ -144,6 +144,8 @@ def test_moves_imports_forgets_and_both_replacements_are_read_as_terraform_means
     assert changes["terraform_data.renamed"].moved
     assert changes["terraform_data.adopted"].importing == "existing-id"
     assert changes["terraform_data.cbd"].action_reason == "replace_because_cannot_update"
+    assert changes["terraform_data.cbd"].create_before_destroy
+    assert not changes["terraform_data.dbc"].create_before_destroy
     assert plan.counts == ChangeCounts(
         create=1, replace=2, imported=1, moved=1, forget=1, outputs=2
     )
@@ -166,7 +168,9 @@ def test_moves_imports_forgets_and_both_replacements_are_read_as_terraform_means
     assert "terraform_data.renamed (moved from terraform_data.a)" in text
     assert "terraform_data.adopted (import existing-id)" in text
     assert "not destroyed" in text
-    assert 'output token = "(sensitive value)"' in text
+    assert "+/- terraform_data.cbd (replace, create before destroy)" in text
+    assert "-/+ terraform_data.dbc (replace)" in text
+    assert "output token = (sensitive value)" in text
     assert f"{UNKNOWN_MARKER}: id, input.ref, output" in text
 
 
