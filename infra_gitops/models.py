@@ -236,7 +236,7 @@ class ChangeCounts:
     imported: int = 0
     """Resources an `import` block brings under management (any action)."""
     moved: int = 0
-    """Resources that only changed address (a `moved` block): not counted elsewhere."""
+    """Resources at a new address (a `moved` block), whatever else changes in them."""
     forget: int = 0
     outputs: int = 0
     """Root module outputs the plan adds, changes or removes."""
@@ -262,7 +262,7 @@ class ChangeCounts:
             replace=actions.count(Action.REPLACE),
             delete=actions.count(Action.DELETE),
             imported=sum(1 for c in changes if c.imported),
-            moved=sum(1 for c in changes if c.moved and c.action is Action.NOOP),
+            moved=sum(1 for c in changes if c.moved),
             forget=actions.count(Action.FORGET),
             outputs=len(outputs),
             deferred=deferred,
