@@ -45,29 +45,28 @@ def with_default_state_key(
 def state_identity(
     *, name: str, path: str, engine: str, workspace: str, settings: Mapping[str, Any]
 ) -> tuple[str, ...] | None:
-    """What identifies the state a stack's manifest settings resolve to, or None when the
-    stack keeps a state of its own whatever the others do (no backend settings: a local
-    state in its own work dir, or the sandbox's bucket under its own default key).
+    """What identifies the state a stack's manifest settings resolve to, or None when
+    nothing can be told from the manifest (a Pulumi stack without a backend url keeps a
+    state of its own in its work dir).
 
     Two stacks with the same identity share one state. A key given without a bucket is
     taken to be in the same bucket as another such key (the bucket then comes from the
-    stack's code or the sandbox, which is one bucket in practice).
+    stack's code or the sandbox, which is one bucket in practice); a Terraform stack
+    without any key is taken to use its default key there (as on the sandbox).
     """
     if engine in TERRAFORM_ENGINES:
-        settings = with_default_state_key(name, settings)
-        location = _endpoint(settings)
-        if "key" in settings or "prefix" in settings:
-            return (
-                "terraform",
-                str(settings.get("bucket", "")),
-                str(settings.get("key", settings.get("prefix"))),
-                str(settings.get("workspace_key_prefix", "")),
-                location,
-                workspace,
-            )
-        if "path" in settings:
+        if "path" in settings and "bucket" not in settings:
             return ("terraform-local", _local_path(path, str(settings["path"])), workspace)
-        return None
+        settings = with_default_state_key(name, settings)
+        key = settings.get("key", settings.get("prefix", default_state_key(name)))
+        return (
+            "terraform",
+            str(settings.get("bucket", "")),
+            str(key),
+            str(settings.get("workspace_key_prefix", "")),
+            _endpoint(settings),
+            workspace,
+        )
     if engine == "pulumi" and settings.get("url"):
         # A Pulumi backend holds many stacks, keyed by project and stack name: the same
         # program (path) in the same backend under the same stack name is one state.

@@ -188,3 +188,24 @@ def test_the_same_key_given_by_two_stacks_points_at_the_second(tmp_path: Path) -
     [problem] = problems(tmp_path)
     assert problem.startswith("gitops.yaml:9: stacks[1].backend.key: stacks 'a' (gitops.yaml:5)")
     assert "key 'same.tfstate', workspace 'default'" in problem
+
+
+def test_a_key_that_is_another_stacks_default_key_is_refused(tmp_path: Path) -> None:
+    make_repo(
+        tmp_path,
+        """
+        version: 1
+        stacks:
+          - name: storage
+            path: storage
+          - name: copy
+            path: copy
+            backend: {key: storage/terraform.tfstate}
+    """,
+        ("storage", "copy"),
+    )
+
+    [problem] = problems(tmp_path)
+    assert problem.startswith(
+        "gitops.yaml:7: stacks[1].backend.key: stacks 'storage' (gitops.yaml:3) and 'copy'"
+    )
