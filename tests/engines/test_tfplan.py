@@ -12,6 +12,8 @@ import pytest
 from infra_gitops.engines.tfplan import (
     action_of,
     changed_paths,
+    mark_unknown,
+    mask_paths,
     parse_plan,
     redact,
     redact_plan_document,
@@ -213,3 +215,17 @@ def test_state_outputs_redact_sensitive_and_scrub_secrets() -> None:
         "url": f"https://u:{SENSITIVE_MARKER}@h",
         "name": "x",
     }
+
+
+def test_values_known_after_apply_are_marked_at_any_depth() -> None:
+    after = {"name": "a", "tags": {"env": "dev"}, "rules": [{"port": 80}, None]}
+    unknown = {"id": True, "tags": {"owner": True}, "rules": [{"cidr": True}, True]}
+    assert mark_unknown(after, unknown) == {
+        "name": "a",
+        "id": UNKNOWN_MARKER,
+        "tags": {"env": "dev", "owner": UNKNOWN_MARKER},
+        "rules": [{"port": 80, "cidr": UNKNOWN_MARKER}, UNKNOWN_MARKER],
+    }
+    assert mark_unknown(None, True) == UNKNOWN_MARKER
+    assert mark_unknown(after, {}) == after
+    assert mask_paths(unknown) == ["id", "rules.0.cidr", "rules.1", "tags.owner"]
