@@ -11,6 +11,10 @@ from typing import Any
 SENSITIVE_MARKER = "(sensitive value)"
 """What every redacted value is replaced with, in records, artifacts, reports and logs."""
 
+UNKNOWN_MARKER = "(known after apply)"
+"""What a value Terraform only knows after apply reads as, wherever a plan's values are
+shown or kept (Terraform omits such values from `after`: a null would read as "unset")."""
+
 
 class Action(StrEnum):
     CREATE = "create"
@@ -19,6 +23,9 @@ class Action(StrEnum):
     DELETE = "delete"
     READ = "read"
     NOOP = "no-op"
+    FORGET = "forget"
+    """Leaves Terraform's management without being destroyed (a `removed` block with
+    `destroy = false`, Terraform 1.7+)."""
 
 
 class RunKind(StrEnum):
@@ -101,7 +108,8 @@ class Commit:
 class ResourceChange:
     """One resource in a plan (a change Git asks for) or in drift (a change made outside Git).
 
-    before/after are redacted: sensitive values are SENSITIVE_MARKER.
+    before/after are redacted: sensitive values are SENSITIVE_MARKER, values known only
+    after apply are UNKNOWN_MARKER (and listed in unknown_paths).
     """
 
     address: str
@@ -113,9 +121,31 @@ class ResourceChange:
     before: Mapping[str, Any] | None = None
     after: Mapping[str, Any] | None = None
     module: str | None = None
+    unknown_paths: tuple[str, ...] = ()
+    """Attribute paths whose value is known only after apply, dotted; "" is the whole
+    value."""
+    importing: str | None = None
+    """The ID of the existing object this change imports (an `import` block), else None."""
+    previous_address: str | None = None
+    """Where the resource was before a `moved` block (or a refactoring) moved it."""
+    action_reason: str | None = None
+    """Terraform's reason for the action (replace_because_cannot_update, ...), if any."""
+    deferred_reason: str | None = None
+    """Why Terraform deferred this change to a later plan (Terraform 1.9+ experiment)."""
+    create_before_destroy: bool = False
+    """For a replace: the new object is created before the old one is destroyed
+    (Terraform's ["create", "delete"]); False is destroy-then-create."""
+
+    @property
+    def moved(self) -> bool:
+        return self.previous_address is not None and self.previous_address != self.address
+
+    @property
+    def imported(self) -> bool:
+        return self.importing is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "address": self.address,
             "type": self.type,
             "name": self.name,
@@ -124,7 +154,15 @@ class ResourceChange:
             "changed_paths": list(self.changed_paths),
             "before": self.before,
             "after": self.after,
+            "unknown_paths": list(self.unknown_paths),
         }
+        # Only when set: records of ordinary changes keep their old shape.
+        for key in ("importing", "previous_address", "action_reason", "deferred_reason"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        if self.create_before_destroy:
+            data["create_before_destroy"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ResourceChange:
@@ -137,28 +175,97 @@ class ResourceChange:
             changed_paths=tuple(data.get("changed_paths", ())),
             before=data.get("before"),
             after=data.get("after"),
+            unknown_paths=tuple(data.get("unknown_paths", ())),
+            importing=data.get("importing"),
+            previous_address=data.get("previous_address"),
+            action_reason=data.get("action_reason"),
+            deferred_reason=data.get("deferred_reason"),
+            create_before_destroy=bool(data.get("create_before_destroy", False)),
+        )
+
+
+@dataclass(frozen=True)
+class OutputChange:
+    """One root module output a plan changes. Applying such a plan writes the new value
+    to the state even when no resource changes (Terraform exits 2 for it)."""
+
+    name: str
+    action: Action
+    before: Any = None
+    after: Any = None
+    """Redacted: SENSITIVE_MARKER when sensitive, UNKNOWN_MARKER when known after apply."""
+    sensitive: bool = False
+    unknown: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "action": str(self.action),
+            "before": self.before,
+            "after": self.after,
+            "sensitive": self.sensitive,
+            "unknown": self.unknown,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OutputChange:
+        return cls(
+            name=data["name"],
+            action=Action(data["action"]),
+            before=data.get("before"),
+            after=data.get("after"),
+            sensitive=bool(data.get("sensitive", False)),
+            unknown=bool(data.get("unknown", False)),
         )
 
 
 @dataclass(frozen=True)
 class ChangeCounts:
+    """How many resources a plan changes, per kind.
+
+    create/update/replace/delete are this project's counts: a replace is counted once, as
+    a replace, because a reviewer (and the policies) must see it apart from a plain
+    create or delete. Terraform's own summary line counts a replace both "to add" and "to
+    destroy"; terraform_summary() gives that line word for word.
+    """
+
     create: int = 0
     update: int = 0
     replace: int = 0
     delete: int = 0
+    imported: int = 0
+    """Resources an `import` block brings under management (any action)."""
+    moved: int = 0
+    """Resources at a new address (a `moved` block), whatever else changes in them."""
+    forget: int = 0
+    outputs: int = 0
+    """Root module outputs the plan adds, changes or removes."""
+    deferred: int = 0
+    """Changes Terraform deferred to a later plan: not part of this plan."""
 
     @property
     def total(self) -> int:
-        return self.create + self.update + self.replace + self.delete
+        """Resource changes an apply makes (moves and imports without a change included)."""
+        return self.create + self.update + self.replace + self.delete + self.forget
 
     @classmethod
-    def of(cls, changes: tuple[ResourceChange, ...] | list[ResourceChange]) -> ChangeCounts:
+    def of(
+        cls,
+        changes: tuple[ResourceChange, ...] | list[ResourceChange],
+        outputs: tuple[OutputChange, ...] | list[OutputChange] = (),
+        deferred: int = 0,
+    ) -> ChangeCounts:
         actions = [c.action for c in changes]
         return cls(
             create=actions.count(Action.CREATE),
             update=actions.count(Action.UPDATE),
             replace=actions.count(Action.REPLACE),
             delete=actions.count(Action.DELETE),
+            imported=sum(1 for c in changes if c.imported),
+            moved=sum(1 for c in changes if c.moved),
+            forget=actions.count(Action.FORGET),
+            outputs=len(outputs),
+            deferred=deferred,
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -167,13 +274,40 @@ class ChangeCounts:
             "update": self.update,
             "replace": self.replace,
             "delete": self.delete,
+            "import": self.imported,
+            "move": self.moved,
+            "forget": self.forget,
+            "outputs": self.outputs,
+            "deferred": self.deferred,
         }
 
+    def terraform_summary(self) -> str:
+        """Terraform's own summary line, word for word: "Plan: 1 to import, 2 to add,
+        0 to change, 1 to destroy." A replace is one add and one destroy; imports are
+        named only when there are some. Forgotten resources are not in it: Terraform
+        (1.15, measured) lists them in a warning instead, so they are counted here apart
+        (str() says "N to forget")."""
+        parts = [f"{self.imported} to import"] if self.imported else []
+        parts += [
+            f"{self.create + self.replace} to add",
+            f"{self.update} to change",
+            f"{self.delete + self.replace} to destroy",
+        ]
+        return "Plan: " + ", ".join(parts) + "."
+
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.create} to create, {self.update} to update, "
             f"{self.replace} to replace, {self.delete} to delete"
         )
+        extras = [
+            (self.imported, "to import"),
+            (self.moved, "moved"),
+            (self.forget, "to forget"),
+            (self.outputs, "output(s) to change"),
+            (self.deferred, "deferred"),
+        ]
+        return text + "".join(f", {n} {what}" for n, what in extras if n)
 
 
 @dataclass(frozen=True)
@@ -182,11 +316,12 @@ class Plan:
 
     stack: str
     changes: tuple[ResourceChange, ...]
-    """What applying this plan would do (no-op resources left out)."""
+    """What applying this plan would do (no-op resources left out, except those a
+    `moved` or `import` block touches: those are changes to the state)."""
     drift: tuple[ResourceChange, ...]
     """Resources whose live state differs from the state file: changed outside Git."""
     outputs: Mapping[str, Any]
-    """Planned output values, redacted; unknown values are None."""
+    """Planned output values, redacted; unknown values are UNKNOWN_MARKER."""
     engine: str
     engine_version: str
     refresh_only: bool = False
@@ -194,14 +329,21 @@ class Plan:
     """The engine's saved plan; apply() applies exactly this file."""
     artifact: Path | None = None
     """Redacted machine-readable plan (JSON) kept for the run record."""
+    output_changes: tuple[OutputChange, ...] = ()
+    """Root module outputs this plan adds, changes or removes."""
+    deferred: tuple[ResourceChange, ...] = ()
+    """Changes Terraform deferred to a later plan: shown, never applied by this plan."""
 
     @property
     def counts(self) -> ChangeCounts:
-        return ChangeCounts.of(self.changes)
+        return ChangeCounts.of(self.changes, self.output_changes, len(self.deferred))
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes)
+        """Whether applying this plan changes anything, the state included: Terraform's
+        `plan -detailed-exitcode` exits 2 for an output-only plan too (a refresh-only
+        plan's outputs changed by drift count too: applying it saves them)."""
+        return bool(self.changes or self.output_changes)
 
     @property
     def has_drift(self) -> bool:
@@ -233,6 +375,7 @@ class Run:
     counts: ChangeCounts = field(default_factory=ChangeCounts)
     changes: tuple[ResourceChange, ...] = ()
     drift: tuple[ResourceChange, ...] = ()
+    output_changes: tuple[OutputChange, ...] = ()
     engine: str = ""
     engine_version: str = ""
     error: str | None = None

@@ -11,7 +11,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from infra_gitops.models import (
+    SENSITIVE_MARKER,
+    UNKNOWN_MARKER,
     Action,
+    OutputChange,
     Plan,
     ResourceChange,
     Run,
@@ -30,7 +33,10 @@ _SYMBOLS = {
     Action.DELETE: "-",
     Action.READ: "<=",
     Action.NOOP: " ",
+    Action.FORGET: ".",
 }
+
+_TERRAFORM_ENGINES = ("terraform", "tofu")
 
 _STATUS_WORDS = {
     RunStatus.NO_CHANGES: "no changes",
@@ -70,6 +76,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "counts": plan.counts.to_dict(),
         "changes": [c.to_dict() for c in plan.changes],
         "drift": [c.to_dict() for c in plan.drift],
+        "output_changes": [o.to_dict() for o in plan.output_changes],
+        "deferred": [c.to_dict() for c in plan.deferred],
         "outputs": dict(plan.outputs),
         "engine": plan.engine,
         "engine_version": plan.engine_version,
@@ -110,6 +118,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "counts": run.counts.to_dict(),
         "changes": [c.to_dict() for c in run.changes],
         "drift": [c.to_dict() for c in run.drift],
+        "output_changes": [o.to_dict() for o in run.output_changes],
         "engine": run.engine,
         "engine_version": run.engine_version,
         "error": run.error,
@@ -122,15 +131,20 @@ def run_to_dict(run: Run) -> dict[str, Any]:
 
 
 def render_value(value: Any) -> str:
+    if value in (UNKNOWN_MARKER, SENSITIVE_MARKER):
+        return str(value)  # as Terraform prints them: markers, not string values
     if isinstance(value, str):
         return json.dumps(value)
     return json.dumps(value, sort_keys=True, default=str)
 
 
 def value_at(doc: Mapping[str, Any] | None, dotted: str) -> Any:
-    """The value at a dotted attribute path (tags.env, rules.0.port), or None."""
+    """The value at a dotted attribute path (tags.env, rules.0.port), or None. Under a
+    value known only after apply, UNKNOWN_MARKER."""
     node: Any = doc
     for part in dotted.split("."):
+        if node == UNKNOWN_MARKER:
+            return UNKNOWN_MARKER
         if isinstance(node, Mapping):
             node = node.get(part)
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -140,11 +154,32 @@ def value_at(doc: Mapping[str, Any] | None, dotted: str) -> Any:
     return node
 
 
+def describe_change(change: ResourceChange) -> str:
+    """What happens to the resource, as Terraform says it: the action, and whether it
+    is imported, moved or deferred."""
+    parts = [] if change.action is Action.NOOP else [str(change.action)]
+    if change.create_before_destroy:
+        parts.append("create before destroy")
+    if change.action is Action.FORGET:
+        parts = ["forget: removed from the state, not destroyed"]
+    if change.imported:
+        parts.append(f"import {change.importing}")
+    if change.moved:
+        parts.append(f"moved from {change.previous_address}")
+    if change.deferred_reason:
+        parts.append(f"deferred: {change.deferred_reason}")
+    return ", ".join(parts) or str(change.action)
+
+
 def render_change(change: ResourceChange, *, show_values: bool) -> list[str]:
-    lines = [f"  {_SYMBOLS[change.action]:>3} {change.address} ({change.action})"]
+    symbol = "+/-" if change.create_before_destroy else _SYMBOLS[change.action]
+    lines = [f"  {symbol:>3} {change.address} ({describe_change(change)})"]
     if not show_values:
         if change.changed_paths:
             lines.append(f"        changed: {', '.join(change.changed_paths)}")
+        if change.unknown_paths:
+            known_later = ", ".join(p or "(whole value)" for p in change.unknown_paths)
+            lines.append(f"        {UNKNOWN_MARKER}: {known_later}")
         return lines
     for path in change.changed_paths:
         before = render_value(value_at(change.before, path))
@@ -153,16 +188,38 @@ def render_change(change: ResourceChange, *, show_values: bool) -> list[str]:
     return lines
 
 
+def render_output_change(change: OutputChange) -> str:
+    symbol = _SYMBOLS.get(change.action, "~")
+    if change.action is Action.DELETE:
+        return f"  {symbol:>3} output {change.name}: {render_value(change.before)} -> (removed)"
+    if change.action is Action.CREATE:
+        return f"  {symbol:>3} output {change.name} = {render_value(change.after)}"
+    before, after = render_value(change.before), render_value(change.after)
+    return f"  {symbol:>3} output {change.name}: {before} -> {after}"
+
+
 def render_plan(plan: Plan) -> list[str]:
     lines: list[str] = []
     if plan.drift:
         lines.append(f"  Changed outside of Git ({len(plan.drift)} resource(s)):")
         for change in plan.drift:
             lines.extend(render_change(change, show_values=True))
-    if plan.changes:
+    if plan.changes or plan.output_changes:
         lines.append(f"  Plan: {plan.counts}")
+        if plan.engine in _TERRAFORM_ENGINES and plan.changes:
+            # Terraform counts a replace as one add and one destroy: say it its way too.
+            lines.append(f"  Terraform says: {plan.counts.terraform_summary()}")
         for change in plan.changes:
             lines.extend(render_change(change, show_values=change.action is Action.UPDATE))
+    if plan.output_changes:
+        lines.append(f"  Changes to outputs ({len(plan.output_changes)}):")
+        lines.extend(render_output_change(o) for o in plan.output_changes)
+    if plan.deferred:
+        lines.append(
+            f"  Deferred to a later plan ({len(plan.deferred)}): not applied with this plan"
+        )
+        for change in plan.deferred:
+            lines.extend(render_change(change, show_values=False))
     return lines
 
 
@@ -242,6 +299,9 @@ def render_run(run: Run) -> str:
         for change in run.changes:
             show = change.action is Action.UPDATE
             lines.extend("  " + line for line in render_change(change, show_values=show))
+    if run.output_changes:
+        lines.append("  output changes:")
+        lines.extend("  " + render_output_change(o) for o in run.output_changes)
     for label, path in (("plan", run.plan_artifact), ("log", run.log_artifact)):
         if path:
             lines.append(f"  {label} artifact: {path}")

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from infra_gitops.errors import RunStoreError
-from infra_gitops.models import ChangeCounts, Commit, ResourceChange, Run, RunKind, RunStatus
+from infra_gitops.models import (
+    ChangeCounts,
+    Commit,
+    OutputChange,
+    ResourceChange,
+    Run,
+    RunKind,
+    RunStatus,
+)
 from infra_gitops.process import pid_exists
 from infra_gitops.redaction import Scrubber
 
@@ -100,7 +108,19 @@ def _schema_v2(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _schema_v2)
+def _plan_kinds_columns(conn: sqlite3.Connection) -> None:
+    # Imports, moves, forgets, output changes and deferred changes are counted apart
+    # (Terraform counts them apart); output changes are kept like resource changes.
+    for column in ("count_import", "count_move", "count_forget", "count_outputs", "count_deferred"):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE runs ADD COLUMN output_changes TEXT NOT NULL DEFAULT '[]'")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _schema_v1,
+    _schema_v2,
+    _plan_kinds_columns,
+)
 """MIGRATIONS[n] takes the schema from version n to n + 1 (PRAGMA user_version).
 Append a function for every schema change; never edit a released one."""
 
@@ -200,13 +220,16 @@ class RunStore:
         counts: ChangeCounts | None = None,
         changes: Sequence[ResourceChange] = (),
         drift: Sequence[ResourceChange] = (),
+        output_changes: Sequence[OutputChange] = (),
         engine_version: str = "",
         error: str | None = None,
     ) -> Run:
-        """Record how a run ended. counts default to those of `changes`."""
+        """Record how a run ended. counts default to those of `changes` and
+        `output_changes`."""
         if status is RunStatus.RUNNING:
             raise ValueError("finish() needs a final status, not running")
-        counts = counts if counts is not None else ChangeCounts.of(list(changes))
+        if counts is None:
+            counts = ChangeCounts.of(list(changes), list(output_changes))
         finished = _now()
         with self._write() as conn:
             run = self._get_exact(conn, self._resolve_id(conn, run_id))
@@ -219,7 +242,9 @@ class RunStore:
             conn.execute(
                 """UPDATE runs SET status = ?, finished_at = ?, duration_s = ?,
                     count_create = ?, count_update = ?, count_replace = ?, count_delete = ?,
-                    changes = ?, drift = ?, engine_version = ?, error = ?
+                    count_import = ?, count_move = ?, count_forget = ?, count_outputs = ?,
+                    count_deferred = ?, changes = ?, drift = ?, output_changes = ?,
+                    engine_version = ?, error = ?
                 WHERE id = ?""",
                 (
                     str(status),
@@ -229,8 +254,14 @@ class RunStore:
                     counts.update,
                     counts.replace,
                     counts.delete,
+                    counts.imported,
+                    counts.moved,
+                    counts.forget,
+                    counts.outputs,
+                    counts.deferred,
                     self._changes_json(changes),
                     self._changes_json(drift),
+                    self._json([o.to_dict() for o in output_changes]),
                     engine_version,
                     self._scrub_optional(error),
                     run.id,
@@ -464,10 +495,21 @@ class RunStore:
             finished_at=row["finished_at"],
             duration_s=row["duration_s"],
             counts=ChangeCounts(
-                row["count_create"], row["count_update"], row["count_replace"], row["count_delete"]
+                create=row["count_create"],
+                update=row["count_update"],
+                replace=row["count_replace"],
+                delete=row["count_delete"],
+                imported=row["count_import"],
+                moved=row["count_move"],
+                forget=row["count_forget"],
+                outputs=row["count_outputs"],
+                deferred=row["count_deferred"],
             ),
             changes=_changes_from_json(row["changes"]),
             drift=_changes_from_json(row["drift"]),
+            output_changes=tuple(
+                OutputChange.from_dict(item) for item in json.loads(row["output_changes"])
+            ),
             engine=row["engine"],
             engine_version=row["engine_version"],
             error=row["error"],
@@ -476,7 +518,10 @@ class RunStore:
         )
 
     def _changes_json(self, changes: Iterable[ResourceChange]) -> str:
-        return json.dumps(self._scrubber.scrub_json([c.to_dict() for c in changes]))
+        return self._json([c.to_dict() for c in changes])
+
+    def _json(self, items: builtins.list[dict[str, Any]]) -> str:
+        return json.dumps(self._scrubber.scrub_json(items))
 
     def _scrub_optional(self, text: str | None) -> str | None:
         return None if text is None else self._scrubber.scrub(text)

@@ -204,6 +204,7 @@ class _Recording:
             counts=plan.counts,
             changes=plan.changes,
             drift=plan.drift,
+            output_changes=plan.output_changes,
             engine_version=engine_version or plan.engine_version,
             error=error,
         )

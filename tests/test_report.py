@@ -38,7 +38,17 @@ def test_outcome_dict_carries_counts_changes_and_drift() -> None:
     outcome = StackOutcome("storage", RunKind.PLAN, RunStatus.CHANGES, "r1", _plan())
     doc = report.outcome_to_dict(outcome)
     assert doc["status"] == "changes"
-    assert doc["plan"]["counts"] == {"create": 1, "update": 0, "replace": 0, "delete": 0}
+    assert doc["plan"]["counts"] == {
+        "create": 1,
+        "update": 0,
+        "replace": 0,
+        "delete": 0,
+        "import": 0,
+        "move": 0,
+        "forget": 0,
+        "outputs": 0,
+        "deferred": 0,
+    }
     assert doc["plan"]["drift"][0]["changed_paths"] == ["tags.environment"]
 
 

@@ -16,15 +16,17 @@ import pytest
 from infra_gitops.errors import RunStoreError
 from infra_gitops.models import (
     SENSITIVE_MARKER,
+    UNKNOWN_MARKER,
     Action,
     ChangeCounts,
     Commit,
+    OutputChange,
     ResourceChange,
     RunKind,
     RunStatus,
 )
 from infra_gitops.redaction import Scrubber
-from infra_gitops.runs import LOG_ARTIFACT, PLAN_ARTIFACT, SCHEMA_VERSION, RunStore
+from infra_gitops.runs import LOG_ARTIFACT, MIGRATIONS, PLAN_ARTIFACT, SCHEMA_VERSION, RunStore
 
 COMMIT = Commit(
     sha="3f9a1c0d" + "0" * 32,
@@ -158,6 +160,51 @@ def test_drift_and_explicit_counts_are_kept(store: RunStore) -> None:
     assert recorded.changes == ()
     assert recorded.counts == ChangeCounts(delete=2)
     assert recorded.commit.dirty is True
+
+
+def test_plan_kinds_and_output_changes_are_kept(store: RunStore) -> None:
+    moved = ResourceChange(
+        "aws_s3_bucket.logs",
+        "aws_s3_bucket",
+        "logs",
+        Action.NOOP,
+        after={"bucket": "logs", "arn": UNKNOWN_MARKER},
+        unknown_paths=("arn",),
+        previous_address="aws_s3_bucket.old",
+        importing="logs",
+    )
+    forgotten = ResourceChange("aws_sqs_queue.q", "aws_sqs_queue", "q", Action.FORGET)
+    output = OutputChange("token", Action.CREATE, None, SENSITIVE_MARKER, sensitive=True)
+    run = store.start("network", RunKind.APPLY, "cli", COMMIT, "terraform")
+    store.finish(run.id, RunStatus.APPLIED, changes=(moved, forgotten), output_changes=(output,))
+    recorded = store.get(run.id)
+    assert recorded.changes == (moved, forgotten)
+    assert recorded.output_changes == (output,)
+    assert recorded.counts == ChangeCounts(imported=1, moved=1, forget=1, outputs=1)
+
+
+def test_a_store_of_the_previous_schema_is_migrated(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    conn = sqlite3.connect(state / "runs.db")
+    for step in MIGRATIONS[:2]:
+        step(conn)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute(
+        """INSERT INTO runs (id, stack, kind, trigger, status, engine, commit_sha,
+            commit_author, commit_email, commit_date, commit_message, commit_dirty,
+            started_at, finished_at, count_update, owner_pid, owner_host)
+        VALUES ('20261101T000000Z-old000', 'network', 'apply', 'cli', 'applied', 'terraform',
+            ?, 'a', 'a@example.com', '2026-11-01T00:00:00+00:00', 'm', 0,
+            '2026-11-01T00:00:00+00:00', '2026-11-01T00:00:01+00:00', 3, 1, 'h')""",
+        (COMMIT.sha,),
+    )
+    conn.commit()
+    conn.close()
+    with RunStore.open(state) as store:
+        old = store.get("20261101T000000Z-old000")
+        assert old.counts == ChangeCounts(update=3)
+        assert old.output_changes == ()
 
 
 def test_a_failed_run_keeps_its_error(store: RunStore) -> None:

@@ -15,7 +15,15 @@ from infra_gitops import git
 from infra_gitops.ci.fingerprint import stack_fingerprint
 from infra_gitops.ci.store import PlanStore, StoredPlan
 from infra_gitops.errors import GitOpsError
-from infra_gitops.models import Plan, ResourceChange, RunKind, RunStatus, Stack, StackOutcome
+from infra_gitops.models import (
+    OutputChange,
+    Plan,
+    ResourceChange,
+    RunKind,
+    RunStatus,
+    Stack,
+    StackOutcome,
+)
 from infra_gitops.orchestrate import run_in_order
 from infra_gitops.session import Session
 
@@ -139,6 +147,8 @@ def _plan_from(meta: StoredPlan, plan_file: Path) -> Plan:
         changes=_changes(data.get("changes", ())),
         drift=_changes(data.get("drift", ())),
         outputs=data.get("outputs", {}),
+        output_changes=tuple(OutputChange.from_dict(o) for o in data.get("output_changes", ())),
+        deferred=_changes(data.get("deferred", ())),
         engine=str(data.get("engine", "")),
         engine_version=str(data.get("engine_version", "")),
         plan_file=plan_file,

@@ -8,10 +8,20 @@ first, then whole stacks, and the report says what was cut.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from infra_gitops.ci.result import PlanReport
-from infra_gitops.models import Action, ResourceChange, RunStatus, StackOutcome
+from infra_gitops.models import (
+    SENSITIVE_MARKER,
+    UNKNOWN_MARKER,
+    Action,
+    OutputChange,
+    ResourceChange,
+    RunStatus,
+    StackOutcome,
+)
 
 MARKER = "<!-- infra-gitops:plan -->"
 """Hidden first line: finds our comment again on the next run."""
@@ -25,6 +35,9 @@ FOLD_AFTER = 10
 MAX_ATTRIBUTES = 8
 """Changed attributes listed per resource; the rest are counted."""
 
+MAX_VALUE_CHARS = 80
+"""An output value longer than this is cut in the table (the run record has it all)."""
+
 _ACTION_CELLS = {
     Action.CREATE: ":heavy_plus_sign: create",
     Action.UPDATE: ":pencil2: update",
@@ -32,6 +45,7 @@ _ACTION_CELLS = {
     Action.DELETE: ":x: **delete**",
     Action.READ: "read",
     Action.NOOP: "no-op",
+    Action.FORGET: ":wave: forget (not destroyed)",
 }
 
 _RESULT_CELLS = {
@@ -190,10 +204,14 @@ def _stack_section(outcome: StackOutcome, report: PlanReport, *, cut: bool) -> s
                 "delete**: review these resources carefully.",
             ]
         if cut:
-            hidden = len(plan.changes) + len(plan.drift)
+            hidden = (
+                len(plan.changes) + len(plan.output_changes) + len(plan.deferred) + len(plan.drift)
+            )
             lines += ["", f"*{hidden} resource row(s) cut to fit the size limit.*"]
         else:
             lines += _changes_block(plan.changes)
+            lines += _outputs_block(plan.output_changes)
+            lines += _deferred_block(plan.deferred)
             lines += _drift_block(plan.drift)
     lines += ["", _footer(outcome, report)]
     return "\n".join(lines)
@@ -209,8 +227,14 @@ def _changes_block(changes: Sequence[ResourceChange]) -> list[str]:
     if not changes:
         return []
     # Riskiest first: a reviewer reads the top of a long table.
-    order = {Action.DELETE: 0, Action.REPLACE: 1, Action.UPDATE: 2, Action.CREATE: 3}
-    ordered = sorted(changes, key=lambda c: (order.get(c.action, 4), c.address))
+    order = {
+        Action.DELETE: 0,
+        Action.REPLACE: 1,
+        Action.FORGET: 2,
+        Action.UPDATE: 3,
+        Action.CREATE: 4,
+    }
+    ordered = sorted(changes, key=lambda c: (order.get(c.action, 5), c.address))
     title = f"Changes in this pull request ({len(changes)})"
     return ["", *_folded(title, _resource_table(ordered))]
 
@@ -232,16 +256,74 @@ def _folded(title: str, table: list[str]) -> list[str]:
     return [f"<details><summary>{title}</summary>", "", *table, "", "</details>"]
 
 
+def _outputs_block(outputs: Sequence[OutputChange]) -> list[str]:
+    if not outputs:
+        return []
+    rows = ["| Action | Output | New value |", "|---|---|---|"]
+    for o in outputs:
+        value = "" if o.action is Action.DELETE else _output_value(o.after)
+        rows.append(f"| {_ACTION_CELLS[o.action]} | `{_cell(o.name)}` | {value} |")
+    return ["", *_folded(f"Changes to outputs ({len(outputs)})", rows)]
+
+
+def _output_value(value: Any) -> str:
+    if value in (SENSITIVE_MARKER, UNKNOWN_MARKER):
+        return f"*{value}*"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[: MAX_VALUE_CHARS - 3] + "..."
+    return f"`{_cell(text)}`"
+
+
+def _deferred_block(deferred: Sequence[ResourceChange]) -> list[str]:
+    if not deferred:
+        return []
+    lines = [
+        "",
+        f"**:hourglass: Deferred: {len(deferred)} change(s) Terraform could not plan yet.** "
+        "Not applied with this plan; a later plan will include them.",
+    ]
+    return [*lines, "", *_folded(f"Deferred ({len(deferred)})", _resource_table(deferred))]
+
+
 def _resource_table(changes: Sequence[ResourceChange]) -> list[str]:
     rows = ["| Action | Resource | Changed attributes |", "|---|---|---|"]
     for c in changes:
-        rows.append(f"| {_ACTION_CELLS[c.action]} | `{_cell(c.address)}` | {_attributes(c)} |")
+        rows.append(f"| {_action_cell(c)} | {_resource_cell(c)} | {_attributes(c)} |")
     return rows
 
 
+def _action_cell(change: ResourceChange) -> str:
+    if change.action is Action.NOOP and change.imported:
+        return ":inbox_tray: import"
+    if change.action is Action.NOOP and change.moved:
+        return ":truck: move"
+    cell = _ACTION_CELLS[change.action]
+    if change.create_before_destroy:
+        cell += " (create before destroy)"
+    return f"{cell}, :inbox_tray: import" if change.imported else cell
+
+
+def _resource_cell(change: ResourceChange) -> str:
+    cell = f"`{_cell(change.address)}`"
+    if change.moved and change.previous_address is not None:
+        cell += f" (moved from `{_cell(change.previous_address)}`)"
+    if change.imported and change.importing is not None:
+        cell += f" (import ID `{_cell(change.importing)}`)"
+    if change.deferred_reason:
+        cell += f" (deferred: {_cell(change.deferred_reason)})"
+    return cell
+
+
 def _attributes(change: ResourceChange) -> str:
-    paths = list(change.changed_paths)
-    shown = ", ".join(f"`{_cell(p)}`" for p in paths[:MAX_ATTRIBUTES])
+    unknown = set(change.unknown_paths)
+    paths = list(change.changed_paths) + [
+        p for p in change.unknown_paths if p and p not in change.changed_paths
+    ]
+    shown = ", ".join(
+        f"`{_cell(p)}`" + (f" {UNKNOWN_MARKER}" if p in unknown else "")
+        for p in paths[:MAX_ATTRIBUTES]
+    )
     more = len(paths) - MAX_ATTRIBUTES
     return shown + (f" and {more} more" if more > 0 else "")
 

@@ -25,7 +25,7 @@ __all__ = ["PolicyRule", "policy_problems", "policy_rules"]
 class PolicyRule:
     name: str
     deny: tuple[str, ...] = ()
-    """Actions (create, update, replace, delete) the rule forbids."""
+    """Actions (create, update, replace, delete, forget) the rule forbids."""
     stack_names: tuple[str, ...] = ()
     stack_tags: tuple[str, ...] = ()
     """With neither names nor tags, the rule applies to every stack."""

@@ -6,10 +6,11 @@ from collections.abc import Iterator, Sequence
 
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
-from infra_gitops.config.settings import is_from_stack, list_at, merged
+from infra_gitops.config.settings import is_from_stack, list_at, merged, setting
 from infra_gitops.discovery import dependency_cycle
 from infra_gitops.errors import Problem
 from infra_gitops.hints import did_you_mean, did_you_mean_or_choices, unknown_stack
+from infra_gitops.statekeys import describe_identity, state_identity
 
 __all__ = ["ENGINES", "semantic_problems"]
 
@@ -24,7 +25,7 @@ def semantic_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
         problems += _unknown_stack_problems(doc, section, names)
     for entry in entries:
         problems += _sensitive_name_problems(doc, entry)
-    return problems + _cycle_problems(doc, entries)
+    return problems + _cycle_problems(doc, entries) + _shared_state_problems(doc, entries)
 
 
 def _setting_sections(doc: Document) -> Iterator[KeyPath]:
@@ -111,3 +112,45 @@ def _reference_applies(doc: Document, entry: Entry, where: KeyPath) -> bool:
         if isinstance(doc.get((*s, "variables")), dict) and variable in doc.get((*s, "variables"))
     )
     return winner == section
+
+
+def _shared_state_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
+    """Two stacks whose settings resolve to one state would destroy each other's
+    resources: the second one is refused, naming the first and where it is."""
+    first: dict[tuple[str, ...], Entry] = {}
+    problems = []
+    for entry in entries:
+        identity = state_identity(
+            name=entry.name,
+            path=entry.path,
+            engine=setting(doc, entry.sections, "engine") or "terraform",
+            workspace=setting(doc, entry.sections, "workspace") or "default",
+            settings=merged(doc, entry.sections, "backend"),
+        )
+        if identity is None:
+            continue
+        if identity not in first:
+            first[identity] = entry
+            continue
+        other = first[identity]
+        where = _backend_key_path(doc, entry)
+        problems.append(
+            doc.problem(
+                where,
+                f"stacks {other.name!r} ({doc.file}:{doc.line(_backend_key_path(doc, other))}) "
+                f"and {entry.name!r} would share one state ({describe_identity(identity)}): "
+                "each would destroy what the other manages. Give each stack its own backend "
+                "key, or leave `key` out: a stack then gets NAME/terraform.tfstate",
+            )
+        )
+    return problems
+
+
+def _backend_key_path(doc: Document, entry: Entry) -> KeyPath:
+    """Where the stack's state is decided: its own backend key when it has one, else
+    its entry (the settings then come from defaults)."""
+    own = entry.sections[-1]
+    backend = doc.get((*own, "backend"))
+    if isinstance(backend, dict):
+        return (*own, "backend", "key") if "key" in backend else (*own, "backend")
+    return entry.where

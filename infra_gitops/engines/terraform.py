@@ -35,6 +35,7 @@ from infra_gitops.engines.tfplan import (
 from infra_gitops.errors import CommandTimeoutError, EngineError, StateLockedError
 from infra_gitops.models import ApplyResult, Plan
 from infra_gitops.redaction import Scrubber
+from infra_gitops.statekeys import with_default_state_key
 
 CONFIG_SUFFIXES = (".tf", ".tf.json", ".tofu", ".tofu.json")
 BACKEND_FILE = "backend.tfbackend"
@@ -249,6 +250,8 @@ def _write_override_files(ws: StackWorkspace) -> None:
 
 LOCAL_STATE_OVERRIDE = "zz_infra_gitops_local_state_override.tf"
 _BACKEND_BLOCK = re.compile(r'^\s*(backend\s+"|cloud\s*\{)', re.MULTILINE)
+_BACKEND_TYPE = re.compile(r'^\s*backend\s+"([^"]+)"', re.MULTILINE)
+_BACKEND_TYPE_JSON = re.compile(r'"backend"\s*:\s*\{\s*"([^"]+)"')
 
 
 def _keep_local_state_in_work_dir(ws: StackWorkspace) -> None:
@@ -264,6 +267,19 @@ def _keep_local_state_in_work_dir(ws: StackWorkspace) -> None:
         f"    workspace_dir = {workspaces}\n  }}\n}}\n",
         encoding="utf-8",
     )
+
+
+def declared_backend_type(source_dir: Path) -> str | None:
+    """The type of the stack's `backend` block (s3, gcs, ...), None when it has none."""
+    for file in sorted(source_dir.iterdir()):
+        if file.name == LOCAL_STATE_OVERRIDE or not file.name.endswith(CONFIG_SUFFIXES):
+            continue
+        text = file.read_text(encoding="utf-8", errors="replace")
+        pattern = _BACKEND_TYPE_JSON if file.name.endswith(".json") else _BACKEND_TYPE
+        match = pattern.search(text)
+        if match:
+            return match.group(1)
+    return None
 
 
 def _declares_backend(source_dir: Path) -> bool:
@@ -283,8 +299,14 @@ def _declares_backend(source_dir: Path) -> bool:
 
 
 def _backend_args(ws: StackWorkspace) -> tuple[list[str], str, bool]:
-    """(-backend-config args, digest of the config, whether init must -reconfigure)."""
-    content = hcl.attributes(ws.backend_config) if ws.backend_config else ""
+    """(-backend-config args, digest of the config, whether init must -reconfigure).
+
+    A bucket without a key gets the stack's own key: stacks sharing defaults.backend
+    must never share a state."""
+    settings = with_default_state_key(
+        ws.stack.name, ws.backend_config, declared_backend_type(ws.source_dir)
+    )
+    content = hcl.attributes(settings) if settings else ""
     digest = hashlib.sha256(content.encode()).hexdigest()
     digest_file = ws.work_dir / BACKEND_DIGEST_FILE
     previous = digest_file.read_text(encoding="utf-8") if digest_file.exists() else None

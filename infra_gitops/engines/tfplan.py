@@ -13,11 +13,19 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from infra_gitops.models import SENSITIVE_MARKER, Action, Plan, ResourceChange
+from infra_gitops.models import (
+    SENSITIVE_MARKER,
+    UNKNOWN_MARKER,
+    Action,
+    OutputChange,
+    Plan,
+    ResourceChange,
+)
 from infra_gitops.redaction import MIN_SECRET_LENGTH, Scrubber
 
 Mask = Any
@@ -31,11 +39,12 @@ _ACTIONS: Mapping[tuple[str, ...], Action] = {
     ("create", "delete"): Action.REPLACE,
     ("read",): Action.READ,
     ("no-op",): Action.NOOP,
-    # `removed { lifecycle { destroy = false } }` forgets a resource without destroying it.
-    # There is no Action for that yet: report it as a delete, the cautious reading, so a
-    # reviewer sees the resource leave Terraform's management.
-    ("forget",): Action.DELETE,
-    ("create", "forget"): Action.REPLACE,
+    # `removed { lifecycle { destroy = false } }`: the object leaves Terraform's
+    # management and stays in the cloud. Not a destroy, as Terraform says ("to forget").
+    ("forget",): Action.FORGET,
+    # A new object is created and the old one forgotten, never destroyed: a create for
+    # the cloud (the forgotten object is not counted as a destroy).
+    ("create", "forget"): Action.CREATE,
 }
 
 _HIDDEN_ACTIONS = frozenset({Action.NOOP, Action.READ})
@@ -198,41 +207,151 @@ def resource_change(raw: Mapping[str, Any], safe: Mapping[str, Any]) -> Resource
     """
     change = raw["change"]
     action = action_of(change["actions"])
+    unknown = change.get("after_unknown", False)
     paths: tuple[str, ...] = ()
     if action in (Action.UPDATE, Action.REPLACE):
         paths = changed_paths(
             change.get("before"),
             change.get("after"),
-            after_unknown=change.get("after_unknown", False),
+            after_unknown=unknown,
             before_sensitive=change.get("before_sensitive", False),
             after_sensitive=change.get("after_sensitive", False),
         )
+    after = safe["change"].get("after")
     return ResourceChange(
-        address=raw["address"],
+        address=address_of(raw),
         type=raw["type"],
         name=raw["name"],
         module=raw.get("module_address"),
         action=action,
         changed_paths=paths,
         before=safe["change"].get("before"),
-        after=safe["change"].get("after"),
+        after=mark_unknown(after, unknown),
+        unknown_paths=tuple(mask_paths(unknown)),
+        importing=_import_id(change.get("importing")),
+        previous_address=raw.get("previous_address"),
+        action_reason=raw.get("action_reason"),
+        create_before_destroy=list(change["actions"]) == ["create", "delete"],
     )
 
 
+def address_of(raw: Mapping[str, Any]) -> str:
+    """An entry's address. Terraform 0.15 to 1.0 print resource_drift entries without
+    one: it is built from the parts they do print, as Terraform writes addresses."""
+    if raw.get("address"):
+        return str(raw["address"])
+    local = f"{raw['type']}.{raw['name']}"
+    if raw.get("mode") == "data":
+        local = f"data.{local}"
+    index = raw.get("index")
+    if isinstance(index, bool) or index is None:
+        pass
+    elif isinstance(index, int):
+        local += f"[{index}]"
+    else:
+        local += f"[{json.dumps(str(index))}]"
+    module = raw.get("module_address")
+    return f"{module}.{local}" if module else local
+
+
+def _import_id(importing: Any) -> str | None:
+    """The ID (or, Terraform 1.12+, the identity) an import block imports; None when the
+    change imports nothing."""
+    if not isinstance(importing, Mapping):
+        return None
+    if importing.get("id"):
+        return str(importing["id"])
+    if importing.get("identity"):
+        return json.dumps(importing["identity"], sort_keys=True)
+    return "(unknown)"  # the ID itself is known only after apply
+
+
+def mask_paths(mask: Mask, path: str = "") -> list[str]:
+    """Dotted paths of the `true` leaves of a mask ("" for the whole value)."""
+    if mask is True:
+        return [path]
+    if isinstance(mask, Mapping):
+        return [p for key in sorted(mask) for p in mask_paths(mask[key], _join(path, key))]
+    if isinstance(mask, list):
+        return [p for i, m in enumerate(mask) for p in mask_paths(m, _join(path, str(i)))]
+    return []
+
+
+def mark_unknown(value: Any, unknown: Mask) -> Any:
+    """value with every part the after_unknown mask marks replaced by UNKNOWN_MARKER:
+    Terraform leaves those out of `after` (or prints null in a list), and a null would
+    read as "will be unset"."""
+    if unknown is True:
+        return UNKNOWN_MARKER
+    if isinstance(unknown, Mapping) and _has_unknown(unknown):
+        base = dict(value) if isinstance(value, Mapping) else {}
+        for key, mask in unknown.items():
+            if _has_unknown(mask):
+                base[key] = mark_unknown(base.get(key), mask)
+        return base
+    if isinstance(unknown, list) and _has_unknown(unknown):
+        items = list(value) if isinstance(value, list) else []
+        items += [None] * (len(unknown) - len(items))
+        return [mark_unknown(item, _sub_mask(unknown, i)) for i, item in enumerate(items)]
+    return value
+
+
+def _changes_in(raw: Any, safe: Any) -> Iterator[ResourceChange]:
+    return (resource_change(r, s) for r, s in zip(raw or (), safe or (), strict=True))
+
+
 def _visible_changes(raw: Any, safe: Any) -> tuple[ResourceChange, ...]:
-    """The entries that change something (no-op and data-source reads left out)."""
-    changes = (resource_change(r, s) for r, s in zip(raw or (), safe or (), strict=True))
-    return tuple(c for c in changes if c.action not in _HIDDEN_ACTIONS)
+    """The entries that change something. No-ops and data-source reads are left out,
+    except a no-op that moves or imports a resource: that changes the state."""
+    return tuple(
+        c
+        for c in _changes_in(raw, safe)
+        if c.action not in _HIDDEN_ACTIONS or c.moved or c.imported
+    )
+
+
+def deferred_changes(raw: Any, safe: Any) -> tuple[ResourceChange, ...]:
+    """`deferred_changes` (Terraform 1.9+ with deferred actions enabled): changes that
+    Terraform could not plan yet and will not apply with this plan."""
+    found = []
+    for r, s in zip(raw or (), safe or (), strict=True):
+        change = resource_change(r["resource_change"], s["resource_change"])
+        found.append(replace(change, deferred_reason=str(r.get("reason") or "unknown")))
+    return tuple(found)
+
+
+def output_changes(raw: Mapping[str, Any], safe: Mapping[str, Any]) -> tuple[OutputChange, ...]:
+    """The root module outputs the plan adds, changes or removes (no-ops left out)."""
+    found = []
+    safe_outputs = safe.get("output_changes") or {}
+    for name, change in sorted((raw.get("output_changes") or {}).items()):
+        action = action_of(change.get("actions", ("no-op",)))
+        if action in _HIDDEN_ACTIONS:
+            continue
+        redacted = safe_outputs.get(name) or {}
+        unknown = change.get("after_unknown", False)
+        found.append(
+            OutputChange(
+                name=name,
+                action=action,
+                before=redacted.get("before"),
+                after=mark_unknown(redacted.get("after"), unknown),
+                sensitive=_has_sensitive(change.get("after_sensitive", False))
+                or _has_sensitive(change.get("before_sensitive", False)),
+                unknown=_has_unknown(unknown),
+            )
+        )
+    return tuple(found)
 
 
 def planned_outputs(safe: Mapping[str, Any]) -> dict[str, Any]:
-    """Output values once the plan is applied, from the redacted document: unknown ones
-    None, outputs the plan removes left out."""
+    """Output values once the plan is applied, from the redacted document: unknown parts
+    UNKNOWN_MARKER, outputs the plan removes left out."""
     outputs: dict[str, Any] = {}
     for name, change in (safe.get("output_changes") or {}).items():
         if list(change.get("actions", ())) == ["delete"]:
             continue
-        outputs[name] = None if change.get("after_unknown") is True else change.get("after")
+        outputs[name] = mark_unknown(change.get("after"), change.get("after_unknown", False))
     return outputs
 
 
@@ -270,6 +389,8 @@ def parse_plan(
         changes=_visible_changes(doc.get("resource_changes"), safe.get("resource_changes")),
         drift=_visible_changes(doc.get("resource_drift"), safe.get("resource_drift")),
         outputs=planned_outputs(safe),
+        output_changes=output_changes(doc, safe),
+        deferred=deferred_changes(doc.get("deferred_changes"), safe.get("deferred_changes")),
         engine=engine,
         engine_version=engine_version,
         refresh_only=refresh_only,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra_gitops.sandbox import STATE_BUCKET
+from infra_gitops.statekeys import default_state_key
 
 
 def backend_config(
@@ -17,7 +18,7 @@ def backend_config(
     """
     return {
         "bucket": bucket,
-        "key": f"{stack_name}/terraform.tfstate",
+        "key": default_state_key(stack_name),
         "region": region,
         "endpoints": {"s3": endpoint},
         "use_path_style": True,

@@ -12,7 +12,9 @@ from infra_gitops.ci import markdown
 from infra_gitops.ci.result import PlanReport
 from infra_gitops.models import (
     SENSITIVE_MARKER,
+    UNKNOWN_MARKER,
     Action,
+    OutputChange,
     Plan,
     ResourceChange,
     RunKind,
@@ -114,9 +116,66 @@ def _long() -> PlanReport:
     )
 
 
+def _plan_kinds() -> PlanReport:
+    """Every kind of change Terraform plans: moved, imported, forgotten, values known
+    after apply, outputs (one sensitive, one unknown) and a deferred change."""
+    changes = (
+        ResourceChange(
+            "aws_s3_bucket.logs",
+            "aws_s3_bucket",
+            "logs",
+            Action.NOOP,
+            previous_address="aws_s3_bucket.old_logs",
+        ),
+        ResourceChange(
+            "aws_s3_bucket.legacy",
+            "aws_s3_bucket",
+            "legacy",
+            Action.UPDATE,
+            ("tags.env",),
+            importing="legacy-bucket",
+        ),
+        ResourceChange("aws_sqs_queue.kept", "aws_sqs_queue", "kept", Action.FORGET),
+        ResourceChange(
+            "aws_sqs_queue.jobs",
+            "aws_sqs_queue",
+            "jobs",
+            Action.CREATE,
+            after={"name": "jobs", "arn": UNKNOWN_MARKER},
+            unknown_paths=("arn", "url"),
+        ),
+    )
+    outputs = (
+        OutputChange("queue_arn", Action.CREATE, None, UNKNOWN_MARKER, unknown=True),
+        OutputChange("token", Action.UPDATE, SENSITIVE_MARKER, SENSITIVE_MARKER, sensitive=True),
+        OutputChange("region", Action.UPDATE, "us-east-1", "eu-west-1"),
+    )
+    deferred = (
+        ResourceChange(
+            "aws_s3_bucket.per_env[0]",
+            "aws_s3_bucket",
+            "per_env",
+            Action.CREATE,
+            deferred_reason="instance_count_unknown",
+        ),
+    )
+    plan = Plan(
+        "storage",
+        changes,
+        (),
+        {},
+        "terraform",
+        "terraform 1.15.5",
+        output_changes=outputs,
+        deferred=deferred,
+    )
+    return PlanReport(HEAD, BASE, (_outcome("storage", RunStatus.CHANGES, plan),), changed_paths=1)
+
+
 @pytest.mark.parametrize(
     ("name", "make"),
     [
+        ("plan_kinds.md", _plan_kinds),
         ("risky.md", _risky),
         ("violation.md", _violating),
         ("folded.md", _long),

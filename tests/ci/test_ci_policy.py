@@ -135,3 +135,13 @@ def test_bad_policies_are_reported_where_they_are(
     _manifest(tmp_path, policies)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         config.load_manifest(tmp_path)
+
+
+def test_forget_is_not_a_delete_and_can_be_denied_on_its_own() -> None:
+    plan = _plan(("aws_s3_bucket.kept", Action.FORGET))
+    no_deletes = PolicyRule("no-deletes", deny=("delete",))
+    no_forgets = PolicyRule("no-forgets", deny=("forget",))
+    kwargs = {"plan_json": None, "policy_root": Path(".")}
+    assert check_plan([no_deletes], PROD, plan, **kwargs).violations == ()
+    [violation] = check_plan([no_forgets], PROD, plan, **kwargs).violations
+    assert (violation.address, violation.action) == ("aws_s3_bucket.kept", "forget")

@@ -117,7 +117,7 @@ def test_plan_apply_outputs_destroy(app_ws: StackWorkspace) -> None:
     assert not (ws.source_dir / ".terraform").exists()
 
     plan = engine.plan(ws)
-    assert plan.counts == ChangeCounts(create=2)
+    assert plan.counts == ChangeCounts(create=2, outputs=2)
     assert {c.address for c in plan.changes} == {"terraform_data.app", "terraform_data.version"}
     assert plan.engine_version == "terraform 1.15.5"
     assert plan.plan_file is not None and plan.plan_file.parent == ws.work_dir / "plans"
@@ -128,7 +128,7 @@ def test_plan_apply_outputs_destroy(app_ws: StackWorkspace) -> None:
     # No backend declared: the state lives in the work dir, not in the (throwaway) snapshot.
     assert (ws.work_dir / "terraform.tfstate").is_file()
     assert not (ws.source_dir / "terraform.tfstate").exists()
-    assert result.counts == ChangeCounts(create=2)
+    assert result.counts == ChangeCounts(create=2, outputs=2)
     assert result.outputs == {"version": "v1", "password": SENSITIVE_MARKER}
     assert not plan.plan_file.exists()  # applied plans (which hold secrets) are removed
 
@@ -136,7 +136,7 @@ def test_plan_apply_outputs_destroy(app_ws: StackWorkspace) -> None:
     assert engine.outputs(ws) == {"version": "v1", "password": SENSITIVE_MARKER}
 
     destroyed = engine.destroy(ws)
-    assert destroyed.counts == ChangeCounts(delete=2)
+    assert destroyed.counts == ChangeCounts(delete=2, outputs=2)
     assert engine.outputs(ws) == {}
 
 
@@ -382,3 +382,27 @@ def test_backend_endpoint_down(tmp_path: Path) -> None:
 
 def _creds() -> dict[str, str]:
     return {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def test_stacks_sharing_backend_settings_without_a_key_get_a_state_each(
+    tmp_path: Path, moto_url: str
+) -> None:
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", **_creds())
+    s3.create_bucket(Bucket="shared-state")
+    shared = {k: v for k, v in s3_backend(moto_url, "unused").items() if k != "key"}
+    shared["bucket"] = "shared-state"
+    source = write_stack(tmp_path / "repo", "stacks/app", S3_STACK)
+    engine = TerraformEngine()
+    for name in ("network", "storage"):
+        ws = replace(
+            workspace(tmp_path / name, source, env=AWS_ENV, backend_config=shared),
+            stack=Stack(name=name, path="stacks/app"),
+        )
+        engine.prepare(ws)
+        plan = engine.plan(ws)
+        # Had they shared a state, the second stack would find the resource there.
+        assert plan.counts.create == 1
+        engine.apply(ws, plan)
+
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="shared-state")["Contents"]}
+    assert keys == {"network/terraform.tfstate", "storage/terraform.tfstate"}

@@ -12,12 +12,14 @@ import pytest
 from infra_gitops.engines.tfplan import (
     action_of,
     changed_paths,
+    mark_unknown,
+    mask_paths,
     parse_plan,
     redact,
     redact_plan_document,
     state_outputs,
 )
-from infra_gitops.models import SENSITIVE_MARKER, Action, ChangeCounts, Plan
+from infra_gitops.models import SENSITIVE_MARKER, UNKNOWN_MARKER, Action, ChangeCounts, Plan
 
 DATA = Path(__file__).parent / "data"
 RECORDED_SECRETS = ("rec-secret-one", "rec-secret-two", "rec-secret-literal-token")
@@ -48,16 +50,23 @@ def test_create_plan_lists_every_new_resource_with_its_module() -> None:
     assert changes["module.child.terraform_data.inner"].module == "module.child"
     assert changes["terraform_data.server"].module is None
     assert changes["terraform_data.server"].before is None
-    assert changes["terraform_data.server"].after == {"input": "web", "triggers_replace": [1]}
-    assert plan.counts == ChangeCounts(create=4)
+    # id and output exist only after apply: marked, never null
+    assert changes["terraform_data.server"].after == {
+        "input": "web",
+        "triggers_replace": [1],
+        "id": UNKNOWN_MARKER,
+        "output": UNKNOWN_MARKER,
+    }
+    assert changes["terraform_data.server"].unknown_paths == ("id", "output")
+    assert plan.counts == ChangeCounts(create=4, outputs=3)
     assert plan.drift == ()
 
 
-def test_outputs_are_redacted_and_unknown_ones_are_none() -> None:
+def test_outputs_are_redacted_and_unknown_ones_marked() -> None:
     plan = parsed("plan_create")
     assert plan.outputs == {
         "password": SENSITIVE_MARKER,
-        "server_id": None,  # known only after apply
+        "server_id": UNKNOWN_MARKER,  # known only after apply, never null
         "tags": {"env": "dev", "team": "a"},
     }
 
@@ -70,7 +79,7 @@ def test_update_replace_delete_and_no_op_left_out() -> None:
         "terraform_data.server": Action.REPLACE,
         "terraform_data.legacy[0]": Action.DELETE,
     }
-    assert plan.counts == ChangeCounts(update=1, replace=1, delete=1)
+    assert plan.counts == ChangeCounts(update=1, replace=1, delete=1, outputs=3)
     config = changes["terraform_data.config"]
     # input.password changed but stays hidden; output is recomputed (known after apply)
     assert config.changed_paths == ("input.password", "input.tags.env", "output")
@@ -206,3 +215,17 @@ def test_state_outputs_redact_sensitive_and_scrub_secrets() -> None:
         "url": f"https://u:{SENSITIVE_MARKER}@h",
         "name": "x",
     }
+
+
+def test_values_known_after_apply_are_marked_at_any_depth() -> None:
+    after = {"name": "a", "tags": {"env": "dev"}, "rules": [{"port": 80}, None]}
+    unknown = {"id": True, "tags": {"owner": True}, "rules": [{"cidr": True}, True]}
+    assert mark_unknown(after, unknown) == {
+        "name": "a",
+        "id": UNKNOWN_MARKER,
+        "tags": {"env": "dev", "owner": UNKNOWN_MARKER},
+        "rules": [{"port": 80, "cidr": UNKNOWN_MARKER}, UNKNOWN_MARKER],
+    }
+    assert mark_unknown(None, True) == UNKNOWN_MARKER
+    assert mark_unknown(after, {}) == after
+    assert mask_paths(unknown) == ["id", "rules.0.cidr", "rules.1", "tags.owner"]
