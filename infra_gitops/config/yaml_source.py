@@ -3,6 +3,11 @@
 PyYAML's constructed data has no lines, so the composed nodes are walked first to index
 every key path, and to find what the data would silently lose (a duplicate key keeps the
 last value) or JSON cannot hold (non-string keys, recursive aliases).
+
+The manifest comes from any commit pushed to the repo, so reading it is bounded: its
+size, its nesting depth and how far its aliases expand are checked while it is read,
+before anything walks the data (a "billion laughs" document of a few hundred bytes
+expands to 10^9 nodes).
 """
 
 from __future__ import annotations
@@ -16,11 +21,74 @@ import yaml
 from infra_gitops.config.document import Document, KeyPath, render_key_path
 from infra_gitops.errors import Problem
 
-__all__ = ["read_document"]
+__all__ = ["MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_MANIFEST_BYTES", "read_document"]
+
+MAX_MANIFEST_BYTES = 1024 * 1024
+"""A manifest with hundreds of stacks is tens of KiB; past this it is not a manifest."""
+
+MAX_DEPTH = 64
+"""Nesting of mappings and sequences: a manifest needs about 8 levels (variables
+holding structured values a few more)."""
+
+MAX_ALIAS_NODES = 10_000
+"""Nodes that aliases may add by repeating anchored values: shared policies or variables
+across many stacks stay far below it; an alias bomb passes it within a few lines."""
+
+
+class _LimitExceeded(yaml.YAMLError):
+    """The document passes one of the limits above: refused before it is walked."""
+
+    def __init__(self, mark: yaml.Mark, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as strings: variables are passed on as JSON."""
+    """SafeLoader that keeps dates as strings (variables are passed on as JSON) and
+    refuses documents nested too deep or whose aliases expand too far, while composing.
+
+    Each composed node's expanded size (itself plus everything under it, aliases
+    repeated) is known once it is complete; every alias adds its anchor's expanded size
+    to a running total, so an alias bomb is refused at the first alias that passes the
+    limit, never expanded.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._alias_nodes = 0
+        self._sizes: dict[int, int] = {}
+        """id(node) -> expanded size, for complete nodes (all live as long as the loader)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            node = super().compose_node(parent, index)
+            # An alias to a node still being composed is recursive: reported by the walk.
+            self._alias_nodes += self._sizes.get(id(node), 1)
+            if self._alias_nodes > MAX_ALIAS_NODES:
+                message = f"aliases expand past {MAX_ALIAS_NODES} nodes: refused"
+                raise _LimitExceeded(mark, message)
+            return node
+        if self._depth >= MAX_DEPTH:
+            message = f"nested deeper than {MAX_DEPTH} levels: refused"
+            raise _LimitExceeded(self.peek_event().start_mark, message)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._sizes[id(node)] = 1 + sum(self._sizes.get(id(child), 1) for child in _children(node))
+        return node
+
+
+def _children(node: yaml.Node | None) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -34,7 +102,13 @@ def read_document(root: Path, file: str) -> tuple[Document | None, list[Problem]
     wrong. Problems name the file as given (relative to root)."""
     path = root / file
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as stream:
+            # Read one byte past the limit: the size on disk is no proof (a FIFO, /dev/zero).
+            raw = stream.read(MAX_MANIFEST_BYTES + 1)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            message = f"larger than {MAX_MANIFEST_BYTES // 1024} KiB: refused"
+            return None, [Problem(file, None, "", message)]
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         message = f"manifest not found: expected {path}"
         return None, [Problem(file, None, "", message)]
@@ -58,10 +132,17 @@ def _parse(text: str, file: str) -> tuple[Document | None, list[Problem]]:
         if walk.fatal:
             return None, walk.fatal + walk.problems
         data = loader.construct_document(node)
+    except _LimitExceeded as exc:
+        return None, [Problem(file, exc.mark.line + 1, "", exc.message)]
     except yaml.MarkedYAMLError as exc:
         return None, [_yaml_problem(exc, file)]
     except yaml.YAMLError as exc:
         return None, [Problem(file, None, "", f"invalid YAML: {exc}")]
+    except ValueError as exc:
+        # A scalar Python refuses to construct (an int of more than 4300 digits); the
+        # rest of Python's message tells how to raise its limit, not the user's concern.
+        reason = str(exc).split(";")[0]
+        return None, [Problem(file, None, "", f"invalid YAML value: {reason}")]
     finally:
         loader.dispose()
     return Document(data=data, lines=walk.lines, file=file), walk.problems

@@ -7,9 +7,10 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from e2e_helpers import Env, bucket_name
+from e2e_helpers import Env, bucket_name, cli_argv, git
 
 from infra_gitops import sandbox
 
@@ -219,3 +220,46 @@ def test_state_backend_unreachable_names_the_endpoint(e2e: Env) -> None:
     assert stack["status"] == "failed"
     assert "http://127.0.0.1:9" in stack["error"]
     assert "down or unreachable" in stack["error"]
+
+
+def _alias_bomb() -> str:
+    """ "Billion laughs": 9 levels, each repeating the one above 9 times (9^9 strings)."""
+    lines = ["version: 1", "l0: &l0 [" + ", ".join(['"lol"'] * 9) + "]"]
+    lines += [f"l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 9) + "]" for n in range(1, 9)]
+    return "\n".join([*lines, "stacks: []"]) + "\n"
+
+
+def _timed_cli(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [*cli_argv(), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    return done, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (_alias_bomb(), "gitops.yaml:6: aliases expand past 10000 nodes: refused"),
+        ("version: 1\nx: " + "[" * 200_000 + "\n", "gitops.yaml:2: nested deeper than 64 levels"),
+        ("version: 1\n" + "#" * 2_000_000 + "\n", "gitops.yaml: larger than 1024 KiB: refused"),
+    ],
+    ids=["alias-bomb", "deep-nesting", "oversize"],
+)
+def test_a_hostile_manifest_is_refused_by_validate_in_well_under_a_second(
+    tmp_path: Path, manifest: str, message: str
+) -> None:
+    repo = tmp_path / "infra"
+    repo.mkdir()
+    git(repo, "init", "-q", "--initial-branch=main")
+    (repo / "gitops.yaml").write_text(manifest)
+    state = ("--state-dir", str(tmp_path / "state"))
+    # The interpreter and imports take most of a second on a busy machine: measured apart.
+    _, startup = _timed_cli("--version")
+
+    done, elapsed = _timed_cli("validate", "--repo", str(repo), *state)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert message in done.stdout
+    assert "Traceback" not in done.stderr
+    assert elapsed - startup < 1.0
