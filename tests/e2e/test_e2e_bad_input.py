@@ -263,3 +263,31 @@ def test_a_hostile_manifest_is_refused_by_validate_in_well_under_a_second(
     assert message in done.stdout
     assert "Traceback" not in done.stderr
     assert elapsed - startup < 1.0
+
+
+def test_a_tf_file_symlinked_from_outside_the_repo_is_refused_before_any_engine_runs(
+    e2e: Env, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.tf"
+    outside.write_text('resource "aws_s3_bucket" "stolen" {\n  bucket = "stolen-by-symlink"\n}\n')
+    link = e2e.repo / "stacks" / "storage" / "stolen.tf"
+    link.symlink_to(outside)
+    refused = "stacks/storage/stolen.tf: symlink to"
+
+    # The working tree (the CLI's default) ...
+    in_worktree = e2e.cli("apply", "--auto-approve")
+    assert in_worktree.code == 1, in_worktree.output
+    assert refused in in_worktree.stderr and "points outside the repository" in in_worktree.stderr
+
+    # ... and a commit (--ref, as CI and the daemon read it), with a clean working tree.
+    sha = e2e.commit("Link a file from outside the repo")
+    link.unlink()
+    e2e.commit("Remove the link again")
+    at_ref = e2e.cli("apply", "--auto-approve", "--ref", sha)
+    assert at_ref.code == 1, at_ref.output
+    assert refused in at_ref.stderr
+    assert "Traceback" not in in_worktree.output + at_ref.output
+
+    # No engine ran: nothing recorded, nothing created.
+    assert _runs(e2e) == []
+    assert [b["Name"] for b in e2e.aws("s3").list_buckets()["Buckets"]] == ["infra-gitops-state"]
