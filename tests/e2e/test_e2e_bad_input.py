@@ -13,6 +13,7 @@ import pytest
 from e2e_helpers import Env, bucket_name, cli_argv, git
 
 from infra_gitops import sandbox
+from infra_gitops.cli import build_parser
 
 pytestmark = pytest.mark.e2e
 
@@ -291,3 +292,32 @@ def test_a_tf_file_symlinked_from_outside_the_repo_is_refused_before_any_engine_
     # No engine ran: nothing recorded, nothing created.
     assert _runs(e2e) == []
     assert [b["Name"] for b in e2e.aws("s3").list_buckets()["Buckets"]] == ["infra-gitops-state"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["plan", "--parallelism", "0"], "--parallelism"),
+        (["apply", "--timeout", "-5"], "--timeout"),
+        (["plan", "--lock-wait", "-1"], "--lock-wait"),
+        (["history", "--limit", "0"], "--limit"),
+        (["daemon", "--repo", "r", "--poll-interval", "0"], "--poll-interval"),
+        (["daemon", "--repo", "r", "--drift-interval", "nan"], "--drift-interval"),
+        (["ci", "plan", "--parallelism", "-2"], "--parallelism"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else value,
+)
+def test_numbers_that_make_no_sense_are_usage_errors_naming_the_flag(
+    tmp_path: Path, argv: list[str], flag: str
+) -> None:
+    done, _ = _timed_cli(*argv, "--state-dir", str(tmp_path / "state"))
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"error: argument {flag}: must be " in done.stderr
+    assert not (tmp_path / "state").exists()  # refused before anything ran
+
+
+def test_zero_lock_wait_means_do_not_wait_and_is_accepted() -> None:
+    args = build_parser().parse_args(["plan", "--lock-wait", "0", "--timeout", "0.5"])
+
+    assert (args.lock_wait, args.timeout, args.parallelism) == (0.0, 0.5, 2)
