@@ -130,12 +130,12 @@ def export_commit(repo: git.Repo, sha: str, dest: Path) -> Path:
                 # Also the empty directories a submodule leaves, as `git archive` does.
                 # Never exist_ok: a tree listing one name twice must not merge two entries.
                 (dest / rel).mkdir()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             # A name listed twice, a file where a directory was, a name the filesystem
-            # refuses: the commit cannot be exported as it is, now or ever.
-            raise BadSourceError(
-                f"{where}: {rel}: cannot be exported: {exc.strerror or exc}"
-            ) from None
+            # refuses, a symlink target holding a NUL byte: the commit cannot be exported
+            # as it is, now or ever.
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise BadSourceError(f"{where}: {rel}: cannot be exported: {reason}") from None
     _refuse_escaping_symlinks(dest)
     return dest
 

@@ -285,6 +285,15 @@ def test_export_refuses_a_tree_listing_one_name_twice(repo: gitpython.Repo, tmp_
         git.export_commit(repo, sha, tmp_path / "out")
 
 
+def test_export_refuses_a_symlink_whose_target_holds_a_nul_byte(
+    repo: gitpython.Repo, tmp_path: Path
+) -> None:
+    sha = crafted_commit(repo, [("120000", b"link.tf", blob(repo, "main.tf\0/etc/passwd"))])
+
+    with pytest.raises(BadSourceError, match=r"link.tf: cannot be exported: .*null byte"):
+        git.export_commit(repo, sha, tmp_path / "out")
+
+
 @pytest.mark.parametrize("target", ["../../../outside.tf", "/etc/hostname", "../../.."])
 def test_export_refuses_a_symlink_pointing_outside_the_repository(
     repo: gitpython.Repo, tmp_path: Path, target: str
