@@ -12,7 +12,6 @@ engine would read that file as part of the stack). Symlinks that stay inside are
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 from collections.abc import Iterator
@@ -95,12 +94,15 @@ def snapshot_worktree(repo: git.Repo, dest: Path) -> Path:
     root = _worktree_root(repo)
     dest = _empty_dir(dest)
     listing = repo.git.ls_files("-z", "--cached", "--others", "--exclude-standard")
+    parents_inside: dict[Path, bool] = {}
     for rel in sorted(set(filter(None, listing.split("\0")))):
         if rel.endswith("/"):
             continue  # an untracked nested repository: not part of this one
         _check_entry_path(rel, "the working tree")
         src = root / rel
-        if not _inside(root, src.parent):
+        if src.parent not in parents_inside:
+            parents_inside[src.parent] = _inside(root, src.parent)
+        if not parents_inside[src.parent]:
             # A directory of the checkout replaced by a symlink: git still lists the
             # files under it, which would be read from wherever the link points.
             raise BadSourceError(
@@ -260,10 +262,8 @@ def _copy_entry(src: Path, dst: Path) -> None:
 
 
 def _write_blob(blob: Blob, target: Path) -> None:
-    # Parents were written first, from checked names; still never follow a link on the
-    # way (a crafted tree may name a symlink and a directory alike).
-    if target.parent.is_symlink():
-        raise FileExistsError(errno.EEXIST, "its directory is a symlink in the same tree")
+    # Parents were made by mkdir from checked names, which fails on any existing entry
+    # (a link of the same name included), so only the last component needs guarding.
     if blob.mode & 0o170000 == _SYMLINK_MODE:
         os.symlink(_text(blob.data_stream.read()), target)
         return
