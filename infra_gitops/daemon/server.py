@@ -193,10 +193,12 @@ class _Server(ThreadingHTTPServer):
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
-_BUSY = b"HTTP/1.1 503 Service Unavailable\r\n" + (
-    b"Content-Type: application/json\r\nContent-Length: 39\r\nRetry-After: 1\r\n"
-    b"Connection: close\r\n\r\n"
-    b'{"error": "too many connections: retry"}'
+_BUSY_BODY = b'{"error": "too many connections: retry"}\n'
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(_BUSY_BODY)}\r\n".encode()
+    + b"Retry-After: 1\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n"
+    + _BUSY_BODY
 )
 
 
@@ -336,11 +338,12 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.LENGTH_REQUIRED, {"error": "Content-Length required, not chunked"}
             )
             return None
-        length_text = self.headers.get("Content-Length")
-        if length_text is None or not _DECIMAL.fullmatch(length_text.strip()):
+        # Exactly one, in ASCII digits: two lengths are another way to smuggle a request.
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) != 1 or not _DECIMAL.fullmatch(lengths[0].strip()):
             self._answer_unread(HTTPStatus.LENGTH_REQUIRED, {"error": "Content-Length required"})
             return None
-        length = int(length_text)
+        length = int(lengths[0])
         if length > MAX_BODY_BYTES:
             self._answer_unread(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
@@ -381,6 +384,10 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.REQUEST_TIMEOUT,
                 {"error": f"the body did not arrive within {BODY_DEADLINE_S:g}s"},
             )
+            return None
+        except OSError:
+            # The client reset the connection mid-body: no one is left to answer.
+            self.close_connection = True
             return None
         finally:
             self.connection.settimeout(self.timeout)

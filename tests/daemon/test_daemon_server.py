@@ -165,6 +165,31 @@ def test_missing_content_length_is_411(server: ServerHandle, api: FakeDaemonApi)
     assert api.triggers == []
 
 
+@pytest.mark.parametrize(
+    "framing",
+    [
+        [("Content-Length", str(len(PUSH))), ("Content-Length", "5")],
+        [("Transfer-Encoding", "chunked"), ("Content-Length", str(len(PUSH)))],
+        [("Content-Length", "\N{SUPERSCRIPT TWO}".encode().decode("latin-1"))],
+    ],
+    ids=["two-lengths", "chunked", "non-ascii-digit"],
+)
+def test_a_body_without_one_plain_length_is_411(
+    server: ServerHandle, api: FakeDaemonApi, framing: list[tuple[str, str]]
+) -> None:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    connection.putrequest("POST", "/webhook", skip_accept_encoding=True)
+    connection.putheader("X-GitHub-Event", "push")
+    connection.putheader("X-Hub-Signature-256", sign(SECRET, PUSH))
+    for name, value in framing:
+        connection.putheader(name, value)
+    connection.endheaders(PUSH)
+
+    assert connection.getresponse().status == 411
+    connection.close()
+    assert api.triggers == []
+
+
 def test_metrics_exposition_parses(server: ServerHandle, metrics: PrometheusMetrics) -> None:
     metrics.stacks_declared(2)
     metrics.stack_status(stack="storage", status=SyncStatus.DRIFTED)
