@@ -108,7 +108,11 @@ def snapshot_worktree(repo: git.Repo, dest: Path) -> Path:
             raise BadSourceError(
                 f"{rel}: a directory above it is a symlink leading outside the repository: refused"
             )
-        _copy_entry(src, dest / rel)
+        try:
+            _copy_entry(src, dest / rel)
+        except shutil.SpecialFileError as exc:
+            # A tracked file replaced by a named pipe: reading it would block forever.
+            raise BadSourceError(f"{rel}: cannot be copied: {exc}") from None
     _refuse_escaping_symlinks(dest)
     return dest
 

@@ -336,6 +336,17 @@ def test_snapshot_refuses_files_read_through_a_directory_symlinked_outside(
         git.snapshot_worktree(repo, tmp_path / "snap")
 
 
+def test_snapshot_refuses_a_tracked_file_replaced_by_a_named_pipe(
+    repo: gitpython.Repo, tmp_path: Path
+) -> None:
+    main_tf = root_of(repo) / "stacks" / "net" / "main.tf"
+    main_tf.unlink()
+    os.mkfifo(main_tf)
+
+    with pytest.raises(BadSourceError, match=r"^stacks/net/main.tf: cannot be copied: .*pipe"):
+        git.snapshot_worktree(repo, tmp_path / "snap")
+
+
 def test_symlinks_that_stay_inside_the_repository_are_kept(
     repo: gitpython.Repo, tmp_path: Path
 ) -> None:
