@@ -13,8 +13,15 @@ from infra_gitops.config import (
     Problem,
     load_manifest,
     validate_manifest,
+    yaml_source,
 )
 from infra_gitops.config.yaml_source import MAX_ALIAS_NODES, MAX_DEPTH, MAX_MANIFEST_BYTES
+
+
+@pytest.fixture(params=["libyaml", "pyyaml"])
+def either_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libyaml reads the events where PyYAML has it; PyYAML alone elsewhere: both bound."""
+    monkeypatch.setattr(yaml_source, "USE_LIBYAML", request.param == "libyaml")
 
 
 def test_missing_manifest_names_the_expected_path(tmp_path: Path) -> None:
@@ -36,6 +43,7 @@ def test_empty_manifest(tmp_path: Path, text: str) -> None:
     ]
 
 
+@pytest.mark.usefixtures("either_parser")
 def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
     make_repo(
         tmp_path,
@@ -53,6 +61,7 @@ def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
     assert problem.message.startswith("invalid YAML: ")
 
 
+@pytest.mark.usefixtures("either_parser")
 def test_duplicate_yaml_keys_are_errors_with_both_lines(tmp_path: Path) -> None:
     make_repo(
         tmp_path,
@@ -110,6 +119,7 @@ def test_keys_must_be_strings(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.usefixtures("either_parser")
 def test_recursive_alias(tmp_path: Path) -> None:
     make_repo(tmp_path, "version: 1\nstacks: &x [*x]\n")
 
@@ -187,6 +197,7 @@ def alias_bomb(levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.usefixtures("either_parser")
 def test_an_alias_bomb_is_refused_at_the_alias_that_passes_the_limit(tmp_path: Path) -> None:
     (tmp_path / "gitops.yaml").write_text(alias_bomb())
 
@@ -218,6 +229,7 @@ def test_anchors_shared_by_many_stacks_stay_allowed(tmp_path: Path) -> None:
     ],
     ids=["flow", "block"],
 )
+@pytest.mark.usefixtures("either_parser")
 def test_nesting_deeper_than_the_limit_is_refused(tmp_path: Path, nested: str, line: int) -> None:
     # Block: the document is level 1 and x's value level 2, so the mapping that starts
     # on line 65 (k62) is level 65.
@@ -230,6 +242,7 @@ def test_nesting_deeper_than_the_limit_is_refused(tmp_path: Path, nested: str, l
     assert found == [f"gitops.yaml:{line}: nested deeper than {MAX_DEPTH} levels: refused"]
 
 
+@pytest.mark.usefixtures("either_parser")
 def test_nesting_up_to_the_limit_is_read(tmp_path: Path) -> None:
     # version + stacks + the document itself leave MAX_DEPTH - 1 levels for x.
     (tmp_path / "gitops.yaml").write_text(
