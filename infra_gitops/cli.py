@@ -26,6 +26,7 @@ from infra_gitops.commands import (
     status,
     validate,
 )
+from infra_gitops.commands.arg_types import non_negative_seconds, positive_int, positive_seconds
 from infra_gitops.errors import GitOpsError
 from infra_gitops.progress import Progress
 from infra_gitops.session import Options, default_state_dir
@@ -57,21 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     stacks.add_argument("--ref", default=None, help="plan this commit instead of the working tree")
     stacks.add_argument(
         "--parallelism",
-        type=int,
+        type=positive_int,
         default=2,
         metavar="N",
         help="stacks worked on at once within a dependency wave (default: 2)",
     )
     stacks.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=1800.0,
         metavar="SECONDS",
         help="limit for each engine command (default: 1800)",
     )
     stacks.add_argument(
         "--lock-wait",
-        type=float,
+        type=non_negative_seconds,
         default=0.0,
         metavar="SECONDS",
         help="wait this long for a stack held by another run (default: 0)",
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ci(sub, common)
     p = sub.add_parser("history", parents=[common], help="the audit trail, newest first")
     p.add_argument("--stack", default=None, metavar="NAME")
-    p.add_argument("--limit", type=int, default=20, metavar="N")
+    p.add_argument("--limit", type=positive_int, default=20, metavar="N")
     p.set_defaults(func=history.run)
     p = sub.add_parser("show", parents=[common], help="one run in detail")
     p.add_argument("run_id", metavar="RUN_ID")
@@ -164,9 +165,11 @@ def _add_ci(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fail (exit 1) when the comment or status cannot be posted",
     )
-    p.add_argument("--parallelism", type=int, default=2, metavar="N", help="stacks at once")
-    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS")
-    p.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument(
+        "--parallelism", type=positive_int, default=2, metavar="N", help="stacks at once"
+    )
+    p.add_argument("--timeout", type=positive_seconds, default=1800.0, metavar="SECONDS")
+    p.add_argument("--lock-wait", type=non_negative_seconds, default=0.0, metavar="SECONDS")
     p.set_defaults(func=ci.run)
 
 

@@ -2,19 +2,26 @@
 
 Engines never see the user's checkout: they get a copy (snapshot_worktree) or one
 commit's tree (export_commit), so their working files never land in the repo.
+
+Both copies are where a commit's files first touch the disk, so both refuse what would
+reach outside the copy (BadSourceError, naming the file): a tree entry named `..`,
+`x/../..`, `/abs` or `.git` (Git refuses to check these out, yet `git hash-object
+--literally` writes them), and a symlink whose target lies outside the repository (an
+engine would read that file as part of the stack). Symlinks that stay inside are kept.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
 
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 from git.objects import Blob, Submodule, Tree
 
-from infra_gitops.errors import GitError
+from infra_gitops.errors import BadSourceError, GitError
 from infra_gitops.models import Commit
 
 _SYMLINK_MODE = 0o120000
@@ -87,10 +94,26 @@ def snapshot_worktree(repo: git.Repo, dest: Path) -> Path:
     root = _worktree_root(repo)
     dest = _empty_dir(dest)
     listing = repo.git.ls_files("-z", "--cached", "--others", "--exclude-standard")
+    parents_inside: dict[Path, bool] = {}
     for rel in sorted(set(filter(None, listing.split("\0")))):
         if rel.endswith("/"):
             continue  # an untracked nested repository: not part of this one
-        _copy_entry(root / rel, dest / rel)
+        _check_entry_path(rel, "the working tree")
+        src = root / rel
+        if src.parent not in parents_inside:
+            parents_inside[src.parent] = _inside(root, src.parent)
+        if not parents_inside[src.parent]:
+            # A directory of the checkout replaced by a symlink: git still lists the
+            # files under it, which would be read from wherever the link points.
+            raise BadSourceError(
+                f"{rel}: a directory above it is a symlink leading outside the repository: refused"
+            )
+        try:
+            _copy_entry(src, dest / rel)
+        except shutil.SpecialFileError as exc:
+            # A tracked file replaced by a named pipe: reading it would block forever.
+            raise BadSourceError(f"{rel}: cannot be copied: {exc}") from None
+    _refuse_escaping_symlinks(dest)
     return dest
 
 
@@ -104,12 +127,22 @@ def export_commit(repo: git.Repo, sha: str, dest: Path) -> Path:
     """
     commit = repo.commit(resolve_commit(repo, sha).sha)
     dest = _empty_dir(dest)
-    for item in commit.tree.traverse():
-        if isinstance(item, Blob):
-            _write_blob(item, dest / item.path)
-        elif isinstance(item, Tree | Submodule):
-            # Also the empty directories a submodule leaves, as `git archive` does.
-            (dest / item.path).mkdir(parents=True, exist_ok=True)
+    where = f"commit {commit.hexsha[:10]}"
+    for rel, item in _tree_entries(commit.tree, where):
+        try:
+            if isinstance(item, Blob):
+                _write_blob(item, dest / rel)
+            elif isinstance(item, Tree | Submodule):
+                # Also the empty directories a submodule leaves, as `git archive` does.
+                # Never exist_ok: a tree listing one name twice must not merge two entries.
+                (dest / rel).mkdir()
+        except (OSError, ValueError) as exc:
+            # A name listed twice, a file where a directory was, a name the filesystem
+            # refuses, a symlink target holding a NUL byte: the commit cannot be exported
+            # as it is, now or ever.
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise BadSourceError(f"{where}: {rel}: cannot be exported: {reason}") from None
+    _refuse_escaping_symlinks(dest)
     return dest
 
 
@@ -145,6 +178,64 @@ def merge_base(repo: git.Repo, base: str, head: str) -> str:
         ) from None
 
 
+def _tree_entries(tree: Tree, where: str) -> Iterator[tuple[str, Blob | Tree | Submodule]]:
+    """Every entry under tree, parents first, as (repo-relative path, object).
+
+    Walks tree by tree (not Tree.traverse) so that an entry that cannot be read is
+    reported with the directory that holds it, and every name is checked before use.
+    """
+    pending: list[tuple[str, Tree]] = [("", tree)]
+    while pending:
+        prefix, current = pending.pop()
+        try:
+            # GitPython parses a tree's entries when first asked, and raises ValueError
+            # on unsafe names itself: both are a property of the commit.
+            items = list(current)
+        except ValueError as exc:
+            # GitPython's words do not say which entry: git lists the tree as stored.
+            listing = current.repo.git.ls_tree("-z", current.hexsha).split("\0")
+            for line in filter(None, listing):
+                _check_entry_path(f"{prefix}{line.partition(chr(9))[2]}", where)
+            holder = prefix or "the top directory"
+            raise BadSourceError(f"{where}: {holder}: an entry cannot be exported: {exc}") from None
+        for item in items:
+            rel = f"{prefix}{item.name}"
+            _check_entry_path(rel, where)
+            yield rel, item
+            if isinstance(item, Tree):
+                pending.append((f"{rel}/", item))
+
+
+def _check_entry_path(rel: str, where: str) -> None:
+    """Refuse a path that would leave the copy or write Git metadata (as git checkout does)."""
+    parts = rel.split("/")
+    unsafe = (
+        rel.startswith("/")
+        or "\0" in rel
+        or any(part in ("", ".", "..") or part.lower() == ".git" for part in parts)
+    )
+    if unsafe:
+        raise BadSourceError(f"{where}: unsafe path {rel!r} in the tree: refused")
+
+
+def _refuse_escaping_symlinks(dest: Path) -> None:
+    """Every symlink in the copy must resolve inside it (as it would inside the repo)."""
+    for directory, dirs, files in os.walk(dest):
+        for name in (*dirs, *files):
+            path = Path(directory, name)
+            if path.is_symlink() and not _inside(dest, path):
+                rel = PurePosixPath(path.relative_to(dest)).as_posix()
+                raise BadSourceError(
+                    f"{rel}: symlink to {os.readlink(path)!r} points outside the repository: "
+                    "refused"
+                )
+
+
+def _inside(root: Path, path: Path) -> bool:
+    """Whether path, with every symlink on the way resolved, is root or under it."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+
+
 def _where(repo: git.Repo) -> str:
     return str(repo.working_tree_dir or repo.git_dir)
 
@@ -175,14 +266,19 @@ def _copy_entry(src: Path, dst: Path) -> None:
 
 
 def _write_blob(blob: Blob, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    # Parents were made by mkdir from checked names, which fails on any existing entry
+    # (a link of the same name included), so only the last component needs guarding.
     if blob.mode & 0o170000 == _SYMLINK_MODE:
         os.symlink(_text(blob.data_stream.read()), target)
         return
-    with open(target, "wb") as out:
+    # O_EXCL: a name listed twice fails instead of overwriting; O_NOFOLLOW: never
+    # write through a symlink.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    mode = 0o777 if blob.mode & _EXECUTABLE_BIT else 0o666  # less the umask, as open() does
+    with os.fdopen(os.open(target, flags, mode), "wb") as out:
         shutil.copyfileobj(blob.data_stream, out)
     if blob.mode & _EXECUTABLE_BIT:
-        target.chmod(0o755)
+        target.chmod(0o755)  # whatever the umask
 
 
 def _text(value: str | bytes) -> str:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +11,7 @@ import git as gitpython
 import pytest
 
 from infra_gitops import git
-from infra_gitops.errors import GitError
+from infra_gitops.errors import BadSourceError, GitError
 
 
 def commit_all(repo: gitpython.Repo, message: str) -> str:
@@ -216,6 +218,152 @@ def test_export_includes_files_marked_export_ignore(repo: gitpython.Repo, tmp_pa
 def test_export_of_an_unknown_commit(repo: gitpython.Repo, tmp_path: Path) -> None:
     with pytest.raises(GitError, match="commit 'deadbeef' does not exist"):
         git.export_commit(repo, "deadbeef", tmp_path / "out")
+
+
+# ---------------------------------------------------------------- unsafe sources
+
+
+def crafted_tree(repo: gitpython.Repo, entries: list[tuple[str, bytes, str]]) -> str:
+    """A tree listing exactly entries (mode, name, object sha), written as `git
+    hash-object --literally` allows: Git's own checks would refuse these names."""
+    data = b"".join(
+        mode.encode() + b" " + name + b"\0" + bytes.fromhex(sha) for mode, name, sha in entries
+    )
+    return (
+        subprocess.run(
+            ["git", "hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
+            cwd=root_of(repo),
+            input=data,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+
+
+def crafted_commit(repo: gitpython.Repo, entries: list[tuple[str, bytes, str]]) -> str:
+    return str(repo.git.commit_tree(crafted_tree(repo, entries), "-m", "crafted"))
+
+
+def blob(repo: gitpython.Repo, content: str) -> str:
+    path = root_of(repo).parent / "blob.txt"
+    path.write_text(content)
+    return str(repo.git.hash_object("-w", str(path)))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [b"..", b"x/../..", b"/tmp", b".git", b".GIT", b"."],
+)
+def test_export_refuses_a_tree_entry_that_leaves_the_tree(
+    repo: gitpython.Repo, tmp_path: Path, name: bytes
+) -> None:
+    # The entry is a directory holding `escaped.tf`: written as named, it would land
+    # outside the export (or in a .git directory).
+    inner = crafted_tree(repo, [("100644", b"escaped.tf", blob(repo, "# escaped\n"))])
+    manifest = ("100644", b"gitops.yaml", blob(repo, "stacks: []\n"))
+    sha = crafted_commit(repo, [("40000", name, inner), manifest])
+    dest = tmp_path / "deep" / "er" / "out"
+
+    with pytest.raises(BadSourceError) as refused:
+        git.export_commit(repo, sha, dest)
+
+    assert f"commit {sha[:10]}: unsafe path {name.decode()!r} in the tree: refused" in str(
+        refused.value
+    )
+    assert sorted(p.name for p in tmp_path.rglob("escaped.tf")) == []
+
+
+def test_export_refuses_a_tree_listing_one_name_twice(repo: gitpython.Repo, tmp_path: Path) -> None:
+    # A symlink `net` to / and a directory `net`: merged, main.tf would be written in /.
+    link = blob(repo, "/")
+    inner = crafted_tree(repo, [("100644", b"main.tf", blob(repo, "# x\n"))])
+    sha = crafted_commit(repo, [("120000", b"net", link), ("40000", b"net", inner)])
+
+    with pytest.raises(BadSourceError, match=r"net: cannot be exported: File exists"):
+        git.export_commit(repo, sha, tmp_path / "out")
+
+
+def test_export_refuses_a_symlink_whose_target_holds_a_nul_byte(
+    repo: gitpython.Repo, tmp_path: Path
+) -> None:
+    sha = crafted_commit(repo, [("120000", b"link.tf", blob(repo, "main.tf\0/etc/passwd"))])
+
+    with pytest.raises(BadSourceError, match=r"link.tf: cannot be exported: .*null byte"):
+        git.export_commit(repo, sha, tmp_path / "out")
+
+
+@pytest.mark.parametrize("target", ["../../../outside.tf", "/etc/hostname", "../../.."])
+def test_export_refuses_a_symlink_pointing_outside_the_repository(
+    repo: gitpython.Repo, tmp_path: Path, target: str
+) -> None:
+    root = root_of(repo)
+    (root / "stacks" / "net" / "secrets.tf").symlink_to(target)
+    sha = commit_all(repo, "Link a file from outside")
+
+    with pytest.raises(BadSourceError) as refused:
+        git.export_commit(repo, sha, tmp_path / "out")
+
+    assert str(refused.value) == (
+        f"stacks/net/secrets.tf: symlink to {target!r} points outside the repository: refused"
+    )
+
+
+def test_snapshot_refuses_a_symlink_pointing_outside_the_repository(
+    repo: gitpython.Repo, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.tf"
+    outside.write_text('resource "x" "stolen" {}\n')
+    (root_of(repo) / "stacks" / "net" / "secrets.tf").symlink_to(outside)
+
+    with pytest.raises(BadSourceError, match=r"^stacks/net/secrets.tf: symlink to .* refused$"):
+        git.snapshot_worktree(repo, tmp_path / "snap")
+
+
+def test_snapshot_refuses_files_read_through_a_directory_symlinked_outside(
+    repo: gitpython.Repo, tmp_path: Path
+) -> None:
+    # stacks/net is tracked with main.tf; replaced by a link, git still lists main.tf.
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "main.tf").write_text('resource "x" "stolen" {}\n')
+    net = root_of(repo) / "stacks" / "net"
+    shutil.rmtree(net)
+    net.symlink_to(outside)
+
+    with pytest.raises(BadSourceError, match=r"^stacks/net/main.tf: a directory above it"):
+        git.snapshot_worktree(repo, tmp_path / "snap")
+
+
+def test_snapshot_refuses_a_tracked_file_replaced_by_a_named_pipe(
+    repo: gitpython.Repo, tmp_path: Path
+) -> None:
+    main_tf = root_of(repo) / "stacks" / "net" / "main.tf"
+    main_tf.unlink()
+    os.mkfifo(main_tf)
+
+    with pytest.raises(BadSourceError, match=r"^stacks/net/main.tf: cannot be copied: .*pipe"):
+        git.snapshot_worktree(repo, tmp_path / "snap")
+
+
+def test_symlinks_that_stay_inside_the_repository_are_kept(
+    repo: gitpython.Repo, tmp_path: Path
+) -> None:
+    root = root_of(repo)
+    (root / "modules" / "bucket").mkdir(parents=True)
+    (root / "modules" / "bucket" / "main.tf").write_text("# module\n")
+    (root / "stacks" / "net" / "bucket").symlink_to("../../modules/bucket")
+    (root / "stacks" / "net" / "shared.tf").symlink_to("bucket/main.tf")
+    (root / "stacks" / "net" / "dangling.tf").symlink_to("missing.tf")
+    sha = commit_all(repo, "Share a module through links")
+
+    for dest in (
+        git.export_commit(repo, sha, tmp_path / "out"),
+        git.snapshot_worktree(repo, tmp_path / "snap"),
+    ):
+        assert (dest / "stacks" / "net" / "shared.tf").read_text() == "# module\n"
+        assert os.readlink(dest / "stacks" / "net" / "bucket") == "../../modules/bucket"
 
 
 # ---------------------------------------------------------------- changed paths

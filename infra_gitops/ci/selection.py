@@ -8,7 +8,7 @@ from pathlib import Path
 from git import Repo
 
 from infra_gitops import config, discovery, git
-from infra_gitops.errors import GitOpsError
+from infra_gitops.errors import BadSourceError, GitOpsError
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,12 @@ def select_stacks(
 
 
 def _manifest_at(repo: Repo, sha: str, dest: Path) -> config.Manifest | None:
-    """The manifest as of commit sha; None when it has none or an invalid one."""
-    git.export_commit(repo, sha, dest)
+    """The manifest as of commit sha; None when it has none or an invalid one, or when the
+    commit's files cannot be used (a pull request fixing a bad base must still plan)."""
+    try:
+        git.export_commit(repo, sha, dest)
+    except BadSourceError:
+        return None
     try:
         return config.load_manifest(dest)
     except GitOpsError:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, TextIO
 
+from infra_gitops.commands.arg_types import positive_int, positive_seconds
 from infra_gitops.daemon.app import Daemon, daemon_lock
 from infra_gitops.daemon.contracts import Metrics, Notifier
 from infra_gitops.daemon.runtime import Settings
@@ -30,10 +31,10 @@ WEBHOOK_SECRET_ENV = "INFRA_GITOPS_WEBHOOK_SECRET"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--branch", default="main", help="the branch to follow (default: main)")
-    p.add_argument("--poll-interval", type=float, default=60.0, metavar="SECONDS")
+    p.add_argument("--poll-interval", type=positive_seconds, default=60.0, metavar="SECONDS")
     p.add_argument(
         "--drift-interval",
-        type=float,
+        type=positive_seconds,
         default=None,
         metavar="SECONDS",
         help="drift-check every stack this often (default: each stack's policy.drift_interval)",
@@ -45,10 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="webhook, health, metrics and API endpoints (default: 127.0.0.1:8080; "
         "'off' for none). The webhook secret comes from $" + WEBHOOK_SECRET_ENV,
     )
-    p.add_argument("--parallelism", type=int, default=2, metavar="N")
-    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS")
-    p.add_argument("--grace-period", type=float, default=300.0, metavar="SECONDS")
-    p.add_argument("--stale-after", type=float, default=None, metavar="SECONDS")
+    p.add_argument("--parallelism", type=positive_int, default=2, metavar="N")
+    p.add_argument("--timeout", type=positive_seconds, default=1800.0, metavar="SECONDS")
+    p.add_argument("--grace-period", type=positive_seconds, default=300.0, metavar="SECONDS")
+    p.add_argument("--stale-after", type=positive_seconds, default=None, metavar="SECONDS")
     p.add_argument("--push-notes", action="store_true", help="push git notes to the remote")
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.add_argument("--notify-webhook", action="append", default=[], metavar="URL")

@@ -8,6 +8,7 @@ import argparse
 from typing import TextIO
 
 from infra_gitops import report
+from infra_gitops.commands.arg_types import non_negative_seconds, positive_seconds
 from infra_gitops.daemon.rollback import RollbackRequest, roll_back
 from infra_gitops.models import RunStatus
 from infra_gitops.progress import Progress
@@ -32,8 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="pause auto-apply of the stack instead of making a revert commit",
     )
-    p.add_argument("--lock-wait", type=float, default=DEFAULT_LOCK_WAIT, metavar="SECONDS")
-    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS")
+    p.add_argument(
+        "--lock-wait", type=non_negative_seconds, default=DEFAULT_LOCK_WAIT, metavar="SECONDS"
+    )
+    p.add_argument("--timeout", type=positive_seconds, default=1800.0, metavar="SECONDS")
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:

@@ -3,12 +3,18 @@
 
 Structured facts travel as `extra=` fields (event, stack, commit, run_id, duration_s...):
 JSON lines carry them as keys, text lines append them as key=value.
+
+Messages and fields carry foreign text (a branch or pusher name from a webhook, a commit
+message, an HTTP request line): in text lines, line breaks and other control characters
+in them are escaped, so that no value can start a line that looks like a record of its
+own. A traceback's lines follow its record indented, for the same reason.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -116,16 +122,39 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields = " ".join(f"{k}={_text_value(v)}" for k, v in extra_fields(record).items())
-        line = f"{_time(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        message = escape_controls(record.getMessage())
+        line = f"{_time(record)} {record.levelname} {record.name}: {message}"
         if fields:
             line = f"{line} {fields}"
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            line = f"{line}\n{record.exc_text}"
+            traceback = "\n".join(
+                f"  {escape_controls(part)}" for part in record.exc_text.split("\n")
+            )
+            line = f"{line}\n{traceback}"
         return self._filter.scrubber.scrub(line)
+
+
+# C0 controls (newline, carriage return, escape ...), DEL, C1 controls (NEL among them)
+# and Unicode's own line and paragraph separators: all end or rewrite a line somewhere.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """text with control characters as escapes (\\n, \\r, \\t, \\x1b, \\u2028)."""
+    return _CONTROLS.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if char in named:
+        return named[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 def _text_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return json.dumps(text) if (" " in text or not text) else text
+    # JSON quoting escapes every control character (and all non-ASCII).
+    return json.dumps(text) if (" " in text or not text or _CONTROLS.search(text)) else text

@@ -90,6 +90,20 @@ def test_a_manifest_entry_change_selects_that_stack(tmp_path: Path) -> None:
     assert _select(repo, head, tmp_path) == ("other",)
 
 
+def test_a_pull_request_fixing_a_base_whose_files_are_refused_still_plans(
+    tmp_path: Path,
+) -> None:
+    repo = _repo(tmp_path)
+    (repo / "stacks" / "other" / "leak.tf").symlink_to("/etc/hostname")
+    _commit(repo, "A symlink out of the repo reaches main")
+    _git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "stacks" / "other" / "leak.tf").unlink()
+    head = _commit(repo, "Remove it")
+
+    # The base cannot be exported: as with an invalid base manifest, nothing to compare.
+    assert _select(repo, head, tmp_path) == ("other",)
+
+
 def test_fingerprint_covers_code_modules_and_entry_but_not_engine_files(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     net = config.load_manifest(repo).stack("net")

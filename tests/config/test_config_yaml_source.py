@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,15 @@ from infra_gitops.config import (
     Problem,
     load_manifest,
     validate_manifest,
+    yaml_source,
 )
+from infra_gitops.config.yaml_source import MAX_ALIAS_NODES, MAX_DEPTH, MAX_MANIFEST_BYTES
+
+
+@pytest.fixture(params=["libyaml", "pyyaml"])
+def either_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libyaml reads the events where PyYAML has it; PyYAML alone elsewhere: both bound."""
+    monkeypatch.setattr(yaml_source, "USE_LIBYAML", request.param == "libyaml")
 
 
 def test_missing_manifest_names_the_expected_path(tmp_path: Path) -> None:
@@ -34,6 +43,7 @@ def test_empty_manifest(tmp_path: Path, text: str) -> None:
     ]
 
 
+@pytest.mark.usefixtures("either_parser")
 def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
     make_repo(
         tmp_path,
@@ -51,6 +61,7 @@ def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
     assert problem.message.startswith("invalid YAML: ")
 
 
+@pytest.mark.usefixtures("either_parser")
 def test_duplicate_yaml_keys_are_errors_with_both_lines(tmp_path: Path) -> None:
     make_repo(
         tmp_path,
@@ -108,6 +119,7 @@ def test_keys_must_be_strings(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.usefixtures("either_parser")
 def test_recursive_alias(tmp_path: Path) -> None:
     make_repo(tmp_path, "version: 1\nstacks: &x [*x]\n")
 
@@ -169,3 +181,87 @@ def test_errors_in_merged_anchors_point_at_the_anchor(tmp_path: Path) -> None:
         "gitops.yaml:6: stacks[0].engine: unknown engine 'terrafom' (did you mean 'terraform'?)",
         "gitops.yaml:6: stacks[1].engine: unknown engine 'terrafom' (did you mean 'terraform'?)",
     ]
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """The "billion laughs" document: each level repeats the one above 9 times (9^9 values
+    from a few hundred bytes); its first line is `version: 1`."""
+    lines = [
+        "version: 1",
+        'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+    ]
+    for level in range(1, levels):
+        aliases = ", ".join([f"*l{level - 1}"] * 9)
+        lines.append(f"l{level}: &l{level} [{aliases}]")
+    lines.append("stacks: []")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.usefixtures("either_parser")
+def test_an_alias_bomb_is_refused_at_the_alias_that_passes_the_limit(tmp_path: Path) -> None:
+    (tmp_path / "gitops.yaml").write_text(alias_bomb())
+
+    started = time.monotonic()
+    found = problems(tmp_path)
+
+    assert time.monotonic() - started < 0.5
+    # l1..l3 add 90 + 819 + 7380 nodes; l4's first alias (to l3, 7381 more) passes 10000.
+    assert found == [f"gitops.yaml:6: aliases expand past {MAX_ALIAS_NODES} nodes: refused"]
+
+
+def test_anchors_shared_by_many_stacks_stay_allowed(tmp_path: Path) -> None:
+    stacks = "\n".join(f"  - name: s{i}\n    path: s{i}\n    policy: *shared" for i in range(60))
+    make_repo(
+        tmp_path,
+        "version: 1\nx-shared: &shared {auto_apply: true, self_heal: false}\n"
+        f"stacks:\n{stacks}\n",
+        tuple(f"s{i}" for i in range(60)),
+    )
+
+    assert [p for p in problems(tmp_path) if "alias" in p or "refused" in p] == []
+
+
+@pytest.mark.parametrize(
+    ("nested", "line"),
+    [
+        ("x: " + "[" * 100_000 + "]" * 100_000, 2),
+        ("x:\n" + "".join("  " * i + f"  k{i}:\n" for i in range(MAX_DEPTH + 1)) + "    v", 65),
+    ],
+    ids=["flow", "block"],
+)
+@pytest.mark.usefixtures("either_parser")
+def test_nesting_deeper_than_the_limit_is_refused(tmp_path: Path, nested: str, line: int) -> None:
+    # Block: the document is level 1 and x's value level 2, so the mapping that starts
+    # on line 65 (k62) is level 65.
+    (tmp_path / "gitops.yaml").write_text(f"version: 1\n{nested}\n")
+
+    started = time.monotonic()
+    found = problems(tmp_path)
+
+    assert time.monotonic() - started < 1.0
+    assert found == [f"gitops.yaml:{line}: nested deeper than {MAX_DEPTH} levels: refused"]
+
+
+@pytest.mark.usefixtures("either_parser")
+def test_nesting_up_to_the_limit_is_read(tmp_path: Path) -> None:
+    # version + stacks + the document itself leave MAX_DEPTH - 1 levels for x.
+    (tmp_path / "gitops.yaml").write_text(
+        "version: 1\nx: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n"
+    )
+
+    assert not any("nested deeper" in p for p in problems(tmp_path))
+
+
+def test_a_manifest_larger_than_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    (tmp_path / "gitops.yaml").write_text("version: 1\n" + "# padding\n" * MAX_MANIFEST_BYTES)
+
+    assert problems(tmp_path) == ["gitops.yaml: larger than 1024 KiB: refused"]
+
+
+def test_a_number_too_long_for_python_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "gitops.yaml").write_text("version: 1\nx: " + "1" * 5000 + "\n")
+
+    (found,) = problems(tmp_path)
+
+    assert found.startswith("gitops.yaml: invalid YAML value: Exceeds the limit")
+    assert "set_int_max_str_digits" not in found

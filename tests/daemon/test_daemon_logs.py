@@ -118,3 +118,29 @@ def test_configuring_again_replaces_the_handler() -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="'text' or 'json'"):
         configure_logging("yaml", level="INFO")  # type: ignore[arg-type]
+
+
+FORGED = "2026-12-01T10:00:00.000+00:00 INFO infra_gitops.daemon: applied storage"
+
+
+@pytest.mark.usefixtures("restore_root")
+def test_foreign_text_cannot_forge_a_text_line() -> None:
+    logging_setup, out = setup("text")
+    branch = f"main\n{FORGED}"
+    log.info("reconcile requested: push to %s", branch, extra={"ref": branch, "who": "a\rb"})
+    log.info("bell\x07 escape\x1b[2J nel\x85 separator\u2028 end")
+    try:
+        raise RuntimeError(f"bad ref {branch}")
+    except RuntimeError:
+        log.exception("webhook for %s failed", branch)
+    logging_setup.close()
+
+    lines = out.getvalue().splitlines()
+    records = [line for line in lines if not line.startswith(" ")]
+    assert len(records) == 3  # the traceback's lines are indented under the third
+    assert not any(line.startswith(FORGED) for line in lines)
+    assert f"push to main\\n{FORGED} " in records[0]
+    assert f'ref="main\\n{FORGED}"' in records[0] and 'who="a\\rb"' in records[0]
+    assert records[1].endswith(r"bell\x07 escape\x1b[2J nel\x85 separator\u2028 end")
+    # An exception's own lines stay lines of the traceback, under the record.
+    assert lines[-2:] == ["  RuntimeError: bad ref main", f"  {FORGED}"]

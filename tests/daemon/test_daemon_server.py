@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
+import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -14,9 +16,16 @@ import requests
 from edge_helpers import FakeDaemonApi, a_view
 from prometheus_client.parser import text_string_to_metric_families
 
+from infra_gitops.daemon import server as server_module
 from infra_gitops.daemon.contracts import SyncStatus
 from infra_gitops.daemon.metrics import PrometheusMetrics
-from infra_gitops.daemon.server import MAX_BODY_BYTES, ServerHandle, serve, sign
+from infra_gitops.daemon.server import (
+    MAX_BODY_BYTES,
+    SOCKET_TIMEOUT_S,
+    ServerHandle,
+    serve,
+    sign,
+)
 from infra_gitops.errors import GitOpsError
 
 SECRET = b"hook-secret-\xe2\x9c\x93-0123456789"
@@ -156,6 +165,31 @@ def test_missing_content_length_is_411(server: ServerHandle, api: FakeDaemonApi)
     assert api.triggers == []
 
 
+@pytest.mark.parametrize(
+    "framing",
+    [
+        [("Content-Length", str(len(PUSH))), ("Content-Length", "5")],
+        [("Transfer-Encoding", "chunked"), ("Content-Length", str(len(PUSH)))],
+        [("Content-Length", "\N{SUPERSCRIPT TWO}".encode().decode("latin-1"))],
+    ],
+    ids=["two-lengths", "chunked", "non-ascii-digit"],
+)
+def test_a_body_without_one_plain_length_is_411(
+    server: ServerHandle, api: FakeDaemonApi, framing: list[tuple[str, str]]
+) -> None:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    connection.putrequest("POST", "/webhook", skip_accept_encoding=True)
+    connection.putheader("X-GitHub-Event", "push")
+    connection.putheader("X-Hub-Signature-256", sign(SECRET, PUSH))
+    for name, value in framing:
+        connection.putheader(name, value)
+    connection.endheaders(PUSH)
+
+    assert connection.getresponse().status == 411
+    connection.close()
+    assert api.triggers == []
+
+
 def test_metrics_exposition_parses(server: ServerHandle, metrics: PrometheusMetrics) -> None:
     metrics.stacks_declared(2)
     metrics.stack_status(stack="storage", status=SyncStatus.DRIFTED)
@@ -224,3 +258,122 @@ def test_close_stops_serving(api: FakeDaemonApi, metrics: PrometheusMetrics) -> 
     server.close()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{server.url}/healthz", timeout=2)
+
+
+# ---------------------------------------------------------------- abuse
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"after": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001],
+    ids=["arrays", "objects"],
+)
+def test_deeply_nested_json_is_400_not_500(
+    server: ServerHandle, api: FakeDaemonApi, body: bytes
+) -> None:
+    response = post_push(server, body, sign(SECRET, body))
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "push payload is not JSON"}
+    assert api.triggers == []
+
+
+def test_an_oversized_body_being_sent_gets_413_not_a_reset(
+    server: ServerHandle, api: FakeDaemonApi
+) -> None:
+    # The server answers before reading the body, then reads and drops the rest
+    # (never keeping it) so that closing does not reset the client mid-send.
+    body = b"x" * (MAX_BODY_BYTES + 1)
+
+    response = post_push(server, body, sign(SECRET, body))
+
+    assert response.status_code == 413
+    assert api.triggers == []
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(
+    api: FakeDaemonApi, metrics: PrometheusMetrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "BODY_DEADLINE_S", 0.5)
+    with serve("127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET) as server:
+        connection = started_post(server, content_length=len(PUSH), sent=PUSH[:10])
+        started = time.monotonic()
+        response = connection.getresponse()
+
+    assert response.status == 408
+    # The deadline, not the socket's 15 s per read, ended it.
+    assert time.monotonic() - started < SOCKET_TIMEOUT_S / 2
+    assert api.triggers == []
+
+
+def test_bodies_past_the_limit_wait_for_a_slot_then_get_503(
+    api: FakeDaemonApi, metrics: PrometheusMetrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "MAX_BODIES_IN_FLIGHT", 2)
+    monkeypatch.setattr(server_module, "BODY_SLOT_WAIT_S", 0.3)
+    with serve("127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET) as server:
+        # Two clients that announce a body and send a little: each holds a slot.
+        holders = [started_post(server, content_length=1000, sent=b"{") for _ in range(2)]
+        time.sleep(0.3)  # both accepted and reading
+
+        busy = post_push(server, PUSH, sign(SECRET, PUSH))
+        for holder in holders:
+            holder.close()
+        time.sleep(0.3)  # their slots are freed as their reads fail
+        after = post_push(server, PUSH, sign(SECRET, PUSH))
+
+    assert busy.status_code == 503
+    assert busy.headers["Retry-After"] == "1"
+    assert after.status_code == 202
+    assert len(api.triggers) == 1
+
+
+def test_connections_past_the_limit_get_503_at_once(
+    api: FakeDaemonApi, metrics: PrometheusMetrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 2)
+    with serve("127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET) as server:
+        idle = [socket.create_connection((server.host, server.port)) for _ in range(2)]
+        try:
+            started = time.monotonic()
+            refused = requests.get(f"{server.url}/healthz", timeout=5)
+            waited = time.monotonic() - started
+        finally:
+            for sock in idle:
+                sock.close()
+        time.sleep(0.3)  # the idle connections' threads see them closed
+        served = requests.get(f"{server.url}/healthz", timeout=5)
+
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "1"
+    assert waited < 2.0
+    assert served.status_code == 200
+
+
+def test_keep_alive_requests_are_not_held_back_by_nagle(server: ServerHandle) -> None:
+    # With Nagle's algorithm, each answer's body (a second small write) waits for the
+    # client's delayed ACK: about 40 ms per request on Linux.
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    connection.request("GET", "/healthz")
+    connection.getresponse().read()
+
+    started = time.monotonic()
+    for _ in range(25):
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().read()
+    elapsed = time.monotonic() - started
+    connection.close()
+
+    assert elapsed < 0.6  # 25 x 40 ms = 1 s with Nagle
+
+
+def started_post(
+    server: ServerHandle, *, content_length: int, sent: bytes
+) -> http.client.HTTPConnection:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    connection.putrequest("POST", "/webhook")
+    connection.putheader("X-GitHub-Event", "push")
+    connection.putheader("Content-Length", str(content_length))
+    connection.endheaders()
+    connection.send(sent)
+    return connection

@@ -7,11 +7,13 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from e2e_helpers import Env, bucket_name
+from e2e_helpers import Env, bucket_name, cli_argv, git
 
 from infra_gitops import sandbox
+from infra_gitops.cli import build_parser
 
 pytestmark = pytest.mark.e2e
 
@@ -219,3 +221,103 @@ def test_state_backend_unreachable_names_the_endpoint(e2e: Env) -> None:
     assert stack["status"] == "failed"
     assert "http://127.0.0.1:9" in stack["error"]
     assert "down or unreachable" in stack["error"]
+
+
+def _alias_bomb() -> str:
+    """ "Billion laughs": 9 levels, each repeating the one above 9 times (9^9 strings)."""
+    lines = ["version: 1", "l0: &l0 [" + ", ".join(['"lol"'] * 9) + "]"]
+    lines += [f"l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 9) + "]" for n in range(1, 9)]
+    return "\n".join([*lines, "stacks: []"]) + "\n"
+
+
+def _timed_cli(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [*cli_argv(), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    return done, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (_alias_bomb(), "gitops.yaml:6: aliases expand past 10000 nodes: refused"),
+        ("version: 1\nx: " + "[" * 200_000 + "\n", "gitops.yaml:2: nested deeper than 64 levels"),
+        ("version: 1\n" + "#" * 2_000_000 + "\n", "gitops.yaml: larger than 1024 KiB: refused"),
+    ],
+    ids=["alias-bomb", "deep-nesting", "oversize"],
+)
+def test_a_hostile_manifest_is_refused_by_validate_in_well_under_a_second(
+    tmp_path: Path, manifest: str, message: str
+) -> None:
+    repo = tmp_path / "infra"
+    repo.mkdir()
+    git(repo, "init", "-q", "--initial-branch=main")
+    (repo / "gitops.yaml").write_text(manifest)
+    state = ("--state-dir", str(tmp_path / "state"))
+    # The interpreter and imports take most of a second on a busy machine: measured apart.
+    _, startup = _timed_cli("--version")
+
+    done, elapsed = _timed_cli("validate", "--repo", str(repo), *state)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert message in done.stdout
+    assert "Traceback" not in done.stderr
+    assert elapsed - startup < 1.0
+
+
+def test_a_tf_file_symlinked_from_outside_the_repo_is_refused_before_any_engine_runs(
+    e2e: Env, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.tf"
+    outside.write_text('resource "aws_s3_bucket" "stolen" {\n  bucket = "stolen-by-symlink"\n}\n')
+    link = e2e.repo / "stacks" / "storage" / "stolen.tf"
+    link.symlink_to(outside)
+    refused = "stacks/storage/stolen.tf: symlink to"
+
+    # The working tree (the CLI's default) ...
+    in_worktree = e2e.cli("apply", "--auto-approve")
+    assert in_worktree.code == 1, in_worktree.output
+    assert refused in in_worktree.stderr and "points outside the repository" in in_worktree.stderr
+
+    # ... and a commit (--ref, as CI and the daemon read it), with a clean working tree.
+    sha = e2e.commit("Link a file from outside the repo")
+    link.unlink()
+    e2e.commit("Remove the link again")
+    at_ref = e2e.cli("apply", "--auto-approve", "--ref", sha)
+    assert at_ref.code == 1, at_ref.output
+    assert refused in at_ref.stderr
+    assert "Traceback" not in in_worktree.output + at_ref.output
+
+    # No engine ran: nothing recorded, nothing created.
+    assert _runs(e2e) == []
+    assert [b["Name"] for b in e2e.aws("s3").list_buckets()["Buckets"]] == ["infra-gitops-state"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["plan", "--parallelism", "0"], "--parallelism"),
+        (["apply", "--timeout", "-5"], "--timeout"),
+        (["plan", "--lock-wait", "-1"], "--lock-wait"),
+        (["history", "--limit", "0"], "--limit"),
+        (["daemon", "--repo", "r", "--poll-interval", "0"], "--poll-interval"),
+        (["daemon", "--repo", "r", "--drift-interval", "nan"], "--drift-interval"),
+        (["ci", "plan", "--parallelism", "-2"], "--parallelism"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else value,
+)
+def test_numbers_that_make_no_sense_are_usage_errors_naming_the_flag(
+    tmp_path: Path, argv: list[str], flag: str
+) -> None:
+    done, _ = _timed_cli(*argv, "--state-dir", str(tmp_path / "state"))
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"error: argument {flag}: must be " in done.stderr
+    assert not (tmp_path / "state").exists()  # refused before anything ran
+
+
+def test_zero_lock_wait_means_do_not_wait_and_is_accepted() -> None:
+    args = build_parser().parse_args(["plan", "--lock-wait", "0", "--timeout", "0.5"])
+
+    assert (args.lock_wait, args.timeout, args.parallelism) == (0.0, 0.5, 2)
