@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import socket
 import sqlite3
 import tempfile
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 from infra_gitops.errors import RunStoreError
 from infra_gitops.models import ChangeCounts, Commit, ResourceChange, Run, RunKind, RunStatus
-from infra_gitops.process import pid_exists
+from infra_gitops.process import own_identity, owner_alive
 from infra_gitops.redaction import Scrubber
 
 DB_NAME = "runs.db"
@@ -162,7 +161,7 @@ class RunStore:
     def start(self, stack: str, kind: RunKind, trigger: str, commit: Commit, engine: str) -> Run:
         """Record a run as running now, owned by this process."""
         started = _now()
-        owner = _own_identity()
+        owner = own_identity()
         with self._write() as conn:
             for _ in range(5):
                 run_id = _new_id(started)
@@ -270,7 +269,7 @@ class RunStore:
                 "SELECT id, owner_pid, owner_host, owner_start FROM runs WHERE status = ?",
                 (str(RunStatus.RUNNING),),
             ).fetchall()
-        dead = [row for row in rows if _owner_alive(*tuple(row)[1:]) is False]
+        dead = [row for row in rows if owner_alive(*tuple(row)[1:]) is False]
         if not dead:
             return []
         ended = _now()
@@ -600,49 +599,6 @@ def _write_atomically(target: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-@dataclass(frozen=True)
-class _ProcessInfo:
-    state: str
-    start: str
-
-
-def _process_info(pid: int) -> _ProcessInfo | None:
-    """The state and a start token of a live process; None when it is gone (Linux /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: count fields after the last ")".
-    fields = stat[stat.rindex(")") + 2 :].split()
-    # Field 22 (starttime, ticks since boot) is fields[19]; with the boot id it names
-    # this process and no later one that reuses its pid, even after a reboot.
-    return _ProcessInfo(state=fields[0], start=f"{_boot_id()}:{fields[19]}")
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="utf-8").strip()
-    except OSError:
-        return ""
-
-
-def _own_identity() -> tuple[int, str, str | None]:
-    info = _process_info(os.getpid())
-    return os.getpid(), socket.gethostname(), info.start if info else None
-
-
-def _owner_alive(pid: int, host: str, start: str | None) -> bool | None:
-    """Whether a run's owner still runs; None when it cannot be told from here."""
-    if host != socket.gethostname():
-        return None
-    if start is not None:
-        info = _process_info(pid)
-        # A zombie has ended; it only waits for its parent to collect its exit status.
-        return info is not None and info.state not in ("Z", "X") and info.start == start
-    # No /proc when the run started: only "is some process using this pid".
-    return pid_exists(pid)
 
 
 def _interrupted_note(run: Run, pid: int, host: str) -> str:

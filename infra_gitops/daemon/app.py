@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from infra_gitops import __version__, config
+from infra_gitops import __version__, config, leftovers
 from infra_gitops.daemon import passes
 from infra_gitops.daemon.changes import ChangeIndex
 from infra_gitops.daemon.contracts import Event, EventKind, Metrics, Notifier, StackView
@@ -114,6 +114,13 @@ class Daemon:
                 run.id,
                 run.stack,
                 extra={"event": "interrupted", "stack": run.stack, "run_id": run.id},
+            )
+        swept = leftovers.sweep(self.settings.state_dir)
+        if swept:
+            log.info(
+                "removed %d snapshot(s) and plan file(s) left by dead processes",
+                len(swept),
+                extra={"event": "swept"},
             )
         self.mirror.open().close()
         notes = GitNotes(self.mirror.path, push=self.settings.push_notes)

@@ -28,6 +28,7 @@ from infra_gitops.daemon.mirror import display_url, mirror_path
 from infra_gitops.daemon.notes import GitNotes, note_line
 from infra_gitops.daemon.windows import apply_hold
 from infra_gitops.errors import GitError, GitOpsError
+from infra_gitops.leftovers import owned_name
 from infra_gitops.models import Commit, Stack, StackOutcome
 from infra_gitops.progress import Progress
 from infra_gitops.runs import RunStore
@@ -125,7 +126,7 @@ def _daemon_remote(state_dir: Path) -> str:
 
 @contextmanager
 def _clone(remote: str, branch: str, state_dir: Path) -> Iterator[Path]:
-    dest = state_dir / "rollback" / uuid.uuid4().hex[:12]
+    dest = state_dir / "rollback" / owned_name(uuid.uuid4().hex[:12])
     dest.parent.mkdir(parents=True, exist_ok=True)
     url = remote if "://" in remote else str(Path(remote).expanduser().resolve())
     try:
