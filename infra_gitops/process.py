@@ -23,7 +23,7 @@ PARENT_PID_ENV = "INFRA_GITOPS_PARENT_PID"
 """Set in the environment of the children we start: the pid they must not outlive."""
 _PR_SET_PDEATHSIG = 1
 _WATCHDOG_POLL_S = 0.5
-_WATCHDOG_GRACE_S = 10.0
+_WATCHDOG_GRACE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def child_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return merged
 
 
-def die_with_parent() -> None:
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
     """End this process (a child we started) when the infra-gitops process that started
     it ends, even by SIGKILL.
 
@@ -135,8 +135,8 @@ def die_with_parent() -> None:
     gap: the kernel's parent-death signal (Linux) fires when the *thread* that started
     us exits, which may be long before its process does, or never for a grandchild
     (Terraform's own provider instances inherit PARENT_PID_ENV); a watchdog thread sees
-    the recorded owner go within a poll. SIGTERM first, so Terraform can stop
-    gracefully and release its state lock.
+    the recorded owner go within a poll. `sig` first (Terraform stops gracefully on
+    SIGINT, as on Ctrl-C, and releases its state lock), SIGKILL after a grace period.
     """
     owner_pid, _, owner_start = os.environ.get(PARENT_PID_ENV, "").partition("/")
     if owner_pid.isdigit():
@@ -144,8 +144,8 @@ def die_with_parent() -> None:
     else:  # started by hand: the parent is the owner
         pid, start = os.getppid(), None
     if os.getppid() == pid:
-        _set_parent_death_signal(signal.SIGTERM)
-    threading.Thread(target=_watch_owner, args=(pid, start), daemon=True).start()
+        _set_parent_death_signal(sig)
+    threading.Thread(target=_watch_owner, args=(pid, start, sig), daemon=True).start()
 
 
 def _set_parent_death_signal(sig: int) -> None:
@@ -156,18 +156,14 @@ def _set_parent_death_signal(sig: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
-def _watch_owner(pid: int, start: str | None) -> None:
+def _watch_owner(pid: int, start: str | None, sig: signal.Signals) -> None:
     host = socket.gethostname()
     while owner_alive(pid, host, start):
         time.sleep(_WATCHDOG_POLL_S)
-    _terminate_self()
-
-
-def _terminate_self() -> None:
-    os.kill(os.getpid(), signal.SIGTERM)
-    # A process busy in native code (Terraform's Go runtime) may not act on it: make sure.
+    os.kill(os.getpid(), sig)
+    # Whatever the signal's handler does, the process ends after the grace period.
     time.sleep(_WATCHDOG_GRACE_S)
-    os._exit(128 + signal.SIGTERM)
+    os._exit(128 + sig)
 
 
 @dataclass(frozen=True)
