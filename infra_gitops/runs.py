@@ -4,6 +4,11 @@ Records live in SQLite (<state_dir>/runs.db, WAL mode) and artifacts in files
 (<state_dir>/artifacts/<run_id>/). Every call opens its own connection and does one
 transaction, so one RunStore may be used from many threads, and another process (a
 `history` command, the daemon) may read or write the same state directory meanwhile.
+
+Only `RunStore.open` creates the database. Every later connection opens the very file
+opened then, or fails: a database deleted or replaced under a long-running process (the
+daemon) is an error naming the path, never a new empty history that would make every
+stack look new.
 """
 
 from __future__ import annotations
@@ -140,6 +145,8 @@ class RunStore:
         self.artifacts_dir = self.state_dir / ARTIFACTS_DIR
         self._scrubber = scrubber or Scrubber(())
         self._open = False
+        self._file_id: tuple[int, int] | None = None
+        """(st_dev, st_ino) of the database file opened by open()."""
 
     @classmethod
     @contextmanager
@@ -366,21 +373,40 @@ class RunStore:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.artifacts_dir.mkdir(exist_ok=True, mode=0o700)
         self._open = True
-        with self._connect() as conn:
+        with self._connect(create=True) as conn:
             _enable_wal(conn)
             migrate(conn, self.db_path)
+            self._file_id = _file_id(self.db_path)
+
+    def check(self) -> None:
+        """Raise RunStoreError unless the database opened by open() is there, readable and
+        at this schema: cheap (one connection, no table scan), for readiness probes."""
+        with self._read() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+        if version != SCHEMA_VERSION:
+            raise RunStoreError(
+                f"the run records {self.db_path} have schema version {version}, "
+                f"expected {SCHEMA_VERSION}: the file was changed by another program"
+            )
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
         if not self._open:
             raise RunStoreError(f"the run store {self.db_path} is closed (use RunStore.open)")
+        # mode=rw: SQLite would otherwise create an empty database where it is missing.
+        uri = f"{self.db_path.absolute().as_uri()}?mode={'rwc' if create else 'rw'}"
         try:
             # isolation_level None: transactions are exactly the BEGIN/COMMIT written here.
-            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn = sqlite3.connect(uri, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=True)
         except sqlite3.Error as exc:
+            if not create and not self.db_path.exists():
+                raise RunStoreError(self._gone_message("was deleted")) from None
             raise RunStoreError(f"cannot open the run records {self.db_path}: {exc}") from exc
         conn.row_factory = sqlite3.Row
         try:
+            if not create:
+                self._check_same_file()
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             yield conn
@@ -388,6 +414,21 @@ class RunStore:
             raise RunStoreError(f"the run records {self.db_path} cannot be used: {exc}") from exc
         finally:
             conn.close()
+
+    def _check_same_file(self) -> None:
+        try:
+            current = _file_id(self.db_path)
+        except OSError:
+            raise RunStoreError(self._gone_message("was deleted")) from None
+        if current != self._file_id:
+            raise RunStoreError(self._gone_message("was replaced by another file"))
+
+    def _gone_message(self, what: str) -> str:
+        return (
+            f"the run records {self.db_path} {what} while in use; refusing to go on with "
+            "another history (every stack would look new): restore the file, or restart "
+            "to start from the database now there"
+        )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -564,6 +605,11 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def _changes_from_json(text: str) -> tuple[ResourceChange, ...]:

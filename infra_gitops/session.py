@@ -73,10 +73,16 @@ class Session:
 
 
 @contextmanager
-def open_session(options: Options, progress: Progress) -> Iterator[Session]:
+def open_session(
+    options: Options, progress: Progress, *, store: RunStore | None = None
+) -> Iterator[Session]:
+    """store: the long-lived store of a daemon (else opened here). A daemon passes its
+    own so that a database deleted under it fails the pass instead of being created
+    again, empty."""
     options.state_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        store = stack.enter_context(RunStore.open(options.state_dir))
+        if store is None:
+            store = stack.enter_context(RunStore.open(options.state_dir))
         for run in store.mark_interrupted():
             progress.say(
                 f"run {run.id} of {run.stack} was left running by a dead process: interrupted"

@@ -36,7 +36,7 @@ from infra_gitops.daemon.reporting import Reporter
 from infra_gitops.daemon.runtime import Settings
 from infra_gitops.daemon.scheduler import DaemonScheduler
 from infra_gitops.daemon.status import RECENT_RUNS, derive_view
-from infra_gitops.errors import GitOpsError
+from infra_gitops.errors import GitOpsError, RunStoreError
 from infra_gitops.runs import RunStore
 
 log = logging.getLogger("infra_gitops.daemon")
@@ -193,6 +193,10 @@ class Daemon:
         self._report_fetch()
         if head is None or (head == self._done_head and not self._pending):
             return
+        if self._store_unusable():
+            with self._lock:
+                self._pending = True  # reconciled once the records can be used again
+            return
         try:
             result = passes.reconcile_commit(ctx, head, trigger, self._manifest)
         except Exception:
@@ -207,7 +211,7 @@ class Daemon:
 
     def check_drift(self, name: str) -> None:
         manifest = self._manifest
-        if manifest is None:
+        if manifest is None or self._store_unusable():
             return
         try:
             passes.check_drift(self._context(), name, manifest)
@@ -234,12 +238,16 @@ class Daemon:
         now = time.time()
         age = None if state.last_success is None else round(now - state.last_success, 1)
         limit = self.settings.staleness_limit
+        store_error = self._store_error()
         ready = (
-            state.last_success is not None
+            store_error is None
+            and state.last_success is not None
             and not self._context().inflight.draining
             and (state.last_ok or (age is not None and age <= limit))
         )
         return ready, {
+            "run_store_ok": store_error is None,
+            "run_store_error": store_error,
             "last_fetch_ok": state.last_ok,
             "last_successful_fetch_age_s": age,
             "stale_after_s": limit,
@@ -279,6 +287,32 @@ class Daemon:
         if self._ctx is None:
             raise RuntimeError("the daemon is not open (use it as a context manager)")
         return self._ctx
+
+    def _store_error(self) -> str | None:
+        try:
+            self._context().store.check()
+        except RunStoreError as exc:
+            return str(exc)
+        return None
+
+    def _store_unusable(self) -> bool:
+        """Whether the run records cannot be used now; alerts once per problem.
+
+        Nothing is planned, applied or pruned meanwhile: without its history every stack
+        would look new (and an apply or prune act on a wrong belief).
+        """
+        problem = self._store_error()
+        if problem is None:
+            return False
+        self._context().reporter.event(
+            Event(
+                EventKind.FAILED,
+                f"{problem}; the daemon acts on nothing and reports unready until then",
+                details={"run_store": str(self.settings.state_dir)},
+            ),
+            once_key=("run-store", problem),
+        )
+        return True
 
     def _sync_drift_jobs(self, manifest: config.Manifest) -> None:
         if self._scheduler is None:
