@@ -369,8 +369,12 @@ class RunStore:
     # ------------------------------------------------------------ internals
 
     def _initialize(self) -> None:
-        # Records show infrastructure details: keep the directory private to its owner.
+        # Records show infrastructure details, and work dirs hold state files and saved
+        # plans with secrets: the directory is its owner's only, made so if it was not
+        # (older versions, or a directory made by hand).
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.state_dir.stat().st_mode & 0o077:
+            self.state_dir.chmod(0o700)
         self.artifacts_dir.mkdir(exist_ok=True, mode=0o700)
         self._open = True
         with self._connect(create=True) as conn:

@@ -79,7 +79,7 @@ def open_session(
     """store: the long-lived store of a daemon (else opened here). A daemon passes its
     own so that a database deleted under it fails the pass instead of being created
     again, empty."""
-    options.state_dir.mkdir(parents=True, exist_ok=True)
+    options.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with ExitStack() as stack:
         if store is None:
             store = stack.enter_context(RunStore.open(options.state_dir))

@@ -513,3 +513,12 @@ def test_check_fails_on_a_corrupt_database(store: RunStore) -> None:
         db.write(b"this is no longer a SQLite file!" * 4)
     with pytest.raises(RunStoreError, match="runs.db"):
         store.check()
+
+
+def test_the_state_dir_is_made_owner_only(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    with RunStore.open(state):
+        pass
+    assert state.stat().st_mode & 0o777 == 0o700

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from infra_gitops import __version__, config, leftovers
+from infra_gitops import __version__, config, git, leftovers
 from infra_gitops.daemon import passes
 from infra_gitops.daemon.changes import ChangeIndex
 from infra_gitops.daemon.contracts import Event, EventKind, Metrics, Notifier, StackView
@@ -47,7 +47,7 @@ LOCK_NAME = "daemon.lock"
 @contextmanager
 def daemon_lock(state_dir: Path) -> Iterator[None]:
     """Hold <state_dir>/daemon.lock for the block; a clear error when another daemon has it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = state_dir / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -91,7 +91,9 @@ class Daemon:
         self.settings = settings
         self.notifier: Notifier = notifier or NullNotifier()
         self.metrics: Metrics = metrics or NullMetrics()
-        self.mirror = Mirror(settings.state_dir, settings.repo, settings.branch)
+        self.mirror = Mirror(
+            settings.state_dir, settings.repo, settings.branch, token_file=settings.repo_token_file
+        )
         self._exit = ExitStack()
         self._ctx: passes.Context | None = None
         self._scheduler: DaemonScheduler | None = None
@@ -123,7 +125,9 @@ class Daemon:
                 extra={"event": "swept"},
             )
         self.mirror.open().close()
-        notes = GitNotes(self.mirror.path, push=self.settings.push_notes)
+        notes = GitNotes(
+            self.mirror.path, push=self.settings.push_notes, push_env=self.mirror.remote.env()
+        )
         self._ctx = passes.Context(
             settings=self.settings,
             store=store,
@@ -152,6 +156,14 @@ class Daemon:
             workers=self.settings.parallelism + 1,
         )
         self._scheduler.start()
+        if git.token_in_url(self.settings.repo):
+            log.warning(
+                "the --repo URL holds a token: it is kept out of the mirror and of git's "
+                "command lines, but this daemon's own command line shows it; give it with "
+                "--repo-token-file or $%s instead",
+                git.TOKEN_ENV,
+                extra={"event": "token_in_url"},
+            )
         log.info(
             "infra-gitops %s daemon: watching %s branch %s every %gs (state dir %s)",
             __version__,
