@@ -23,7 +23,7 @@ PARENT_PID_ENV = "INFRA_GITOPS_PARENT_PID"
 """Set in the environment of the children we start: the pid they must not outlive."""
 _PR_SET_PDEATHSIG = 1
 _WATCHDOG_POLL_S = 0.5
-_WATCHDOG_GRACE_S = 30.0
+_WATCHDOG_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -129,14 +129,18 @@ def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
     """End this process (a child we started) when the infra-gitops process that started
     it ends, even by SIGKILL.
 
-    Called first thing by the children written in Python (the sandbox provider, the
-    embedded Terraform): they run in their own session, so a SIGKILL of the CLI or
-    daemon would otherwise leave them running. Two mechanisms, because each alone has a
-    gap: the kernel's parent-death signal (Linux) fires when the *thread* that started
-    us exits, which may be long before its process does, or never for a grandchild
-    (Terraform's own provider instances inherit PARENT_PID_ENV); a watchdog thread sees
-    the recorded owner go within a poll. `sig` first (Terraform stops gracefully on
-    SIGINT, as on Ctrl-C, and releases its state lock), SIGKILL after a grace period.
+    Called first thing by the sandbox provider: it runs in its own session (outside
+    Terraform's process group), so a SIGKILL of the CLI or daemon would otherwise leave
+    it serving forever. Two mechanisms, because each alone has a gap: the kernel's
+    parent-death signal (Linux) fires when the *thread* that started us exits (ours
+    start it in a `with` block, so that thread outlives its use) and never for a
+    grandchild (Terraform's own provider instances inherit PARENT_PID_ENV); a watchdog
+    thread sees the recorded owner go within a poll. `sig` first, then a hard exit after
+    a grace period.
+
+    Terraform is not made to die this way: killed mid-command it leaves its state lock
+    held (measured with the S3 backend). With its provider gone it fails at once and
+    releases the lock; with a provider it started itself it finishes on its own.
     """
     owner_pid, _, owner_start = os.environ.get(PARENT_PID_ENV, "").partition("/")
     if owner_pid.isdigit():
