@@ -104,7 +104,18 @@ def _schema_v2(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _schema_v2)
+def _store_identity(conn: sqlite3.Connection) -> None:
+    # A random id per database: a process holding the store notices when the file at
+    # its path is another database, even one copied over it in place (same inode).
+    conn.execute("CREATE TABLE store_identity (id TEXT NOT NULL)")
+    conn.execute("INSERT INTO store_identity (id) VALUES (?)", (os.urandom(16).hex(),))
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _schema_v1,
+    _schema_v2,
+    _store_identity,
+)
 """MIGRATIONS[n] takes the schema from version n to n + 1 (PRAGMA user_version).
 Append a function for every schema change; never edit a released one."""
 
@@ -147,6 +158,8 @@ class RunStore:
         self._open = False
         self._file_id: tuple[int, int] | None = None
         """(st_dev, st_ino) of the database file opened by open()."""
+        self._store_id: str | None = None
+        """The random id kept in the database opened by open()."""
 
     @classmethod
     @contextmanager
@@ -381,6 +394,7 @@ class RunStore:
             _enable_wal(conn)
             migrate(conn, self.db_path)
             self._file_id = _file_id(self.db_path)
+            self._store_id = _read_store_id(conn)
 
     def check(self) -> None:
         """Raise RunStoreError unless the database opened by open() is there, readable and
@@ -411,6 +425,8 @@ class RunStore:
         try:
             if not create:
                 self._check_same_file()
+                if _read_store_id(conn) != self._store_id:
+                    raise RunStoreError(self._gone_message("was replaced by another database"))
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             yield conn
@@ -609,6 +625,11 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def _read_store_id(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT id FROM store_identity LIMIT 1").fetchone()
+    return None if row is None else str(row[0])
 
 
 def _file_id(path: Path) -> tuple[int, int]:

@@ -522,3 +522,19 @@ def test_the_state_dir_is_made_owner_only(tmp_path: Path) -> None:
     with RunStore.open(state):
         pass
     assert state.stat().st_mode & 0o777 == 0o700
+
+
+def test_another_database_copied_over_in_place_is_an_error(store: RunStore, tmp_path: Path) -> None:
+    store.start("storage", RunKind.APPLY, "cli", COMMIT, "terraform")
+    with RunStore.open(tmp_path / "other") as other:
+        other.check()
+    with sqlite3.connect(tmp_path / "other" / "runs.db") as src:
+        src.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    inode = store.db_path.stat().st_ino
+    for suffix in ("-wal", "-shm"):
+        Path(f"{store.db_path}{suffix}").unlink(missing_ok=True)
+    store.db_path.write_bytes((tmp_path / "other" / "runs.db").read_bytes())  # same inode
+    assert store.db_path.stat().st_ino == inode
+
+    with pytest.raises(RunStoreError, match="replaced by another database"):
+        store.list()

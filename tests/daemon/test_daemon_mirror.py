@@ -191,3 +191,17 @@ def test_the_token_may_come_from_a_file_and_a_wrong_one_is_never_shown(
     # No token at all: git fails at once instead of waiting for someone to type one.
     bare = Mirror(tmp_path / "c", url, "main", sleep=lambda _: None)
     assert bare.fetch(poll_interval=1) is None
+
+
+def test_a_token_stored_by_an_older_version_is_removed_from_the_mirror(
+    tmp_path: Path, http_remote: tuple[str, str]
+) -> None:
+    url, tip = http_remote
+    with_token = url.replace("http://", f"http://x-access-token:{TOKEN}@")
+    state = tmp_path / "state"
+    mirror = Mirror(state, with_token, "main")
+    with mirror.open() as repo, repo.config_writer() as cfg:
+        cfg.set_value('remote "origin"', "url", with_token)  # as older versions wrote it
+
+    assert Mirror(state, with_token, "main").fetch(poll_interval=1) == tip
+    assert TOKEN not in (mirror.path / "config").read_text()
