@@ -290,9 +290,10 @@ def remote_for(
     return Remote(url, Credentials(unquote(user) or DEFAULT_TOKEN_USERNAME, token))
 
 
-def token_in_url(url_or_path: str) -> bool:
-    """Whether the URL itself carries a password or token (see remote_for)."""
-    return remote_for(url_or_path, environ={}).credentials is not None
+def token_in_url(url_or_path: str, remote: Remote) -> bool:
+    """Whether the remote's token was written in the URL it was made from."""
+    password = remote.credentials.password if remote.credentials else ""
+    return bool(password) and password in unquote(url_or_path)
 
 
 def _read_token(path: Path) -> str:

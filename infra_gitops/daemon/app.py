@@ -156,7 +156,7 @@ class Daemon:
             workers=self.settings.parallelism + 1,
         )
         self._scheduler.start()
-        if git.token_in_url(self.settings.repo):
+        if git.token_in_url(self.settings.repo, self.mirror.remote):
             log.warning(
                 "the --repo URL holds a token: it is kept out of the mirror and of git's "
                 "command lines, but this daemon's own command line shows it; give it with "
