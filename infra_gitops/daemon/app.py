@@ -37,7 +37,7 @@ from infra_gitops.daemon.runtime import Settings
 from infra_gitops.daemon.scheduler import DaemonScheduler
 from infra_gitops.daemon.status import RECENT_RUNS, derive_view
 from infra_gitops.errors import GitOpsError, RunStoreError
-from infra_gitops.runs import RunStore
+from infra_gitops.runs import DB_NAME, RunStore
 
 log = logging.getLogger("infra_gitops.daemon")
 
@@ -108,7 +108,18 @@ class Daemon:
     # ------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> Daemon:
+        # A mirror without records: this state dir had a daemon whose history is gone.
+        history_lost = (self.mirror.path / "HEAD").exists() and not (
+            self.settings.state_dir / DB_NAME
+        ).exists()
         store = self._exit.enter_context(RunStore.open(self.settings.state_dir))
+        if history_lost:
+            log.warning(
+                "no run records in %s although a daemon ran there (its mirror is there): "
+                "starting a new history; every stack is reconciled as if never applied",
+                self.settings.state_dir,
+                extra={"event": "history_lost"},
+            )
         for run in store.mark_interrupted():
             log.warning(
                 "run %s of %s was left running by a dead process: interrupted; the stack "
