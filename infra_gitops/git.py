@@ -1,4 +1,5 @@
-"""The infra repo through GitPython: open, resolve commits, copy trees out, diff paths.
+"""The infra repo through GitPython: open, resolve commits, copy trees out, diff paths,
+and remotes that need credentials.
 
 Engines never see the user's checkout: they get a copy (snapshot_worktree) or one
 commit's tree (export_commit), so their working files never land in the repo.
@@ -8,14 +9,21 @@ reach outside the copy (BadSourceError, naming the file): a tree entry named `..
 `x/../..`, `/abs` or `.git` (Git refuses to check these out, yet `git hash-object
 --literally` writes them), and a symlink whose target lies outside the repository (an
 engine would read that file as part of the stack). Symlinks that stay inside are kept.
+
+A remote's credentials never reach a git config file or a command line (both readable
+by others: `ps`, a copy of the state dir): `Remote` keeps the URL without them, and
+`Remote.env()` hands them to each git process through its environment, answered by a
+credential helper defined in that environment too (GIT_CONFIG_*).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
@@ -23,6 +31,20 @@ from git.objects import Blob, Submodule, Tree
 
 from infra_gitops.errors import BadSourceError, GitError
 from infra_gitops.models import Commit
+
+TOKEN_ENV = "INFRA_GITOPS_GIT_TOKEN"
+"""The environment variable a remote's token may come from."""
+DEFAULT_TOKEN_USERNAME = "x-access-token"
+"""Sent with a token when the URL names no user (GitHub's convention; GitLab and
+Bitbucket accept any user name with an access token)."""
+_USERNAME_ENV = "INFRA_GITOPS_GIT_USERNAME"
+_PASSWORD_ENV = "INFRA_GITOPS_GIT_PASSWORD"
+# Answers git's `get` from the two variables above; ignores `store` and `erase`. Holds
+# no secret itself: only the git process's environment does.
+_CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || exit 0; '
+    f'printf "username=%s\\npassword=%s\\n" "${_USERNAME_ENV}" "${_PASSWORD_ENV}"; }}; f'
+)
 
 _SYMLINK_MODE = 0o120000
 _EXECUTABLE_BIT = 0o100
@@ -283,3 +305,118 @@ def _write_blob(blob: Blob, target: Path) -> None:
 
 def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+# ---------------------------------------------------------------- remotes and credentials
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A remote to clone, fetch or push: its URL without credentials, and them apart."""
+
+    url: str
+    """Safe to store and to show (no password, no token); a local path is absolute."""
+    credentials: Credentials | None = None
+
+    def env(self) -> dict[str, str]:
+        """What to add to our environment for a git command talking to this remote
+        (GitPython's `env=` adds to os.environ)."""
+        env = {"GIT_TERMINAL_PROMPT": "0"}  # fail, never wait for a person to type
+        if self.credentials is None:
+            return env
+        # An empty helper first: the user's own helpers (such as `store`, which writes
+        # what it is given to ~/.git-credentials) are neither asked nor told.
+        count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+        for offset, value in enumerate(("", _CREDENTIAL_HELPER)):
+            env[f"GIT_CONFIG_KEY_{count + offset}"] = "credential.helper"
+            env[f"GIT_CONFIG_VALUE_{count + offset}"] = value
+        env["GIT_CONFIG_COUNT"] = str(count + 2)
+        env[_USERNAME_ENV] = self.credentials.username
+        env[_PASSWORD_ENV] = self.credentials.password
+        return env
+
+    def scrub(self, text: str) -> str:
+        """text without the password (e.g. a git error message)."""
+        if self.credentials is None or not self.credentials.password:
+            return text
+        return text.replace(self.credentials.password, "***")
+
+
+def remote_for(
+    url_or_path: str,
+    *,
+    token_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Remote:
+    """The remote of a URL or path; its credentials from the URL, token_file or TOKEN_ENV.
+
+    A password or token written in the URL (https://user:TOKEN@host/repo.git, or
+    https://TOKEN@host/repo.git with no other token given) is taken out of it: accepted,
+    so existing settings keep working, but only to be moved where git cannot leak it.
+    """
+    env = os.environ if environ is None else environ
+    if "://" not in url_or_path:
+        if url_or_path.startswith("git@") or ":" in url_or_path.split("/", 1)[0]:
+            return Remote(url_or_path)  # scp-like ssh: keys, not tokens
+        return Remote(str(Path(url_or_path).expanduser().resolve()))
+    scheme, _, rest = url_or_path.partition("://")
+    if scheme.lower() not in ("http", "https"):
+        return Remote(url_or_path)  # ssh://git@host: a user name, authenticated by keys
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    token = _read_token(token_file) if token_file is not None else env.get(TOKEN_ENV) or None
+    if colon:
+        token = unquote(password)
+    elif at and token is None:
+        # https://TOKEN@host: the user name is the secret; sent as the password, which
+        # GitHub, GitLab and Bitbucket accept with any user name.
+        token, user = unquote(user), ""
+    kept_user = f"{user}@" if user else ""
+    url = f"{scheme}://{kept_user}{host}{slash}{path}"
+    if token is None:
+        return Remote(url)
+    return Remote(url, Credentials(unquote(user) or DEFAULT_TOKEN_USERNAME, token))
+
+
+def token_in_url(url_or_path: str, remote: Remote) -> bool:
+    """Whether the remote's token was written in the URL it was made from."""
+    password = remote.credentials.password if remote.credentials else ""
+    return bool(password) and password in unquote(url_or_path)
+
+
+def _read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise GitError(f"--repo-token-file {path}: cannot read it: {exc.strerror}") from None
+    if not token:
+        raise GitError(f"--repo-token-file {path}: the file is empty")
+    return token
+
+
+def clone(remote: Remote, dest: Path, *, branch: str, timeout: float = 300) -> None:
+    """Clone one branch of remote into dest (absent or empty)."""
+    try:
+        git.Repo.clone_from(
+            remote.url, dest, branch=branch, env=remote.env(), kill_after_timeout=timeout
+        ).close()
+    except GitCommandError as exc:
+        detail = remote.scrub(str(exc.stderr or exc).strip())
+        raise GitError(
+            f"cannot clone branch {branch} of {display_url(remote.url)}: {detail}"
+        ) from None
+
+
+def display_url(url: str) -> str:
+    """The url without its user part (https://user:token@host/...): safe for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"

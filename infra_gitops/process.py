@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import socket
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +18,12 @@ from pathlib import Path
 from infra_gitops.errors import CommandTimeoutError
 
 LineSink = Callable[[str], None]
+
+PARENT_PID_ENV = "INFRA_GITOPS_PARENT_PID"
+"""Set in the environment of the children we start: the pid they must not outlive."""
+_PR_SET_PDEATHSIG = 1
+_WATCHDOG_POLL_S = 0.5
+_WATCHDOG_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,7 @@ def run(
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
-        env=dict(env) if env is not None else None,
+        env=child_env(env),
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -105,6 +115,106 @@ def pid_exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def child_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """env (or ours) plus who we are, for children that call die_with_parent()."""
+    merged = dict(os.environ if env is None else env)
+    pid, _host, start = own_identity()
+    merged[PARENT_PID_ENV] = f"{pid}/{start or ''}"
+    return merged
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
+    """End this process (a child we started) when the infra-gitops process that started
+    it ends, even by SIGKILL.
+
+    Called first thing by the sandbox provider: it runs in its own session (outside
+    Terraform's process group), so a SIGKILL of the CLI or daemon would otherwise leave
+    it serving forever. Two mechanisms, because each alone has a gap: the kernel's
+    parent-death signal (Linux) fires when the *thread* that started us exits (ours
+    start it in a `with` block, so that thread outlives its use) and never for a
+    grandchild (Terraform's own provider instances inherit PARENT_PID_ENV); a watchdog
+    thread sees the recorded owner go within a poll. `sig` first, then a hard exit after
+    a grace period.
+
+    Terraform is not made to die this way: killed mid-command it leaves its state lock
+    held (measured with the S3 backend). With its provider gone it fails at once and
+    releases the lock; with a provider it started itself it finishes on its own.
+    """
+    owner_pid, _, owner_start = os.environ.get(PARENT_PID_ENV, "").partition("/")
+    if owner_pid.isdigit():
+        pid, start = int(owner_pid), owner_start or None
+    else:  # started by hand: the parent is the owner
+        pid, start = os.getppid(), None
+    if os.getppid() == pid:
+        _set_parent_death_signal(sig)
+    threading.Thread(target=_watch_owner, args=(pid, start, sig), daemon=True).start()
+
+
+def _set_parent_death_signal(sig: int) -> None:
+    if not sys.platform.startswith("linux"):
+        return  # the watchdog alone covers other systems
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+def _watch_owner(pid: int, start: str | None, sig: signal.Signals) -> None:
+    host = socket.gethostname()
+    while owner_alive(pid, host, start):
+        time.sleep(_WATCHDOG_POLL_S)
+    os.kill(os.getpid(), sig)
+    # Whatever the signal's handler does, the process ends after the grace period.
+    time.sleep(_WATCHDOG_GRACE_S)
+    os._exit(128 + sig)
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    state: str
+    """The one-letter state of /proc/PID/stat (Z: a zombie, it has ended)."""
+    start: str
+    """Boot id and start time: names this process and no later one reusing its pid."""
+
+
+def process_info(pid: int) -> ProcessInfo | None:
+    """The state and a start token of a live process; None when it is gone (Linux /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: count fields after the last ")".
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # Field 22 (starttime, ticks since boot) is fields[19]; with the boot id it names
+    # this process and no later one that reuses its pid, even after a reboot.
+    return ProcessInfo(state=fields[0], start=f"{boot_id()}:{fields[19]}")
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def own_identity() -> tuple[int, str, str | None]:
+    """(pid, host, start token or None without /proc) of this process."""
+    info = process_info(os.getpid())
+    return os.getpid(), socket.gethostname(), info.start if info else None
+
+
+def owner_alive(pid: int, host: str, start: str | None) -> bool | None:
+    """Whether the process (pid, host, start) still runs; None when it cannot be told
+    from here (another host)."""
+    if host != socket.gethostname():
+        return None
+    if start is not None:
+        info = process_info(pid)
+        # A zombie has ended; it only waits for its parent to collect its exit status.
+        return info is not None and info.state not in ("Z", "X") and info.start == start
+    # No /proc when it started: only "is some process using this pid".
+    return pid_exists(pid)
 
 
 def kill_group(proc: subprocess.Popen[str]) -> None:

@@ -4,6 +4,11 @@ Records live in SQLite (<state_dir>/runs.db, WAL mode) and artifacts in files
 (<state_dir>/artifacts/<run_id>/). Every call opens its own connection and does one
 transaction, so one RunStore may be used from many threads, and another process (a
 `history` command, the daemon) may read or write the same state directory meanwhile.
+
+Only `RunStore.open` creates the database. Every later connection opens the very file
+opened then, or fails: a database deleted or replaced under a long-running process (the
+daemon) is an error naming the path, never a new empty history that would make every
+stack look new.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import socket
 import sqlite3
 import tempfile
 import time
@@ -32,7 +36,7 @@ from infra_gitops.models import (
     RunKind,
     RunStatus,
 )
-from infra_gitops.process import pid_exists
+from infra_gitops.process import own_identity, owner_alive
 from infra_gitops.redaction import Scrubber
 
 DB_NAME = "runs.db"
@@ -116,10 +120,18 @@ def _plan_kinds_columns(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN output_changes TEXT NOT NULL DEFAULT '[]'")
 
 
+def _store_identity(conn: sqlite3.Connection) -> None:
+    # A random id per database: a process holding the store notices when the file at
+    # its path is another database, even one copied over it in place (same inode).
+    conn.execute("CREATE TABLE store_identity (id TEXT NOT NULL)")
+    conn.execute("INSERT INTO store_identity (id) VALUES (?)", (os.urandom(16).hex(),))
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _schema_v1,
     _schema_v2,
     _plan_kinds_columns,
+    _store_identity,
 )
 """MIGRATIONS[n] takes the schema from version n to n + 1 (PRAGMA user_version).
 Append a function for every schema change; never edit a released one."""
@@ -161,6 +173,10 @@ class RunStore:
         self.artifacts_dir = self.state_dir / ARTIFACTS_DIR
         self._scrubber = scrubber or Scrubber(())
         self._open = False
+        self._file_id: tuple[int, int] | None = None
+        """(st_dev, st_ino) of the database file opened by open()."""
+        self._store_id: str | None = None
+        """The random id kept in the database opened by open()."""
 
     @classmethod
     @contextmanager
@@ -182,7 +198,7 @@ class RunStore:
     def start(self, stack: str, kind: RunKind, trigger: str, commit: Commit, engine: str) -> Run:
         """Record a run as running now, owned by this process."""
         started = _now()
-        owner = _own_identity()
+        owner = own_identity()
         with self._write() as conn:
             for _ in range(5):
                 run_id = _new_id(started)
@@ -301,7 +317,7 @@ class RunStore:
                 "SELECT id, owner_pid, owner_host, owner_start FROM runs WHERE status = ?",
                 (str(RunStatus.RUNNING),),
             ).fetchall()
-        dead = [row for row in rows if _owner_alive(*tuple(row)[1:]) is False]
+        dead = [row for row in rows if owner_alive(*tuple(row)[1:]) is False]
         if not dead:
             return []
         ended = _now()
@@ -394,25 +410,51 @@ class RunStore:
     # ------------------------------------------------------------ internals
 
     def _initialize(self) -> None:
-        # Records show infrastructure details: keep the directory private to its owner.
+        # Records show infrastructure details, and work dirs hold state files and saved
+        # plans with secrets: the directory is its owner's only, made so if it was not
+        # (older versions, or a directory made by hand).
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.state_dir.stat().st_mode & 0o077:
+            self.state_dir.chmod(0o700)
         self.artifacts_dir.mkdir(exist_ok=True, mode=0o700)
         self._open = True
-        with self._connect() as conn:
+        with self._connect(create=True) as conn:
             _enable_wal(conn)
             migrate(conn, self.db_path)
+            self._file_id = _file_id(self.db_path)
+            self._store_id = _read_store_id(conn)
+
+    def check(self) -> None:
+        """Raise RunStoreError unless the database opened by open() is there, readable and
+        at this schema: cheap (one connection, no table scan), for readiness probes."""
+        with self._read() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+        if version != SCHEMA_VERSION:
+            raise RunStoreError(
+                f"the run records {self.db_path} have schema version {version}, "
+                f"expected {SCHEMA_VERSION}: the file was changed by another program"
+            )
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
         if not self._open:
             raise RunStoreError(f"the run store {self.db_path} is closed (use RunStore.open)")
+        # mode=rw: SQLite would otherwise create an empty database where it is missing.
+        uri = f"{self.db_path.absolute().as_uri()}?mode={'rwc' if create else 'rw'}"
         try:
             # isolation_level None: transactions are exactly the BEGIN/COMMIT written here.
-            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn = sqlite3.connect(uri, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=True)
         except sqlite3.Error as exc:
+            if not create and not self.db_path.exists():
+                raise RunStoreError(self._gone_message("was deleted")) from None
             raise RunStoreError(f"cannot open the run records {self.db_path}: {exc}") from exc
         conn.row_factory = sqlite3.Row
         try:
+            if not create:
+                self._check_same_file()
+                if _read_store_id(conn) != self._store_id:
+                    raise RunStoreError(self._gone_message("was replaced by another database"))
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             yield conn
@@ -420,6 +462,21 @@ class RunStore:
             raise RunStoreError(f"the run records {self.db_path} cannot be used: {exc}") from exc
         finally:
             conn.close()
+
+    def _check_same_file(self) -> None:
+        try:
+            current = _file_id(self.db_path)
+        except OSError:
+            raise RunStoreError(self._gone_message("was deleted")) from None
+        if current != self._file_id:
+            raise RunStoreError(self._gone_message("was replaced by another file"))
+
+    def _gone_message(self, what: str) -> str:
+        return (
+            f"the run records {self.db_path} {what} while in use; refusing to go on with "
+            "another history (every stack would look new): restore the file, or restart "
+            "to start from the database now there"
+        )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -612,6 +669,16 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.02)
 
 
+def _read_store_id(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT id FROM store_identity LIMIT 1").fetchone()
+    return None if row is None else str(row[0])
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def _changes_from_json(text: str) -> tuple[ResourceChange, ...]:
     return tuple(ResourceChange.from_dict(item) for item in json.loads(text))
 
@@ -645,49 +712,6 @@ def _write_atomically(target: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-@dataclass(frozen=True)
-class _ProcessInfo:
-    state: str
-    start: str
-
-
-def _process_info(pid: int) -> _ProcessInfo | None:
-    """The state and a start token of a live process; None when it is gone (Linux /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: count fields after the last ")".
-    fields = stat[stat.rindex(")") + 2 :].split()
-    # Field 22 (starttime, ticks since boot) is fields[19]; with the boot id it names
-    # this process and no later one that reuses its pid, even after a reboot.
-    return _ProcessInfo(state=fields[0], start=f"{_boot_id()}:{fields[19]}")
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="utf-8").strip()
-    except OSError:
-        return ""
-
-
-def _own_identity() -> tuple[int, str, str | None]:
-    info = _process_info(os.getpid())
-    return os.getpid(), socket.gethostname(), info.start if info else None
-
-
-def _owner_alive(pid: int, host: str, start: str | None) -> bool | None:
-    """Whether a run's owner still runs; None when it cannot be told from here."""
-    if host != socket.gethostname():
-        return None
-    if start is not None:
-        info = _process_info(pid)
-        # A zombie has ended; it only waits for its parent to collect its exit status.
-        return info is not None and info.state not in ("Z", "X") and info.start == start
-    # No /proc when the run started: only "is some process using this pid".
-    return pid_exists(pid)
 
 
 def _interrupted_note(run: Run, pid: int, host: str) -> str:

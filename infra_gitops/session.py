@@ -1,8 +1,9 @@
 """What a command or a daemon pass works in: the state dir, records, source, manifest, target.
 
 A session opens the run store (marking runs left `running` by dead processes as
-interrupted), snapshots the source, loads its manifest, picks the target cloud and
-wires a StackRunner. Closing it removes the snapshot.
+interrupted, and sweeping the snapshots and plan files they left), snapshots the
+source, loads its manifest, picks the target cloud and wires a StackRunner. Closing it
+removes the snapshot.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra_gitops import config, discovery, sandbox
+from infra_gitops import config, discovery, leftovers, sandbox
 from infra_gitops.engines.base import Engine, StackWorkspace
 from infra_gitops.engines.registry import engine_for_stack
 from infra_gitops.errors import SandboxError
@@ -72,13 +73,24 @@ class Session:
 
 
 @contextmanager
-def open_session(options: Options, progress: Progress) -> Iterator[Session]:
-    options.state_dir.mkdir(parents=True, exist_ok=True)
+def open_session(
+    options: Options, progress: Progress, *, store: RunStore | None = None
+) -> Iterator[Session]:
+    """store: the long-lived store of a daemon (else opened here). A daemon passes its
+    own so that a database deleted under it fails the pass instead of being created
+    again, empty."""
+    options.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with ExitStack() as stack:
-        store = stack.enter_context(RunStore.open(options.state_dir))
+        if store is None:
+            store = stack.enter_context(RunStore.open(options.state_dir))
         for run in store.mark_interrupted():
             progress.say(
                 f"run {run.id} of {run.stack} was left running by a dead process: interrupted"
+            )
+        swept = leftovers.sweep(options.state_dir)
+        if swept:
+            progress.say(
+                f"removed {len(swept)} snapshot(s) and plan file(s) left by dead processes"
             )
         source = stack.enter_context(open_source(options.repo, options.ref, options.state_dir))
         manifest = config.load_manifest(source.root)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra_gitops import git
+from infra_gitops.leftovers import owned_name
 from infra_gitops.models import Commit
 
 
@@ -31,7 +32,8 @@ class Source:
 @contextmanager
 def open_source(repo_path: Path, ref: str | None, state_dir: Path) -> Iterator[Source]:
     """Snapshot the repo (its working tree, or `ref`) under the state dir; removed on exit."""
-    dest = state_dir / "snapshots" / uuid.uuid4().hex[:12]
+    # Named after this process: a copy left by a killed one is swept at the next start.
+    dest = state_dir / "snapshots" / owned_name(uuid.uuid4().hex[:12])
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with git.open_repo(repo_path) as repo:

@@ -393,3 +393,66 @@ def test_changed_paths_between_commits(repo: gitpython.Repo) -> None:
     ]
     with pytest.raises(GitError, match="commit 'nope' does not exist"):
         git.changed_paths(repo, "nope", head)
+
+
+# ---------------------------------------------------------------- remotes and credentials
+
+
+@pytest.mark.parametrize(
+    ("given", "url", "username", "password"),
+    [
+        (
+            "https://bot:s3cret@git.example/infra.git",
+            "https://bot@git.example/infra.git",
+            "bot",
+            "s3cret",
+        ),
+        (
+            "https://s3cret@git.example/infra.git",
+            "https://git.example/infra.git",
+            "x-access-token",
+            "s3cret",
+        ),
+        (
+            "https://bot:p%40ss@git.example:8443/infra",
+            "https://bot@git.example:8443/infra",
+            "bot",
+            "p@ss",
+        ),
+        ("https://git.example/infra.git", "https://git.example/infra.git", None, None),
+        ("ssh://git@git.example/infra.git", "ssh://git@git.example/infra.git", None, None),
+        ("git@git.example:infra.git", "git@git.example:infra.git", None, None),
+    ],
+)
+def test_remote_for_moves_credentials_out_of_the_url(
+    given: str, url: str, username: str | None, password: str | None
+) -> None:
+    remote = git.remote_for(given, environ={})
+    assert remote.url == url
+    creds = remote.credentials
+    assert (creds.username if creds else None, creds.password if creds else None) == (
+        username,
+        password,
+    )
+    if password:
+        assert password not in repr(remote)
+        assert git.token_in_url(given, remote)
+
+
+def test_remote_for_takes_the_token_from_a_file_then_the_environment(tmp_path: Path) -> None:
+    env = {git.TOKEN_ENV: "from-env"}
+    assert git.remote_for("https://h/r.git", environ=env).credentials == git.Credentials(
+        "x-access-token", "from-env"
+    )
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    remote = git.remote_for("https://oauth2@h/r.git", token_file=token_file, environ=env)
+    assert remote.credentials == git.Credentials("oauth2", "from-file")
+    assert not git.token_in_url("https://oauth2@h/r.git", remote)
+    # The remote's env carries it to git: nothing on a command line.
+    assert "from-file" in remote.env().values()
+    with pytest.raises(GitError, match="--repo-token-file .*missing"):
+        git.remote_for("https://h/r.git", token_file=tmp_path / "missing", environ={})
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(GitError, match="empty"):
+        git.remote_for("https://h/r.git", token_file=tmp_path / "empty", environ={})

@@ -525,3 +525,63 @@ def test_duration_is_measured_from_start(store: RunStore) -> None:
     time.sleep(0.2)
     finished = store.finish(run.id, RunStatus.NO_CHANGES)
     assert finished.duration_s is not None and 0.2 <= finished.duration_s < 10
+
+
+# ---------------------------------------------------------------- the file under the store
+
+
+def test_a_deleted_database_is_an_error_never_a_new_empty_one(store: RunStore) -> None:
+    store.start("storage", RunKind.APPLY, "cli", COMMIT, "terraform")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store.db_path}{suffix}").unlink(missing_ok=True)
+
+    with pytest.raises(RunStoreError, match="runs.db was deleted"):
+        store.list()
+    with pytest.raises(RunStoreError, match="runs.db was deleted"):
+        store.start("storage", RunKind.APPLY, "cli", COMMIT, "terraform")
+    with pytest.raises(RunStoreError):
+        store.check()
+    assert not store.db_path.exists()
+
+
+def test_a_replaced_database_is_an_error(store: RunStore, tmp_path: Path) -> None:
+    store.start("storage", RunKind.APPLY, "cli", COMMIT, "terraform")
+    with RunStore.open(tmp_path / "other") as other:
+        other.check()
+        os.replace(other.db_path, store.db_path)
+
+    with pytest.raises(RunStoreError, match=r"runs.db was replaced"):
+        store.list()
+
+
+def test_check_fails_on_a_corrupt_database(store: RunStore) -> None:
+    store.check()
+    with open(store.db_path, "r+b") as db:
+        db.write(b"this is no longer a SQLite file!" * 4)
+    with pytest.raises(RunStoreError, match="runs.db"):
+        store.check()
+
+
+def test_the_state_dir_is_made_owner_only(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    with RunStore.open(state):
+        pass
+    assert state.stat().st_mode & 0o777 == 0o700
+
+
+def test_another_database_copied_over_in_place_is_an_error(store: RunStore, tmp_path: Path) -> None:
+    store.start("storage", RunKind.APPLY, "cli", COMMIT, "terraform")
+    with RunStore.open(tmp_path / "other") as other:
+        other.check()
+    with sqlite3.connect(tmp_path / "other" / "runs.db") as src:
+        src.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    inode = store.db_path.stat().st_ino
+    for suffix in ("-wal", "-shm"):
+        Path(f"{store.db_path}{suffix}").unlink(missing_ok=True)
+    store.db_path.write_bytes((tmp_path / "other" / "runs.db").read_bytes())  # same inode
+    assert store.db_path.stat().st_ino == inode
+
+    with pytest.raises(RunStoreError, match="replaced by another database"):
+        store.list()

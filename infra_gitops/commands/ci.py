@@ -35,6 +35,7 @@ from infra_gitops.ci.store import (
 )
 from infra_gitops.commands.outcomes import EXIT_ERROR, exit_code
 from infra_gitops.errors import GitOpsError
+from infra_gitops.leftovers import owned_name
 from infra_gitops.models import RunStatus, Stack, StackOutcome
 from infra_gitops.orchestrate import run_in_order
 from infra_gitops.policy import PolicyCheck, Violation, check_plan
@@ -250,7 +251,7 @@ def _tokens_withheld() -> Iterator[None]:
 @contextmanager
 def scratch_dir(state_dir: Path) -> Iterator[Path]:
     """An owner-only directory for this command's copies of plans; removed at the end."""
-    path = state_dir / "ci" / uuid.uuid4().hex[:12]
+    path = state_dir / "ci" / owned_name(uuid.uuid4().hex[:12])
     path.mkdir(parents=True, mode=0o700)
     try:
         yield path

@@ -15,8 +15,10 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
+from infra_gitops import git
 from infra_gitops.commands.arg_types import positive_int, positive_seconds
 from infra_gitops.daemon.app import Daemon, daemon_lock
 from infra_gitops.daemon.contracts import Metrics, Notifier
@@ -31,6 +33,16 @@ WEBHOOK_SECRET_ENV = "INFRA_GITOPS_WEBHOOK_SECRET"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--branch", default="main", help="the branch to follow (default: main)")
+    p.add_argument(
+        "--repo-token-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a file holding the remote's access token (default: $INFRA_GITOPS_GIT_TOKEN); "
+        "given to git through its environment, never stored in the mirror nor on a "
+        "command line. A token written in --repo's URL is moved there too, but stays "
+        "visible in this daemon's own command line: prefer the file or the variable",
+    )
     p.add_argument("--poll-interval", type=positive_seconds, default=60.0, metavar="SECONDS")
     p.add_argument(
         "--drift-interval",
@@ -60,6 +72,7 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
     settings = Settings(
         state_dir=options.state_dir,
         repo=str(args.repo),
+        repo_token_file=args.repo_token_file,
         branch=args.branch,
         poll_interval=args.poll_interval,
         drift_interval=args.drift_interval,
@@ -72,7 +85,11 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
     stop = threading.Event()
     _on_signals(stop)
     with ExitStack() as stack:
-        stack.enter_context(_logging(args.log_format))
+        # The remote's token is scrubbed from every log line (a second net: git never
+        # gets it on a command line or in a config file).
+        remote = git.remote_for(settings.repo, token_file=settings.repo_token_file)
+        token = remote.credentials.password if remote.credentials else ""
+        stack.enter_context(_logging(args.log_format, token))
         stack.enter_context(daemon_lock(settings.state_dir))
         notifier, metrics, registry = _edges(args)
         daemon = stack.enter_context(Daemon(settings, notifier=notifier, metrics=metrics))
@@ -122,11 +139,11 @@ def _serving(listen: str, daemon: Daemon, registry: Any) -> Iterator[None]:
 
 
 @contextmanager
-def _logging(fmt: str) -> Iterator[None]:
+def _logging(fmt: str, git_token: str) -> Iterator[None]:
     from infra_gitops.daemon.logs import configure_logging
 
-    secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
-    setup = configure_logging(fmt, scrub=[secret] if secret else ())  # type: ignore[arg-type]
+    secrets = [s for s in (os.environ.get(WEBHOOK_SECRET_ENV, ""), git_token) if s]
+    setup = configure_logging(fmt, scrub=secrets)  # type: ignore[arg-type]
     # Every job run at INFO, and "skipped: maximum number of running instances" (a
     # drift check still running when its next turn comes) are normal here.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)

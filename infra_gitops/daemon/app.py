@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from infra_gitops import __version__, config
+from infra_gitops import __version__, config, git, leftovers
 from infra_gitops.daemon import passes
 from infra_gitops.daemon.changes import ChangeIndex
 from infra_gitops.daemon.contracts import Event, EventKind, Metrics, Notifier, StackView
@@ -36,8 +36,8 @@ from infra_gitops.daemon.reporting import Reporter
 from infra_gitops.daemon.runtime import Settings
 from infra_gitops.daemon.scheduler import DaemonScheduler
 from infra_gitops.daemon.status import RECENT_RUNS, derive_view
-from infra_gitops.errors import GitOpsError
-from infra_gitops.runs import RunStore
+from infra_gitops.errors import GitOpsError, RunStoreError
+from infra_gitops.runs import DB_NAME, RunStore
 
 log = logging.getLogger("infra_gitops.daemon")
 
@@ -47,7 +47,7 @@ LOCK_NAME = "daemon.lock"
 @contextmanager
 def daemon_lock(state_dir: Path) -> Iterator[None]:
     """Hold <state_dir>/daemon.lock for the block; a clear error when another daemon has it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = state_dir / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -91,7 +91,9 @@ class Daemon:
         self.settings = settings
         self.notifier: Notifier = notifier or NullNotifier()
         self.metrics: Metrics = metrics or NullMetrics()
-        self.mirror = Mirror(settings.state_dir, settings.repo, settings.branch)
+        self.mirror = Mirror(
+            settings.state_dir, settings.repo, settings.branch, token_file=settings.repo_token_file
+        )
         self._exit = ExitStack()
         self._ctx: passes.Context | None = None
         self._scheduler: DaemonScheduler | None = None
@@ -106,7 +108,18 @@ class Daemon:
     # ------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> Daemon:
+        # A mirror without records: this state dir had a daemon whose history is gone.
+        history_lost = (self.mirror.path / "HEAD").exists() and not (
+            self.settings.state_dir / DB_NAME
+        ).exists()
         store = self._exit.enter_context(RunStore.open(self.settings.state_dir))
+        if history_lost:
+            log.warning(
+                "no run records in %s although a daemon ran there (its mirror is there): "
+                "starting a new history; every stack is reconciled as if never applied",
+                self.settings.state_dir,
+                extra={"event": "history_lost"},
+            )
         for run in store.mark_interrupted():
             log.warning(
                 "run %s of %s was left running by a dead process: interrupted; the stack "
@@ -115,8 +128,17 @@ class Daemon:
                 run.stack,
                 extra={"event": "interrupted", "stack": run.stack, "run_id": run.id},
             )
+        swept = leftovers.sweep(self.settings.state_dir)
+        if swept:
+            log.info(
+                "removed %d snapshot(s) and plan file(s) left by dead processes",
+                len(swept),
+                extra={"event": "swept"},
+            )
         self.mirror.open().close()
-        notes = GitNotes(self.mirror.path, push=self.settings.push_notes)
+        notes = GitNotes(
+            self.mirror.path, push=self.settings.push_notes, push_env=self.mirror.remote.env()
+        )
         self._ctx = passes.Context(
             settings=self.settings,
             store=store,
@@ -145,6 +167,14 @@ class Daemon:
             workers=self.settings.parallelism + 1,
         )
         self._scheduler.start()
+        if git.token_in_url(self.settings.repo, self.mirror.remote):
+            log.warning(
+                "the --repo URL holds a token: it is kept out of the mirror and of git's "
+                "command lines, but this daemon's own command line shows it; give it with "
+                "--repo-token-file or $%s instead",
+                git.TOKEN_ENV,
+                extra={"event": "token_in_url"},
+            )
         log.info(
             "infra-gitops %s daemon: watching %s branch %s every %gs (state dir %s)",
             __version__,
@@ -186,6 +216,10 @@ class Daemon:
         self._report_fetch()
         if head is None or (head == self._done_head and not self._pending):
             return
+        if self._store_unusable():
+            with self._lock:
+                self._pending = True  # reconciled once the records can be used again
+            return
         try:
             result = passes.reconcile_commit(ctx, head, trigger, self._manifest)
         except Exception:
@@ -200,7 +234,7 @@ class Daemon:
 
     def check_drift(self, name: str) -> None:
         manifest = self._manifest
-        if manifest is None:
+        if manifest is None or self._store_unusable():
             return
         try:
             passes.check_drift(self._context(), name, manifest)
@@ -227,12 +261,16 @@ class Daemon:
         now = time.time()
         age = None if state.last_success is None else round(now - state.last_success, 1)
         limit = self.settings.staleness_limit
+        store_error = self._store_error()
         ready = (
-            state.last_success is not None
+            store_error is None
+            and state.last_success is not None
             and not self._context().inflight.draining
             and (state.last_ok or (age is not None and age <= limit))
         )
         return ready, {
+            "run_store_ok": store_error is None,
+            "run_store_error": store_error,
             "last_fetch_ok": state.last_ok,
             "last_successful_fetch_age_s": age,
             "stale_after_s": limit,
@@ -272,6 +310,32 @@ class Daemon:
         if self._ctx is None:
             raise RuntimeError("the daemon is not open (use it as a context manager)")
         return self._ctx
+
+    def _store_error(self) -> str | None:
+        try:
+            self._context().store.check()
+        except RunStoreError as exc:
+            return str(exc)
+        return None
+
+    def _store_unusable(self) -> bool:
+        """Whether the run records cannot be used now; alerts once per problem.
+
+        Nothing is planned, applied or pruned meanwhile: without its history every stack
+        would look new (and an apply or prune act on a wrong belief).
+        """
+        problem = self._store_error()
+        if problem is None:
+            return False
+        self._context().reporter.event(
+            Event(
+                EventKind.FAILED,
+                f"{problem}; the daemon acts on nothing and reports unready until then",
+                details={"run_store": str(self.settings.state_dir)},
+            ),
+            once_key=("run-store", problem),
+        )
+        return True
 
     def _sync_drift_jobs(self, manifest: config.Manifest) -> None:
         if self._scheduler is None:

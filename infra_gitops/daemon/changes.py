@@ -14,6 +14,7 @@ from pathlib import Path
 
 from infra_gitops import config, discovery, git
 from infra_gitops.errors import GitOpsError
+from infra_gitops.leftovers import owned_name
 
 _CACHE_LIMIT = 256
 
@@ -56,7 +57,7 @@ class ChangeIndex:
     def manifest_at(self, sha: str) -> config.Manifest | None:
         if sha not in self._manifests:
             self._scratch.mkdir(parents=True, exist_ok=True)
-            dest = Path(tempfile.mkdtemp(prefix="manifest-", dir=self._scratch))
+            dest = Path(tempfile.mkdtemp(prefix=owned_name("manifest-"), dir=self._scratch))
             try:
                 with git.open_repo(self._mirror) as repo:
                     git.export_commit(repo, sha, dest / "tree")

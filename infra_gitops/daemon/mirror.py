@@ -1,7 +1,9 @@
 """The daemon's own copy of the infra repo: a bare mirror under the state dir.
 
 The remote (a URL or a path) is fetched into <state_dir>/daemon/repo.git; the user's
-checkout is never touched. Sources are exported from the mirror one commit at a time.
+checkout is never touched. Its credentials stay out of the mirror's config and of git's
+command lines (see git.Remote): the config holds the URL without them. Sources are
+exported from the mirror one commit at a time.
 A failed fetch is retried with exponential backoff; between polls, a remote that keeps
 failing is tried less and less often (up to MAX_BACKOFF_S), so a dead remote costs
 little while the daemon keeps serving and says how stale it is.
@@ -19,6 +21,7 @@ import git as gitpython
 from git.exc import GitCommandError
 
 from infra_gitops.errors import GitError
+from infra_gitops.git import Remote, display_url, remote_for
 
 MIRROR_DIR = "daemon/repo.git"
 FETCH_TIMEOUT_S = 120
@@ -43,21 +46,6 @@ def mirror_path(state_dir: Path) -> Path:
     return state_dir / MIRROR_DIR
 
 
-def display_url(url: str) -> str:
-    """The url without credentials (https://user:token@host/...): safe for messages."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
-
-
-def remote_url(url_or_path: str) -> str:
-    """A local path becomes absolute (the mirror lives elsewhere); URLs stay as given."""
-    if "://" in url_or_path or url_or_path.startswith("git@"):
-        return url_or_path
-    return str(Path(url_or_path).expanduser().resolve())
-
-
 class Mirror:
     """The bare mirror of one branch of the remote (thread-safe)."""
 
@@ -67,12 +55,15 @@ class Mirror:
         url: str,
         branch: str,
         *,
+        token_file: Path | None = None,
         attempts: int = 3,
         base_delay: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.path = mirror_path(state_dir)
-        self.url = remote_url(url)
+        self.remote: Remote = remote_for(url, token_file=token_file)
+        self.url = self.remote.url
+        """Without credentials: safe in the config, the logs and /readyz."""
         self.branch = branch
         self._attempts = attempts
         self._base_delay = base_delay
@@ -145,11 +136,16 @@ class Mirror:
         refspec = f"+refs/heads/{self.branch}:refs/heads/{self.branch}"
         try:
             repo.git.fetch(
-                "--quiet", "--no-tags", "origin", refspec, kill_after_timeout=FETCH_TIMEOUT_S
+                "--quiet",
+                "--no-tags",
+                "origin",
+                refspec,
+                kill_after_timeout=FETCH_TIMEOUT_S,
+                env=self.remote.env(),
             )
             sha = repo.git.rev_parse("--verify", f"refs/heads/{self.branch}^{{commit}}")
         except GitCommandError as exc:
-            detail = (exc.stderr or str(exc)).strip().replace("\n", " ")
+            detail = self.remote.scrub((exc.stderr or str(exc)).strip().replace("\n", " "))
             shown = display_url(self.url)
             raise GitError(
                 f"cannot fetch branch {self.branch} from {shown}: {detail.replace(self.url, shown)}"

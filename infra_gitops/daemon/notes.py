@@ -56,9 +56,13 @@ def note_line(run: Run, extra: Mapping[str, Any] | None = None) -> str:
 class GitNotes:
     """Appends notes in one repo (the mirror), optionally pushing them to origin."""
 
-    def __init__(self, repo_path: Path, *, push: bool) -> None:
+    def __init__(
+        self, repo_path: Path, *, push: bool, push_env: Mapping[str, str] | None = None
+    ) -> None:
         self.repo_path = repo_path
         self.push_enabled = push
+        # The remote's credentials (git.Remote.env): origin's URL holds none.
+        self._push_env = dict(push_env or {})
         self._lock = threading.Lock()  # git notes updates one ref: one writer at a time
 
     def append(self, sha: str, line: str) -> bool:
@@ -84,7 +88,7 @@ class GitNotes:
     def _push(self, repo: gitpython.Repo) -> bool:
         for _ in range(3):
             try:
-                repo.git.push("--quiet", "origin", f"{NOTES_REF}:{NOTES_REF}")
+                repo.git.push("--quiet", "origin", f"{NOTES_REF}:{NOTES_REF}", env=self._push_env)
                 return True
             except GitCommandError as exc:
                 error = _err(exc)
@@ -96,7 +100,7 @@ class GitNotes:
 
     def _merge_remote(self, repo: gitpython.Repo) -> bool:
         try:
-            repo.git.fetch("--quiet", "origin", f"+{NOTES_REF}:{_REMOTE_COPY}")
+            repo.git.fetch("--quiet", "origin", f"+{NOTES_REF}:{_REMOTE_COPY}", env=self._push_env)
             with repo.git.custom_environment(**_IDENTITY):
                 repo.git.notes(f"--ref={NOTES_REF}", "merge", "-s", "cat_sort_uniq", _REMOTE_COPY)
         except GitCommandError as exc:

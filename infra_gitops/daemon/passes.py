@@ -65,7 +65,7 @@ class Context:
             lock_wait=lock_wait,
             trigger=trigger,
         )
-        with open_session(options, self.progress) as session:
+        with open_session(options, self.progress, store=self.store) as session:
             yield session
 
 

@@ -16,7 +16,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,10 +24,11 @@ import git as gitpython
 from git.exc import GitCommandError
 
 from infra_gitops import config, discovery, git
-from infra_gitops.daemon.mirror import display_url, mirror_path
+from infra_gitops.daemon.mirror import mirror_path
 from infra_gitops.daemon.notes import GitNotes, note_line
 from infra_gitops.daemon.windows import apply_hold
 from infra_gitops.errors import GitError, GitOpsError
+from infra_gitops.leftovers import owned_name
 from infra_gitops.models import Commit, Stack, StackOutcome
 from infra_gitops.progress import Progress
 from infra_gitops.runs import RunStore
@@ -72,6 +73,7 @@ def roll_back(state_dir: Path, request: RollbackRequest, progress: Progress) -> 
     """Make the rollback stick (revert commit or pause), then apply the stack at the
     target commit and record why."""
     remote = request.remote or _daemon_remote(state_dir)
+    request = replace(request, remote=remote)  # pushes take their credentials from it
     reason = request.reason or "(no reason given)"
     with _clone(remote, request.branch, state_dir) as clone:
         with git.open_repo(clone) as repo:
@@ -107,7 +109,16 @@ def _stick(
     if request.pause:
         return _pause(state_dir, stack.name, head, reason, "--pause asked for it"), stack
     sticking = _revert_or_pause(
-        clone, request.branch, at_target, at_head, stack.name, sha, head, reason, state_dir
+        clone,
+        request.branch,
+        at_target,
+        at_head,
+        stack.name,
+        sha,
+        head,
+        reason,
+        state_dir,
+        git.remote_for(request.remote or _daemon_remote(state_dir)),
     )
     return sticking, stack
 
@@ -125,15 +136,9 @@ def _daemon_remote(state_dir: Path) -> str:
 
 @contextmanager
 def _clone(remote: str, branch: str, state_dir: Path) -> Iterator[Path]:
-    dest = state_dir / "rollback" / uuid.uuid4().hex[:12]
+    dest = state_dir / "rollback" / owned_name(uuid.uuid4().hex[:12])
     dest.parent.mkdir(parents=True, exist_ok=True)
-    url = remote if "://" in remote else str(Path(remote).expanduser().resolve())
-    try:
-        gitpython.Repo.clone_from(url, dest, branch=branch).close()
-    except GitCommandError as exc:
-        raise GitError(
-            f"cannot clone branch {branch} of {display_url(url)}: {str(exc.stderr).strip()}"
-        ) from None
+    git.clone(git.remote_for(remote), dest, branch=branch)
     try:
         yield dest
     finally:
@@ -170,6 +175,7 @@ def _revert_or_pause(
     head: str,
     reason: str,
     state_dir: Path,
+    remote: git.Remote,
 ) -> Sticking:
     try:
         if at_head is None:
@@ -181,9 +187,10 @@ def _revert_or_pause(
         return Sticking("none", f"branch {branch} already declares {stack} as {sha[:10]} did")
     with git.open_repo(clone) as repo:
         try:
-            repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{branch}")
+            # The clone's origin has no credentials: they come as for the clone.
+            repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{branch}", env=remote.env())
         except GitCommandError as exc:
-            error = " ".join(str(exc.stderr).split())
+            error = remote.scrub(" ".join(str(exc.stderr).split()))
             return _pause(
                 state_dir, stack, head, reason, f"the revert commit was not pushed: {error}"
             )

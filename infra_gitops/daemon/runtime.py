@@ -20,6 +20,8 @@ class Settings:
     state_dir: Path
     repo: str
     """The remote: a URL or a path."""
+    repo_token_file: Path | None = None
+    """A file holding the remote's token (else $INFRA_GITOPS_GIT_TOKEN, or the URL's)."""
     branch: str = "main"
     poll_interval: float = 60.0
     drift_interval: float | None = None

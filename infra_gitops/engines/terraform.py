@@ -33,6 +33,7 @@ from infra_gitops.engines.tfplan import (
     write_artifact,
 )
 from infra_gitops.errors import CommandTimeoutError, EngineError, StateLockedError
+from infra_gitops.leftovers import owned_name
 from infra_gitops.models import ApplyResult, Plan
 from infra_gitops.redaction import Scrubber
 from infra_gitops.statekeys import with_default_state_key
@@ -117,7 +118,8 @@ class TerraformEngine:
         plans_dir = ws.work_dir / "plans"
         plans_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        plan_file = plans_dir / f"{stamp}.tfplan"
+        # Named after this process: a copy left by a killed one is swept at the next start.
+        plan_file = plans_dir / owned_name(f"{stamp}.tfplan")
         args = [
             "plan",
             "-input=false",

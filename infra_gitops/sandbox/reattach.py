@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from infra_gitops.errors import SandboxError
-from infra_gitops.process import output_file
+from infra_gitops.process import child_env, output_file
 
 _MARKER = "TF_REATTACH_PROVIDERS="
 _START_TIMEOUT = 30.0
@@ -43,7 +43,7 @@ def reattached_provider(env: Mapping[str, str], log_file: Path | None = None) ->
     with output_file(log_file) as stderr:
         proc = subprocess.Popen(
             provider_dev_argv(),
-            env=dict(env),
+            env=child_env(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,

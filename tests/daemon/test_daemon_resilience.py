@@ -145,3 +145,31 @@ def test_a_terraform_state_lock_left_behind_is_reported_with_its_id_and_not_forc
     world.edit("stacks/storage/main.tf", "bucket = ", "force_destroy = false\n  bucket = ")
     second = world.commit_and_push("Next commit")
     wait_for("applied once unlocked", lambda: world.synced_at(second, "storage"))
+
+
+def test_run_records_deleted_under_the_daemon_make_it_unready_and_apply_nothing(
+    world: World,
+) -> None:
+    _storage_only(world)
+    first = world.commit_and_push("Declare storage")
+    daemon = world.start_daemon()
+    wait_for("storage applied", lambda: world.synced_at(first, "storage"))
+    wait_for("ready", lambda: daemon.get("/readyz")[0] == 200)
+
+    for name in ("runs.db", "runs.db-wal", "runs.db-shm"):
+        (world.state_dir / name).unlink(missing_ok=True)
+    world.edit(
+        "stacks/storage/main.tf", 'stack       = "storage"', 'stack = "storage"\n team = "data"'
+    )
+    world.commit_and_push("Tag the bucket: must not be applied without the records")
+
+    code, body = wait_for(
+        "/readyz failing", lambda: r if (r := daemon.get("/readyz"))[0] == 503 else None
+    )
+    assert body["run_store_ok"] is False
+    assert "runs.db" in body["run_store_error"]
+    time.sleep(5)  # several polls: the new commit is seen, and still nothing is done
+    assert "team" not in world.bucket_tags()
+    assert not (world.state_dir / "runs.db").exists()  # no new, empty history
+    assert daemon.get("/readyz")[0] == 503
+    assert daemon.proc.poll() is None
