@@ -30,6 +30,7 @@ from infra_gitops.daemon.reconcile import (
     decide_orphan,
     detect_renames,
     pause_lifted,
+    prune_order,
     prune_refusal,
 )
 from infra_gitops.daemon.reporting import Reporter
@@ -448,7 +449,7 @@ def _handle_orphans(
     now = datetime.now(UTC)
     states = ctx.store.stack_states()
     held = False
-    for orphan in orphans:
+    for orphan in prune_order(orphans):
         hold = apply_hold(manifest.sync_windows, orphan.name, now) if orphan.prunable else None
         decision = decide_orphan(orphan, refused=refused, hold=hold)
         held = held or decision.action is OrphanAction.HOLD

@@ -235,6 +235,19 @@ def prune_refusal(
     )
 
 
+def prune_order(orphans: Sequence[Orphan]) -> list[Orphan]:
+    """Dependents before what they depend on: a stack's destroy may need the outputs
+    of a stack it reads from, so that one goes later."""
+    remaining = list(orphans)
+    ordered: list[Orphan] = []
+    while remaining:
+        needed = {d for o in remaining if o.stack is not None for d in o.stack.depends_on}
+        ready = [o for o in remaining if o.name not in needed] or remaining
+        ordered += ready
+        remaining = [o for o in remaining if o not in ready]
+    return ordered
+
+
 def decide_orphan(orphan: Orphan, *, refused: str | None, hold: str | None) -> OrphanDecision:
     """What to do with a deployed stack the desired commit no longer declares."""
     name, applied = orphan.name, orphan.applied_commit[:10]

@@ -15,6 +15,7 @@ from infra_gitops.daemon.reconcile import (
     decide_orphan,
     detect_renames,
     pause_lifted,
+    prune_order,
     prune_refusal,
     rename_keeps_state,
 )
@@ -210,3 +211,12 @@ def test_a_renamed_stack_that_keeps_its_state_is_applied_as_usual() -> None:
         _facts(stack=new, applied_commit=None, renamed_from=_stack("old", backend_config=key))
     )
     assert d.action is ActionKind.APPLY and "renamed from old" in d.message
+
+
+def test_dependents_are_pruned_before_what_they_depend_on() -> None:
+    app = Orphan("app", Stack("app", "stacks/app", depends_on=("storage",)), OLD)
+    storage = Orphan("storage", Stack("storage", "stacks/storage"), OLD)
+    web = Orphan("web", Stack("web", "stacks/web", depends_on=("app",)), OLD)
+    assert [o.name for o in prune_order([storage, app, web])] == ["web", "app", "storage"]
+    unknown = Orphan("x", None, OLD)
+    assert [o.name for o in prune_order([storage, unknown])] == ["storage", "x"]
