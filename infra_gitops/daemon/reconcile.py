@@ -137,22 +137,22 @@ def detect_renames(gone: Sequence[Stack], newcomers: Sequence[Stack]) -> dict[st
 
 
 def rename_keeps_state(old: Stack, new: Stack) -> bool:
-    """Both declare the same explicit state key: the new name continues the same
-    infrastructure. Otherwise the new stack's state starts empty.
+    """The new name resolves to the old one's state key: it continues the same
+    infrastructure. Otherwise its state starts empty and an apply creates duplicates."""
+    return state_key(old) == state_key(new)
 
-    Only the explicit `backend: {key: ...}` is compared for now; once each stack gets a
-    default key derived from its name, the resolved keys are what to compare.
-    """
-    old_key, new_key = old.backend_config.get("key"), new.backend_config.get("key")
-    return old_key is not None and old_key == new_key
+
+def state_key(stack: Stack) -> str:
+    """The stack's state key: the explicit `backend: {key: ...}`, else the default the
+    backend gets (NAME/terraform.tfstate, as the sandbox's backend already does)."""
+    return str(stack.backend_config.get("key") or f"{stack.name}/terraform.tfstate")
 
 
 def rename_hold_message(old: Stack, new: Stack) -> str:
-    key = old.backend_config.get("key") or f"{old.name}/terraform.tfstate"
     return (
-        f"renamed from {old.name}, but its state is not {old.name}'s: an apply would create "
-        f"{old.name}'s resources again; auto-apply is held: declare {old.name}'s state key "
-        f"(backend: {{key: {key}}}) or apply {new.name} by hand"
+        f"its state ({state_key(new)}) is not {old.name}'s ({state_key(old)}): an apply "
+        f"would create {old.name}'s resources again; auto-apply is held: keep the state "
+        f"key (backend: {{key: {state_key(old)}}}) or apply {new.name} by hand"
     )
 
 

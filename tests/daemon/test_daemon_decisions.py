@@ -186,14 +186,13 @@ def test_an_ambiguous_rename_is_not_guessed() -> None:
     assert detect_renames([_stack("o1"), _stack("o2")], [_stack("new")]) == {}
 
 
-def test_a_rename_keeps_its_state_only_with_the_same_explicit_key() -> None:
+def test_a_rename_keeps_its_state_only_when_its_state_key_is_the_old_one() -> None:
     key = {"key": "old/terraform.tfstate"}
     assert rename_keeps_state(_stack("old", backend_config=key), _stack("new", backend_config=key))
+    # The default key derives from the name: old's default is old/terraform.tfstate.
+    assert rename_keeps_state(_stack("old"), _stack("new", backend_config=key))
     assert not rename_keeps_state(_stack("old"), _stack("new"))
-    other = {"key": "new/terraform.tfstate"}
-    assert not rename_keeps_state(
-        _stack("old", backend_config=key), _stack("new", backend_config=other)
-    )
+    assert not rename_keeps_state(_stack("old", backend_config=key), _stack("new"))
 
 
 def test_a_renamed_stack_without_its_old_state_is_held_with_how_to_keep_it() -> None:

@@ -188,3 +188,44 @@ def test_a_confirm_stack_is_destroyed_only_by_a_person_who_is_recorded(world: Wo
     history = world.cli("history", "--stack", "app")
     assert "destroy (by carol)" in history.stdout
     assert "app" not in world.views()
+
+
+def test_a_renamed_stack_is_reported_as_a_rename_and_continues_only_with_its_state(
+    world: World,
+) -> None:
+    (world.work / "gitops.yaml").write_text(PRUNE_ALL)
+    first = world.commit_and_push("Declare storage and app, prune on")
+    world.start_daemon()
+    wait_for("both stacks applied", lambda: world.synced_at(first, "storage", "app"))
+
+    renamed = PRUNE_ALL.replace("  - name: app\n", "  - name: application\n")
+    (world.work / "gitops.yaml").write_text(renamed)
+    world.commit_and_push("Rename app to application")
+    views = wait_for(
+        "the rename reported",
+        lambda: (v := world.views()) and "application" in v and "app" in v and v,
+    )
+    assert (str(views["app"].status), views["app"].message) == ("Renamed", "renamed to application")
+    held = wait_for(
+        "application held: its state would start empty",
+        lambda: (v := world.views().get("application")) and "renamed from app" in v.message and v,
+    )
+    assert str(held.status) == "OutOfSync"
+    assert "backend: {key: app/terraform.tfstate}" in held.message
+    assert world.runs(kind="destroy") == []
+    assert world.runs(stack="application", kind="apply") == []
+    assert _parameters(world) == {"/demo/dev/queue_url", "/demo/dev/db_password"}
+
+    # Keeping app's state: the same infrastructure under the new name, nothing to change.
+    keep = renamed.replace(
+        "    path: stacks/app\n",
+        "    path: stacks/app\n    backend: {key: app/terraform.tfstate}\n",
+    )
+    (world.work / "gitops.yaml").write_text(keep)
+    kept = world.commit_and_push("application keeps app's state")
+    wait_for("application Synced", lambda: world.synced_at(kept, "application"), timeout=120)
+    (applied,) = world.runs(commit=kept, stack="application", kind="apply")
+    assert str(applied.status) == "no-changes"
+    assert str(world.views()["app"].status) == "Renamed"
+    assert world.runs(kind="destroy") == []
+    assert _parameters(world) == {"/demo/dev/queue_url", "/demo/dev/db_password"}
