@@ -261,7 +261,7 @@ class Daemon:
         states = store.stack_states()
         declared = {s.name: s.engine for s in manifest.stacks} if manifest else {}
         names = list(declared) + sorted(
-            n for n, s in states.items() if n not in declared and s.orphaned
+            n for n, s in states.items() if n not in declared and (s.orphaned or s.renamed_to)
         )
         return [
             derive_view(
