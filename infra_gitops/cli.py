@@ -20,6 +20,7 @@ from infra_gitops.commands import (
     drift,
     history,
     plan,
+    prune,
     rollback,
     sandbox_cmd,
     schema_cmd,
@@ -199,6 +200,13 @@ def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     rollback.add_arguments(p)
     p.set_defaults(func=rollback.run)
+    p = sub.add_parser(
+        "prune",
+        parents=[common],
+        help="destroy a stack gone from the manifest (prune: confirm), as a person",
+    )
+    prune.add_arguments(p)
+    p.set_defaults(func=prune.run)
 
 
 def options_from(args: argparse.Namespace) -> Options:

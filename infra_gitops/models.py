@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 SENSITIVE_MARKER = "(sensitive value)"
 """What every redacted value is replaced with, in records, artifacts, reports and logs."""
@@ -53,7 +53,18 @@ class Policy:
     """Seconds between drift checks (daemon)."""
     self_heal: bool = False
     auto_apply: bool = False
-    prune: bool = False
+    prune: bool | Literal["confirm"] = False
+    """Destroy the stack when it leaves the manifest: True (the daemon does), False
+    (it is left as it is, Orphaned) or "confirm" (only `infra-gitops prune STACK
+    --confirm`, run by a person, destroys it)."""
+
+    @property
+    def prunes_automatically(self) -> bool:
+        return self.prune is True
+
+    @property
+    def prune_needs_confirm(self) -> bool:
+        return self.prune == "confirm"
 
 
 @dataclass(frozen=True)
@@ -381,6 +392,8 @@ class Run:
     error: str | None = None
     plan_artifact: str | None = None
     log_artifact: str | None = None
+    actor: str | None = None
+    """The person who ran it, when a person had to (`prune --confirm`)."""
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "error": run.error,
         "plan_artifact": run.plan_artifact,
         "log_artifact": run.log_artifact,
+        "actor": run.actor,
     }
 
 
@@ -257,7 +258,7 @@ def render_history(runs: Iterable[Run]) -> str:
         (
             run.id,
             run.stack,
-            str(run.kind),
+            str(run.kind) + (f" (by {run.actor})" if run.actor else ""),
             str(run.status),
             run.commit.short_sha + ("+dirty" if run.commit.dirty else ""),
             run.commit.author,
@@ -276,7 +277,8 @@ def render_run(run: Run) -> str:
     lines = [
         f"Run {run.id}",
         f"  stack:    {run.stack}",
-        f"  kind:     {run.kind} (trigger: {run.trigger})",
+        f"  kind:     {run.kind} (trigger: {run.trigger}"
+        + (f", run by {run.actor})" if run.actor else ")"),
         f"  status:   {run.status}",
         f"  commit:   {run.commit.sha}{' (with uncommitted changes)' if run.commit.dirty else ''}",
         f"  author:   {run.commit.author} <{run.commit.email}>  {run.commit.date}",

@@ -127,11 +127,27 @@ def _store_identity(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO store_identity (id) VALUES (?)", (os.urandom(16).hex(),))
 
 
+def _schema_prune_guard(conn: sqlite3.Connection) -> None:
+    # Who ran a run when a person did (`prune --confirm`); the stack an old name was
+    # renamed to (never pruned for it); commits the daemon could not use, and why
+    # (shown by `status` even when no stack is known yet).
+    conn.execute("ALTER TABLE runs ADD COLUMN actor TEXT")
+    conn.execute("ALTER TABLE stack_state ADD COLUMN renamed_to TEXT")
+    conn.execute(
+        """CREATE TABLE bad_commits (
+            commit_sha TEXT PRIMARY KEY,
+            error TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _schema_v1,
     _schema_v2,
     _plan_kinds_columns,
     _store_identity,
+    _schema_prune_guard,
 )
 """MIGRATIONS[n] takes the schema from version n to n + 1 (PRAGMA user_version).
 Append a function for every schema change; never edit a released one."""
@@ -195,8 +211,17 @@ class RunStore:
 
     # ------------------------------------------------------------ recording
 
-    def start(self, stack: str, kind: RunKind, trigger: str, commit: Commit, engine: str) -> Run:
-        """Record a run as running now, owned by this process."""
+    def start(
+        self,
+        stack: str,
+        kind: RunKind,
+        trigger: str,
+        commit: Commit,
+        engine: str,
+        *,
+        actor: str | None = None,
+    ) -> Run:
+        """Record a run as running now, owned by this process (asked for by actor)."""
         started = _now()
         owner = own_identity()
         with self._write() as conn:
@@ -205,8 +230,8 @@ class RunStore:
                 inserted = conn.execute(
                     """INSERT OR IGNORE INTO runs (id, stack, kind, trigger, status, engine,
                         commit_sha, commit_author, commit_email, commit_date, commit_message,
-                        commit_dirty, started_at, owner_pid, owner_host, owner_start)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                        commit_dirty, started_at, owner_pid, owner_host, owner_start, actor)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
                         run_id,
                         stack,
@@ -222,6 +247,7 @@ class RunStore:
                         int(commit.dirty),
                         _iso(started),
                         *owner,
+                        actor,
                     ),
                 ).rowcount
                 if inserted:
@@ -407,6 +433,28 @@ class RunStore:
                 (stack, *columns.values()),
             )
 
+    # ------------------------------------------------------------ bad commits (daemon)
+
+    def record_bad_commit(self, sha: str, error: str) -> bool:
+        """Note a commit the daemon cannot use; False when it was noted already."""
+        with self._write() as conn:
+            return bool(
+                conn.execute(
+                    "INSERT OR IGNORE INTO bad_commits (commit_sha, error, recorded_at) "
+                    "VALUES (?, ?, ?)",
+                    (sha, self._scrubber.scrub(error), _iso(_now())),
+                ).rowcount
+            )
+
+    def latest_bad_commit(self) -> BadCommit | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT * FROM bad_commits ORDER BY recorded_at DESC LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return None
+        return BadCommit(row["commit_sha"], row["error"], row["recorded_at"])
+
     # ------------------------------------------------------------ internals
 
     def _initialize(self) -> None:
@@ -572,6 +620,7 @@ class RunStore:
             error=row["error"],
             plan_artifact=names.get(PLAN_ARTIFACT),
             log_artifact=names.get(LOG_ARTIFACT),
+            actor=row["actor"],
         )
 
     def _changes_json(self, changes: Iterable[ResourceChange]) -> str:
@@ -612,10 +661,22 @@ class StackState:
     paused_at_commit: str | None = None
     """Auto-apply is paused (after a rollback) until a commit after this one touches it."""
     pause_reason: str | None = None
+    renamed_to: str | None = None
+    """It left the manifest because a stack of this name took its place (same path)."""
     updated_at: str = ""
 
 
+@dataclass(frozen=True)
+class BadCommit:
+    """A commit the daemon could not use (invalid manifest, unsafe files)."""
+
+    sha: str
+    error: str
+    recorded_at: str
+
+
 _STACK_STATE_FIELDS = {
+    "renamed_to",
     "desired_commit",
     "out_of_sync",
     "orphaned",
@@ -634,6 +695,7 @@ def _to_stack_state(row: sqlite3.Row) -> StackState:
         message=row["message"],
         paused_at_commit=row["paused_at_commit"],
         pause_reason=row["pause_reason"],
+        renamed_to=row["renamed_to"],
         updated_at=row["updated_at"],
     )
 

@@ -1,10 +1,12 @@
-"""One operation on one stack, locked and recorded: plan, drift check (and heal), apply.
+"""One operation on one stack, locked and recorded: plan, drift check (and heal), apply,
+destroy.
 
 Each operation holds the stack's lock for its whole duration (a stack held by another
 run fails fast, naming the holder, and nothing is recorded since nothing ran), records
 the run when it starts and when it ends whatever happens, and keeps the redacted plan
 and the log as artifacts. A failed plan is never applied: apply only ever gets the Plan
-just made, and applies its saved file.
+just made, and applies its saved file. However an operation ends, no saved plan file it
+made is left behind: they hold variable values (secrets too) in clear.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from infra_gitops.engines.base import Engine, StackWorkspace
 from infra_gitops.errors import GitOpsError, LockHeldError, OutputsPendingError
 from infra_gitops.locking import StackLock, stack_lock
-from infra_gitops.models import Plan, Run, RunKind, RunStatus, Stack, StackOutcome
+from infra_gitops.models import ApplyResult, Plan, Run, RunKind, RunStatus, Stack, StackOutcome
 from infra_gitops.runs import RunStore
 from infra_gitops.source import Source
 
@@ -46,6 +48,8 @@ class StackRunner:
     trigger: str = "cli"
     lock_wait: float = 0.0
     keep_plan: PlanKeeper | None = None
+    actor: str | None = None
+    """Who asked, when a person did (`prune --confirm`): recorded with each run."""
 
     def plan(self, stack: Stack) -> StackOutcome:
         return self._exclusively(stack, RunKind.PLAN, partial(self._plan, stack))
@@ -81,12 +85,24 @@ class StackRunner:
             stack, RunKind.APPLY, partial(self._apply, stack, RunKind.APPLY, approve)
         )
 
+    def destroy(self, stack: Stack) -> StackOutcome:
+        """Destroy everything the stack manages (prune), recorded as a destroy run."""
+        return self._exclusively(stack, RunKind.DESTROY, partial(self._destroy, stack))
+
     # ------------------------------------------------------------ internals
+
+    def _destroy(self, stack: Stack, lock: StackLock) -> StackOutcome:
+        with self._recorded(stack, RunKind.DESTROY, lock) as rec:
+            rec.engine.prepare(rec.ws)
+            rec.ws.progress("destroying every resource of the stack")
+            result = rec.engine.destroy(rec.ws)
+            return rec.finish_applied(result)
+        return rec.closed_outcome()
 
     def _plan(self, stack: Stack, lock: StackLock) -> StackOutcome:
         with self._recorded(stack, RunKind.PLAN, lock) as rec:
             rec.engine.prepare(rec.ws)
-            plan = rec.engine.plan(rec.ws)
+            plan = rec.planned(rec.engine.plan(rec.ws))
             if self.keep_plan is not None:
                 self.keep_plan(stack, plan)
             return rec.finish(RunStatus.CHANGES if plan.has_changes else RunStatus.NO_CHANGES, plan)
@@ -94,6 +110,7 @@ class StackRunner:
 
     def _apply_saved(self, stack: Stack, plan: Plan, lock: StackLock) -> StackOutcome:
         with self._recorded(stack, RunKind.APPLY, lock) as rec:
+            rec.planned(plan)
             rec.engine.prepare(rec.ws)
             rec.ws.progress(f"applying the saved plan: {plan.counts}")
             result = rec.engine.apply(rec.ws, plan)
@@ -104,7 +121,7 @@ class StackRunner:
     def _drift_check(self, stack: Stack, lock: StackLock) -> StackOutcome:
         with self._recorded(stack, RunKind.DRIFT, lock) as rec:
             rec.engine.prepare(rec.ws)
-            plan = rec.engine.plan(rec.ws, refresh_only=True)
+            plan = rec.planned(rec.engine.plan(rec.ws, refresh_only=True))
             return rec.finish(RunStatus.DRIFTED if plan.has_drift else RunStatus.NO_CHANGES, plan)
         return rec.closed_outcome()
 
@@ -113,7 +130,7 @@ class StackRunner:
     ) -> StackOutcome:
         with self._recorded(stack, kind, lock) as rec:
             rec.engine.prepare(rec.ws)
-            plan = rec.engine.plan(rec.ws)
+            plan = rec.planned(rec.engine.plan(rec.ws))
             if not plan.has_changes:
                 return rec.finish(RunStatus.NO_CHANGES, plan)
             if approve is not None and not approve(stack, plan):
@@ -143,7 +160,9 @@ class StackRunner:
         outputs that do not exist yet) and are swallowed: the caller then returns
         rec.closed_outcome(). Bugs close it as failed and propagate.
         """
-        run = self.store.start(stack.name, kind, self.trigger, self.source.commit, stack.engine)
+        run = self.store.start(
+            stack.name, kind, self.trigger, self.source.commit, stack.engine, actor=self.actor
+        )
         lock.update(run_id=run.id)
         log_file = self.state_dir / "logs" / f"{run.id}.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +177,7 @@ class StackRunner:
             rec.close(RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
             raise
         finally:
+            rec.remove_saved_plans()
             rec.keep_log()
 
 
@@ -171,12 +191,35 @@ class _Recording:
         self.log_file = log_file
         self.started = time.monotonic()
         self.outcome: StackOutcome | None = None
+        self.plans: list[Plan] = []
+        self.plans_before: frozenset[Path] = frozenset()
 
     @cached_property
     def ws(self) -> StackWorkspace:
         # Built inside the recorded block: a bad variable or a pending output is
         # recorded against this run like any engine failure.
-        return self.runner.workspace_for(self.stack, self.log_file)
+        ws = self.runner.workspace_for(self.stack, self.log_file)
+        self.plans_before = frozenset(_saved_plans(ws.work_dir))
+        return ws
+
+    def planned(self, plan: Plan) -> Plan:
+        """Note a plan this operation works with: its saved file goes when the run ends."""
+        self.plans.append(plan)
+        return plan
+
+    def remove_saved_plans(self) -> None:
+        """Delete the saved plans of this operation, whatever way it ended.
+
+        Those it was given or made (noted with planned()), and those an engine made
+        inside one step (a destroy plans and applies in one call): any file that
+        appeared in the stack's plans directory while this run held the stack's lock.
+        """
+        for plan in self.plans:
+            if plan.plan_file is not None:
+                plan.plan_file.unlink(missing_ok=True)
+        if "ws" in self.__dict__:  # the workspace was built: the engine may have planned
+            for path in _saved_plans(self.ws.work_dir) - self.plans_before:
+                path.unlink(missing_ok=True)
 
     @cached_property
     def engine(self) -> Engine:
@@ -219,6 +262,24 @@ class _Recording:
         )
         return self.outcome
 
+    def finish_applied(self, result: ApplyResult) -> StackOutcome:
+        """End a run that changed the stack without a plan of ours (destroy)."""
+        self.runner.store.finish(
+            self.run.id,
+            RunStatus.APPLIED,
+            counts=result.counts,
+            engine_version=result.engine_version,
+        )
+        self.outcome = StackOutcome(
+            stack=self.stack.name,
+            kind=self.run.kind,
+            status=RunStatus.APPLIED,
+            run_id=self.run.id,
+            duration_s=time.monotonic() - self.started,
+            outputs=result.outputs,
+        )
+        return self.outcome
+
     def close(self, status: RunStatus, message: str) -> None:
         self.runner.store.finish(self.run.id, status, error=message)
         self.outcome = StackOutcome(
@@ -239,3 +300,12 @@ class _Recording:
         if self.log_file.exists():
             self.runner.store.attach(self.run.id, "log.txt", self.log_file)
             self.log_file.unlink(missing_ok=True)
+
+
+_PLANS_DIR = "plans"
+"""Where the engines write saved plans and plan JSON, inside a stack's work dir."""
+
+
+def _saved_plans(work_dir: Path) -> set[Path]:
+    plans_dir = work_dir / _PLANS_DIR
+    return {p for p in plans_dir.iterdir() if p.is_file()} if plans_dir.is_dir() else set()

@@ -1,5 +1,6 @@
 """`infra-gitops status`: every stack's sync status, last applied commit and last drift
-check, from the run records (no daemon needed)."""
+check, from the run records (no daemon needed); and the newest commit the daemon could
+not use, while no later one was reconciled."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from infra_gitops import report
 from infra_gitops.daemon.contracts import StackView
 from infra_gitops.daemon.status import stack_views
 from infra_gitops.progress import Progress
-from infra_gitops.runs import RunStore
+from infra_gitops.runs import BadCommit, RunStore
 from infra_gitops.session import Options
 
 
@@ -19,14 +20,33 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
     with RunStore.open(options.state_dir) as store:
         store.mark_interrupted()
         views = stack_views(store)
+        bad = current_bad_commit(store)
     if options.stacks:
         views = [v for v in views if v.name in options.stacks]
     if args.json:
         stacks = [dataclasses.asdict(v) | {"status": str(v.status)} for v in views]
-        print(report.envelope("status", 0, {"stacks": stacks}), file=out)
+        bad_commit = {"sha": bad.sha, "error": bad.error} if bad else None
+        print(report.envelope("status", 0, {"stacks": stacks, "bad_commit": bad_commit}), file=out)
     else:
-        print(render(views), file=out)
+        table = render(views)
+        if bad is not None and not views:
+            table = "no stack applied yet"
+        print(table, file=out)
+        if bad is not None:
+            print(f"\n{bad.error}", file=out)
     return 0
+
+
+def current_bad_commit(store: RunStore) -> BadCommit | None:
+    """The newest bad commit, unless something happened since (a later commit was
+    reconciled: a run started or a stack's state changed after it was recorded)."""
+    bad = store.latest_bad_commit()
+    if bad is None:
+        return None
+    latest = store.list(limit=1)
+    later = [s.updated_at for s in store.stack_states().values()]
+    later += [r.started_at for r in latest if r.commit.sha != bad.sha]
+    return None if any(at > bad.recorded_at for at in later) else bad
 
 
 def render(views: list[StackView]) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from infra_gitops.config.build import build_stack
 from infra_gitops.config.entries import stack_entries
 from infra_gitops.config.policies import PolicyRule, policy_problems, policy_rules
+from infra_gitops.config.prune import PruneLimits, prune_limits
 from infra_gitops.config.schema_check import schema_problems
 from infra_gitops.config.semantic_check import semantic_problems
 from infra_gitops.config.sync_windows import SyncWindow, sync_window_problems, sync_windows
@@ -33,6 +34,8 @@ class Manifest:
     """Rules plans are checked against in CI (the `policies` section)."""
     sync_windows: tuple[SyncWindow, ...] = ()
     """When the daemon may apply (the `sync_windows` section)."""
+    prune: PruneLimits = PruneLimits()
+    """How many stacks one commit may prune (the `prune` section)."""
 
     @property
     def root(self) -> Path:
@@ -83,6 +86,7 @@ def _check(repo_root: Path) -> tuple[list[Problem], Manifest | None]:
         stacks=stacks,
         policies=policy_rules(doc),
         sync_windows=sync_windows(doc),
+        prune=prune_limits(doc),
     )
 
 

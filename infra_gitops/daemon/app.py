@@ -100,6 +100,7 @@ class Daemon:
         self._manifest: config.Manifest | None = None
         self._done_head: str | None = None
         self._pending = True
+        self._crashed_head: str | None = None
         self._next_trigger = "daemon:commit"
         self._started = time.time()
         self._reported_attempt: float | None = None
@@ -223,7 +224,10 @@ class Daemon:
         try:
             result = passes.reconcile_commit(ctx, head, trigger, self._manifest)
         except Exception:
-            log.exception("reconcile pass over %s failed", head[:10])
+            # A bug: its traceback once per commit, not at every poll that retries it.
+            if head != self._crashed_head:
+                log.exception("reconcile pass over %s failed", head[:10])
+            self._crashed_head = head
             return
         if result.manifest is not None:
             self._manifest = result.manifest
@@ -295,7 +299,7 @@ class Daemon:
         states = store.stack_states()
         declared = {s.name: s.engine for s in manifest.stacks} if manifest else {}
         names = list(declared) + sorted(
-            n for n, s in states.items() if n not in declared and s.orphaned
+            n for n, s in states.items() if n not in declared and (s.orphaned or s.renamed_to)
         )
         return [
             derive_view(

@@ -23,7 +23,11 @@ class SyncStatus(StrEnum):
     PROGRESSING = "Progressing"
     FAILED = "Failed"
     ORPHANED = "Orphaned"
-    """Removed from the manifest, still deployed (prune is off for it)."""
+    """Removed from the manifest, still deployed (prune is off or needs a person's
+    confirmation, or a guard or a sync window holds the prune)."""
+    RENAMED = "Renamed"
+    """Removed from the manifest because a new name took its place (same path, engine and
+    workspace): never pruned for it."""
     UNKNOWN = "Unknown"
     """Never reconciled yet."""
 
@@ -36,7 +40,12 @@ class EventKind(StrEnum):
     ORPHANED = "orphaned"
     PRUNED = "pruned"
     HELD = "held"
-    """An apply held by a sync window or a pause."""
+    """An apply or a prune held by a sync window or a pause."""
+    PRUNE_REFUSED = "prune_refused"
+    """A commit would prune more stacks than the manifest's prune limits allow."""
+    RENAMED = "renamed"
+    BAD_COMMIT = "bad_commit"
+    """A commit that cannot be used (invalid manifest, unsafe files): not applied."""
     FETCH_FAILED = "fetch_failed"
 
 

@@ -204,6 +204,9 @@ _ICONS = {
     EventKind.PRUNED: ":wastebasket:",
     EventKind.HELD: ":hourglass:",
     EventKind.FETCH_FAILED: ":satellite:",
+    EventKind.PRUNE_REFUSED: ":shield:",
+    EventKind.RENAMED: ":label:",
+    EventKind.BAD_COMMIT: ":no_entry:",
 }
 
 

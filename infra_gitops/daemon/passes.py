@@ -1,5 +1,6 @@
 """Carrying decisions out: a reconcile pass over a commit, a drift check of one stack,
-the pruning of stacks gone from the manifest, and the record of a bad commit.
+the pruning of stacks gone from the manifest (within the manifest's prune limits and
+sync windows; renames are not prunes), and the record of a bad commit.
 
 Every operation goes through StackRunner (locked, recorded), under the daemon's stack
 guard and in-flight tracking, so a draining daemon starts nothing new.
@@ -12,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from infra_gitops import config, git
 from infra_gitops.daemon.changes import ChangeIndex
@@ -22,18 +22,23 @@ from infra_gitops.daemon.reconcile import (
     DAEMON_TRIGGERS,
     ActionKind,
     Decision,
+    Orphan,
+    OrphanAction,
+    OrphanDecision,
     StackFacts,
     decide,
     decide_orphan,
+    detect_renames,
     pause_lifted,
+    prune_order,
+    prune_refusal,
 )
 from infra_gitops.daemon.reporting import Reporter
 from infra_gitops.daemon.runtime import InFlight, LogProgress, Settings, StackGuard
-from infra_gitops.daemon.status import RECENT_RUNS, applied_run, pruned
+from infra_gitops.daemon.status import RECENT_RUNS, applied_run, last_state_change
 from infra_gitops.daemon.windows import apply_hold
-from infra_gitops.errors import GitOpsError
-from infra_gitops.locking import stack_lock
-from infra_gitops.models import Run, RunKind, RunStatus, Stack, StackOutcome
+from infra_gitops.errors import BadSourceError, GitOpsError
+from infra_gitops.models import Commit, Run, RunKind, RunStatus, Stack, StackOutcome
 from infra_gitops.orchestrate import run_in_order
 from infra_gitops.runs import RunStore, StackState
 from infra_gitops.session import Options, Session, open_session
@@ -78,12 +83,14 @@ class PassResult:
     error: str | None = None
     retry: bool = False
     """The pass could not run for a reason that may pass (the cloud or the mirror)."""
+    prunes_held: bool = False
+    """A sync window holds the prune of a stack gone from the manifest."""
 
     @property
     def pending(self) -> bool:
-        """Something may change on a later pass at the same commit (a held apply, a
-        failure that may pass)."""
-        return self.retry or any(d.held for d in self.decisions)
+        """Something may change on a later pass at the same commit (a held apply or
+        prune, a failure that may pass)."""
+        return self.retry or self.prunes_held or any(d.held for d in self.decisions)
 
 
 # ---------------------------------------------------------------- commit pass
@@ -92,12 +99,17 @@ class PassResult:
 def reconcile_commit(
     ctx: Context, head: str, trigger: str, last_manifest: config.Manifest | None
 ) -> PassResult:
-    """Plan/apply what the commit changes; report stacks gone from the manifest."""
+    """Plan/apply what the commit changes; prune or report stacks gone from the manifest.
+
+    A commit that cannot be used (invalid manifest, unsafe files) is recorded once as a
+    bad commit and never retried; other failures (the cloud, the mirror) are retried.
+    """
     try:
         with ctx.session(head, trigger, lock_wait=ctx.settings.lock_wait) as session:
-            decisions = _reconcile(ctx, session, head)
+            orphans = _find_renames(ctx, session.manifest, _orphans(ctx, session.manifest), head)
+            decisions = _reconcile(ctx, session, head, orphans)
             manifest = session.manifest
-    except config.ConfigError as exc:
+    except (config.ConfigError, BadSourceError) as exc:
         _record_bad_commit(ctx, head, trigger, exc, last_manifest)
         return PassResult(head, None, error=str(exc))
     except GitOpsError as exc:
@@ -106,16 +118,29 @@ def reconcile_commit(
             once_key=("pass-failed", head, str(exc)),
         )
         return PassResult(head, None, error=str(exc), retry=True)
-    _handle_orphans(ctx, manifest, head, trigger)
-    return PassResult(head, manifest, tuple(decisions))
+    held = _handle_orphans(ctx, manifest, head, trigger, orphans)
+    return PassResult(head, manifest, tuple(decisions), prunes_held=held)
 
 
-def _reconcile(ctx: Context, session: Session, head: str) -> list[Decision]:
+def _reconcile(
+    ctx: Context, session: Session, head: str, orphans: Sequence[Orphan]
+) -> list[Decision]:
     manifest = session.manifest
     now = datetime.now(UTC)
     states = ctx.store.stack_states()
+    renamed_from = {o.renamed_to: o.stack for o in orphans if o.renamed_to and o.stack}
     decisions = {
-        stack.name: decide(_facts(ctx, manifest, stack, states.get(stack.name), head, now))
+        stack.name: decide(
+            _facts(
+                ctx,
+                manifest,
+                stack,
+                states.get(stack.name),
+                head,
+                now,
+                renamed_from.get(stack.name),
+            )
+        )
         for stack in manifest.stacks
     }
     for d in decisions.values():
@@ -146,25 +171,30 @@ def _facts(
     state: StackState | None,
     head: str,
     now: datetime,
+    renamed_from: Stack | None,
 ) -> StackFacts:
     runs = ctx.store.list(stack=stack.name, limit=RECENT_RUNS)
     applied = applied_run(runs)
     base = applied.commit.sha if applied and not applied.commit.dirty else None
+    # Destroyed, or never applied: everything the commit declares is to be applied.
     affected = stack.name in ctx.changes.touched(manifest, base, head)
     return StackFacts(
         stack=stack,
         desired_commit=head,
         applied_commit=base,
         affected=affected,
-        last_run_here=_last_run_here(runs, head, applied),
+        last_run_here=_last_run_here(runs, head, last_state_change(runs)),
         paused=_still_paused(ctx, manifest, stack.name, state, head),
         hold=apply_hold(manifest.sync_windows, stack.name, now),
+        renamed_from=renamed_from if applied is None else None,
     )
 
 
-def _last_run_here(runs: Sequence[Run], head: str, applied: Run | None) -> Run | None:
+def _last_run_here(runs: Sequence[Run], head: str, changed: Run | None) -> Run | None:
+    """The daemon's latest plan or apply at head made after the stack's last state
+    change (an apply or a destroy): older ones say nothing about it as it is now."""
     for run in runs:
-        if applied is not None and run.started_at < applied.started_at:
+        if changed is not None and run.started_at < changed.started_at:
             return None
         if (
             run.commit.sha == head
@@ -248,7 +278,12 @@ def _save_state(
         if outcome.status is RunStatus.SKIPPED:
             message = outcome.error or "skipped"
     ctx.store.update_stack_state(
-        name, desired_commit=head, out_of_sync=out_of_sync, orphaned=False, message=message
+        name,
+        desired_commit=head,
+        out_of_sync=out_of_sync,
+        orphaned=False,
+        renamed_to=None,
+        message=message,
     )
 
 
@@ -259,20 +294,45 @@ def _record_bad_commit(
     ctx: Context,
     head: str,
     trigger: str,
-    error: config.ConfigError,
+    error: config.ConfigError | BadSourceError,
     last_manifest: config.Manifest | None,
 ) -> None:
-    """A failed plan run per stack of the last good manifest (once per commit): nothing
-    is applied, the last good state stays, and `history` and `status` say why."""
-    if ctx.store.list(commit=head, limit=1):
-        return
-    with git.open_repo(ctx.mirror.path) as repo:
-        commit = git.resolve_commit(repo, head)
-    message = f"commit {head[:10]} is not applied: its manifest is invalid:\n{error}"
-    for stack in last_manifest.stacks if last_manifest else ():
-        run = ctx.store.start(stack.name, RunKind.PLAN, trigger, commit, stack.engine)
+    """Once per commit: the reason kept with the commit (`status` shows it even when no
+    stack is known), a failed plan run per known stack, one event. Nothing is applied
+    and the last good state stays."""
+    what = (
+        "its manifest is invalid"
+        if isinstance(error, config.ConfigError)
+        else ("its files cannot be used")
+    )
+    message = f"commit {head[:10]} is not applied: {what}:\n{error}"
+    if not ctx.store.record_bad_commit(head, message):
+        return  # recorded already (by an earlier pass or an earlier daemon)
+    commit = _commit(ctx, head)
+    for name, engine in _known_stacks(ctx, last_manifest):
+        run = ctx.store.start(name, RunKind.PLAN, trigger, commit, engine)
         ctx.store.finish(run.id, RunStatus.FAILED, error=message)
-    ctx.reporter.event(Event(EventKind.FAILED, message, commit=head), once_key=("bad-commit", head))
+    ctx.reporter.event(
+        Event(EventKind.BAD_COMMIT, message, commit=head), once_key=("bad-commit", head)
+    )
+
+
+def _known_stacks(ctx: Context, last_manifest: config.Manifest | None) -> list[tuple[str, str]]:
+    """The stacks of the last good manifest; after a restart, those the records say are
+    declared."""
+    if last_manifest is not None:
+        return [(s.name, s.engine) for s in last_manifest.stacks]
+    known = []
+    for name, state in ctx.store.stack_states().items():
+        latest = ctx.store.latest(name)
+        if state.desired_commit and not state.renamed_to and latest is not None:
+            known.append((name, latest.engine))
+    return known
+
+
+def _commit(ctx: Context, sha: str) -> Commit:
+    with git.open_repo(ctx.mirror.path) as repo:
+        return git.resolve_commit(repo, sha)
 
 
 # ---------------------------------------------------------------- drift
@@ -327,74 +387,145 @@ def _drift_events(
 # ---------------------------------------------------------------- orphans
 
 
-def _handle_orphans(ctx: Context, manifest: config.Manifest, head: str, trigger: str) -> None:
+def _orphans(ctx: Context, manifest: config.Manifest) -> list[Orphan]:
+    """Deployed stacks the manifest no longer declares, as their applied commit did."""
+    orphans = []
     for name, state in ctx.store.stack_states().items():
         if name in manifest.names:
             continue
-        runs = ctx.store.list(stack=name, limit=RECENT_RUNS)
-        applied = applied_run(runs)
-        if applied is None or pruned(runs):
-            continue
+        applied = applied_run(ctx.store.list(stack=name, limit=RECENT_RUNS))
+        if applied is None:
+            continue  # never deployed, or destroyed already
         old = ctx.changes.manifest_at(applied.commit.sha)
-        prune = old is not None and name in old.names and old.stack(name).policy.prune
-        decision = decide_orphan(name, prune, applied.commit.sha)
+        declared = old.stack(name) if old is not None and name in old.names else None
+        renamed_to = state.renamed_to if state.renamed_to in manifest.names else None
+        orphans.append(Orphan(name, declared, applied.commit.sha, renamed_to))
+    return orphans
+
+
+def _find_renames(
+    ctx: Context, manifest: config.Manifest, orphans: list[Orphan], head: str
+) -> list[Orphan]:
+    """Orphans with the renames this commit makes noted (and remembered: the old name is
+    never pruned for it, whatever later commits do with the new one)."""
+    newcomers = [
+        s
+        for s in manifest.stacks
+        if applied_run(ctx.store.list(stack=s.name, limit=RECENT_RUNS)) is None
+    ]
+    gone = [o.stack for o in orphans if o.renamed_to is None and o.stack is not None]
+    renames = detect_renames(gone, newcomers)
+    for old, new in renames.items():
+        ctx.store.update_stack_state(old, renamed_to=new, orphaned=False, message="")
+        ctx.reporter.event(
+            Event(EventKind.RENAMED, f"{old}: renamed to {new}", stack=old, commit=head),
+            once_key=("renamed", old, new),
+        )
+        ctx.reporter.event(
+            Event(EventKind.RENAMED, f"{new}: renamed from {old}", stack=new, commit=head),
+            once_key=("renamed-from", new, old),
+        )
+    return [
+        Orphan(o.name, o.stack, o.applied_commit, renames[o.name]) if o.name in renames else o
+        for o in orphans
+    ]
+
+
+def _handle_orphans(
+    ctx: Context, manifest: config.Manifest, head: str, trigger: str, orphans: Sequence[Orphan]
+) -> bool:
+    """Prune, hold or report each orphan; True when a sync window holds a prune."""
+    if not orphans:
+        return False
+    deployed = sum(
+        1
+        for s in manifest.stacks
+        if applied_run(ctx.store.list(stack=s.name, limit=RECENT_RUNS)) is not None
+    ) + sum(1 for o in orphans if o.renamed_to is None)
+    prunable = [o.name for o in orphans if o.prunable]
+    refused = prune_refusal(prunable, deployed, manifest.prune, head)
+    if refused is not None:
+        _refuse_prunes(ctx, head, trigger, [o for o in orphans if o.prunable], refused)
+    now = datetime.now(UTC)
+    states = ctx.store.stack_states()
+    held = False
+    for orphan in prune_order(orphans):
+        hold = apply_hold(manifest.sync_windows, orphan.name, now) if orphan.prunable else None
+        decision = decide_orphan(orphan, refused=refused, hold=hold)
+        held = held or decision.action is OrphanAction.HOLD
         if decision.destroy:
-            _prune(ctx, name, applied.commit.sha, trigger)
-        elif not state.orphaned:
-            ctx.store.update_stack_state(name, orphaned=True, message=decision.message)
-            ctx.reporter.event(
-                Event(EventKind.ORPHANED, f"{name}: {decision.message}", stack=name, commit=head)
-            )
+            _prune(ctx, orphan, head, trigger)
+        else:
+            _report_orphan(ctx, decision, states.get(orphan.name), head)
+    return held
 
 
-def _prune(ctx: Context, name: str, sha: str, trigger: str) -> None:
+def _report_orphan(
+    ctx: Context, decision: OrphanDecision, state: StackState | None, head: str
+) -> None:
+    """Keep the orphan's status and say it once (an event when its message changes)."""
+    name = decision.stack
+    if decision.action is OrphanAction.RENAMED:
+        return  # its state says so already (renamed_to), and the rename was announced
+    if state is not None and state.orphaned and state.message == decision.message:
+        return
+    ctx.store.update_stack_state(name, orphaned=True, renamed_to=None, message=decision.message)
+    if decision.action is OrphanAction.REFUSED:
+        return  # one event for the whole commit (_refuse_prunes)
+    kind = EventKind.HELD if decision.action is OrphanAction.HOLD else EventKind.ORPHANED
+    ctx.reporter.event(
+        Event(kind, f"{name}: {decision.message}", stack=name, commit=head),
+        once_key=("orphan", name, head, decision.message),
+    )
+
+
+def _refuse_prunes(
+    ctx: Context, head: str, trigger: str, refused: Sequence[Orphan], message: str
+) -> None:
+    """Nothing is destroyed: a skipped destroy run per stack (in `history`), one event.
+    Once per commit."""
+    if ctx.store.list(kind=RunKind.DESTROY, commit=head, status=RunStatus.SKIPPED, limit=1):
+        return
+    commit = _commit(ctx, head)
+    for orphan in refused:
+        engine = orphan.stack.engine if orphan.stack is not None else ""
+        run = ctx.store.start(orphan.name, RunKind.DESTROY, trigger, commit, engine)
+        ctx.store.finish(run.id, RunStatus.SKIPPED, error=message)
+    ctx.reporter.event(
+        Event(
+            EventKind.PRUNE_REFUSED,
+            message,
+            commit=head,
+            details={"stacks": sorted(o.name for o in refused)},
+        ),
+        once_key=("prune-refused", head),
+    )
+
+
+def _prune(ctx: Context, orphan: Orphan, head: str, trigger: str) -> None:
+    """Destroy an orphan at its last applied commit, through the runner."""
+    name, sha = orphan.name, orphan.applied_commit
     with ctx.guard.hold(name), ctx.inflight.run() as allowed:
         if not allowed:
             return
-        with ctx.session(sha, trigger, lock_wait=ctx.settings.lock_wait) as session:
-            run = destroy_stack(session, session.manifest.stack(name), ctx.settings.lock_wait)
-    ctx.reporter.runs_finished([run])
-    if run.status is RunStatus.APPLIED:
-        ctx.store.update_stack_state(name, orphaned=False, message="pruned")
+        try:
+            with ctx.session(sha, trigger, lock_wait=ctx.settings.lock_wait) as session:
+                outcome = session.runner.destroy(session.manifest.stack(name))
+        except GitOpsError as exc:
+            outcome = StackOutcome(name, RunKind.DESTROY, RunStatus.FAILED, error=str(exc))
+    if outcome.run_id is not None:
+        ctx.reporter.runs_finished([ctx.store.get(outcome.run_id)])
+    if outcome.status is RunStatus.APPLIED:
+        # No commit declares it any more: `status` stops listing it (until one does).
+        ctx.store.update_stack_state(
+            name, orphaned=False, renamed_to=None, desired_commit=None, message="pruned"
+        )
         kind, message = EventKind.PRUNED, f"{name}: removed from the manifest: destroyed"
     else:
-        kind, message = EventKind.FAILED, f"{name}: prune failed: {_first(run.error)}"
-    ctx.reporter.event(Event(kind, message, stack=name, commit=sha, run_id=run.id))
-
-
-def destroy_stack(session: Session, stack: Stack, lock_wait: float) -> Run:
-    """Destroy a stack's resources, locked and recorded as a destroy run."""
-    store = session.store
-    state_dir = session.options.state_dir
-    with stack_lock(state_dir, stack.name, wait=lock_wait) as lock:
-        run = store.start(
-            stack.name,
-            RunKind.DESTROY,
-            session.options.trigger,
-            session.source.commit,
-            stack.engine,
-        )
-        lock.update(run_id=run.id)
-        log_file = state_dir / "logs" / f"{run.id}.log"
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            engine = session.runner.engine_for(stack)
-            ws = session.runner.workspace_for(stack, log_file)
-            engine.prepare(ws)
-            result = engine.destroy(ws)
-        except GitOpsError as exc:
-            return store.finish(run.id, RunStatus.FAILED, error=str(exc))
-        finally:
-            _keep_log(store, run.id, log_file)
-        return store.finish(
-            run.id, RunStatus.APPLIED, counts=result.counts, engine_version=result.engine_version
-        )
-
-
-def _keep_log(store: RunStore, run_id: str, log_file: Path) -> None:
-    if log_file.exists():
-        store.attach(run_id, "log.txt", log_file)
-        log_file.unlink(missing_ok=True)
+        failure = f"prune failed: {_first(outcome.error)}"
+        ctx.store.update_stack_state(name, orphaned=True, message=failure)
+        kind, message = EventKind.FAILED, f"{name}: {failure}"
+    ctx.reporter.event(Event(kind, message, stack=name, commit=head, run_id=outcome.run_id))
 
 
 def _first(text: str | None) -> str:

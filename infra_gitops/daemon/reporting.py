@@ -81,4 +81,11 @@ class Reporter:
                 self.notes.append(run.commit.sha, note_line(run))
 
 
-_WARNINGS = (EventKind.DRIFT, EventKind.FAILED, EventKind.FETCH_FAILED, EventKind.ORPHANED)
+_WARNINGS = (
+    EventKind.DRIFT,
+    EventKind.FAILED,
+    EventKind.FETCH_FAILED,
+    EventKind.ORPHANED,
+    EventKind.PRUNE_REFUSED,
+    EventKind.BAD_COMMIT,
+)

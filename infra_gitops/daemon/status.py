@@ -20,9 +20,25 @@ _DRIFT_KINDS = (RunKind.DRIFT, RunKind.HEAL)
 _DONE = (RunStatus.APPLIED, RunStatus.NO_CHANGES)
 
 
+def last_state_change(runs: Sequence[Run]) -> Run | None:
+    """The newest run that decided whether the stack is deployed (newest-first runs): an
+    apply that left it as its commit declares, or a destroy that removed it."""
+    return next(
+        (
+            r
+            for r in runs
+            if (r.kind is RunKind.APPLY and r.status in _DONE)
+            or (r.kind is RunKind.DESTROY and r.status is RunStatus.APPLIED)
+        ),
+        None,
+    )
+
+
 def applied_run(runs: Sequence[Run]) -> Run | None:
-    """The last apply that left the stack as its commit declares (newest-first runs)."""
-    return next((r for r in runs if r.kind is RunKind.APPLY and r.status in _DONE), None)
+    """The apply the stack is deployed from; None when it never was, or was destroyed
+    since (a destroyed stack is never Synced, drift-checked or applied at its old commit)."""
+    change = last_state_change(runs)
+    return change if change is not None and change.kind is RunKind.APPLY else None
 
 
 def last_drift_check(runs: Sequence[Run]) -> Run | None:
@@ -58,6 +74,8 @@ def derive_view(
 def _status(runs: Sequence[Run], state: StackState, applied: Run | None) -> tuple[SyncStatus, str]:
     if runs and runs[0].status is RunStatus.RUNNING:
         return SyncStatus.PROGRESSING, f"{runs[0].kind} running (run {runs[0].id})"
+    if state.renamed_to:
+        return SyncStatus.RENAMED, f"renamed to {state.renamed_to}; {state.message}".rstrip("; ")
     if state.orphaned:
         return SyncStatus.ORPHANED, state.message or "removed from the manifest; prune is off"
     change = next((r for r in runs if r.kind in _CHANGE_KINDS), None)
@@ -97,14 +115,15 @@ def stack_views(store: RunStore, names: Iterable[str] | None = None) -> list[Sta
     views = []
     for name in names:
         runs = store.list(stack=name, limit=RECENT_RUNS)
-        if not pruned(runs):
-            views.append(derive_view(name, runs, states.get(name)))
+        state = states.get(name)
+        # A pruned stack is gone, unless a commit declares it again (desired_commit is
+        # cleared when it is destroyed, set again when it comes back).
+        if not pruned(runs) or (state is not None and state.desired_commit):
+            views.append(derive_view(name, runs, state))
     return views
 
 
 def pruned(runs: Sequence[Run]) -> bool:
-    """The stack's last change was its destruction (it left the manifest with prune on)."""
-    change = next((r for r in runs if r.kind in (RunKind.APPLY, RunKind.DESTROY)), None)
-    return (
-        change is not None and change.kind is RunKind.DESTROY and change.status is RunStatus.APPLIED
-    )
+    """The stack's last state change was its destruction."""
+    change = last_state_change(runs)
+    return change is not None and change.kind is RunKind.DESTROY
