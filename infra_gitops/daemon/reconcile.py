@@ -15,6 +15,7 @@ from enum import StrEnum
 from infra_gitops.config.prune import PruneLimits
 from infra_gitops.daemon.contracts import SyncStatus
 from infra_gitops.models import Run, RunKind, RunStatus, Stack
+from infra_gitops.statekeys import default_state_key
 
 DAEMON_TRIGGERS = ("daemon:commit", "webhook")
 """Triggers of the runs the daemon makes for a new commit (drift has its own)."""
@@ -145,7 +146,7 @@ def rename_keeps_state(old: Stack, new: Stack) -> bool:
 def state_key(stack: Stack) -> str:
     """The stack's state key: the explicit `backend: {key: ...}`, else the default the
     backend gets (NAME/terraform.tfstate, as the sandbox's backend already does)."""
-    return str(stack.backend_config.get("key") or f"{stack.name}/terraform.tfstate")
+    return str(stack.backend_config.get("key") or default_state_key(stack.name))
 
 
 def rename_hold_message(old: Stack, new: Stack) -> str:
