@@ -172,4 +172,6 @@ def test_run_records_deleted_under_the_daemon_make_it_unready_and_apply_nothing(
     assert "team" not in world.bucket_tags()
     assert not (world.state_dir / "runs.db").exists()  # no new, empty history
     assert daemon.get("/readyz")[0] == 503
+    code, body = daemon.get("/api/stacks")  # says why, not "internal error"
+    assert code == 503 and "runs.db" in body["error"]
     assert daemon.proc.poll() is None
