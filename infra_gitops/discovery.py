@@ -105,15 +105,15 @@ def affected_stacks(
     if manifest.path.name in changed and old_manifest is None:
         return set(manifest.names)
     old = {stack.name: stack for stack in old_manifest.stacks} if old_manifest else {}
+    # Every directory holding a changed path: a stack is touched when one of its
+    # directories is among them. One set lookup per directory, not a scan of every
+    # changed path per stack (quadratic when a commit changes many stacks at once).
+    changed_dirs = _containing_dirs(changed)
     touched = {
         stack.name
         for stack in manifest.stacks
         if (old_manifest is not None and old.get(stack.name) != stack)
-        or any(
-            _within(path, directory)
-            for directory in _stack_dirs(manifest.root, stack)
-            for path in changed
-        )
+        or not changed_dirs.isdisjoint(_stack_dirs(manifest.root, stack))
     }
     return with_dependents(manifest.stacks, touched)
 
@@ -165,8 +165,15 @@ def _module_blocks(text: str) -> list[str]:
     return blocks
 
 
-def _within(path: str, directory: str) -> bool:
-    return directory == "." or path == directory or path.startswith(directory + "/")
+def _containing_dirs(paths: Iterable[str]) -> set[str]:
+    """Each path, every directory above it, and "." (the repo root) when there is any:
+    the directories a path is within."""
+    found: set[str] = set()
+    for path in paths:
+        while path not in found:
+            found.add(path)
+            path = posixpath.dirname(path) or "."
+    return found
 
 
 def _graph(stacks: list[Stack]) -> dict[str, list[str]]:
