@@ -113,9 +113,21 @@ def affected_stacks(
         stack.name
         for stack in manifest.stacks
         if (old_manifest is not None and old.get(stack.name) != stack)
-        or not changed_dirs.isdisjoint(_stack_dirs(manifest.root, stack))
+        or _touched_by(manifest.root, stack, changed_dirs)
     }
     return with_dependents(manifest.stacks, touched)
+
+
+def _touched_by(root: Path, stack: Stack, changed_dirs: set[str]) -> bool:
+    # The stack's own directory first: its local modules are read from disk only when
+    # that does not settle it.
+    if not changed_dirs:
+        return False
+    if stack.path in changed_dirs:
+        return True
+    return stack.engine != "pulumi" and not changed_dirs.isdisjoint(
+        local_module_dirs(root, stack.path)
+    )
 
 
 def local_module_dirs(root: Path, directory: str) -> set[str]:
@@ -133,12 +145,6 @@ def local_module_dirs(root: Path, directory: str) -> set[str]:
                 found.add(module)
                 pending.append(module)
     return found
-
-
-def _stack_dirs(root: Path, stack: Stack) -> set[str]:
-    if stack.engine == "pulumi":
-        return {stack.path}
-    return {stack.path, *local_module_dirs(root, stack.path)}
 
 
 def _local_sources(directory: Path) -> list[str]:
