@@ -2,35 +2,27 @@
 
 Expected failures (GitOpsError: bad input, a held lock, an unreachable endpoint) become
 a message on stderr and exit 1. Anything else is a bug and keeps its traceback.
+
+Parsing imports nothing heavy: each subcommand is named as "module:function" under
+infra_gitops.commands and imported when it runs, so `--help`, `status` and `history`
+do not pay for Git, the engines, the AWS SDK or the scheduler.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from infra_gitops import __version__, report
-from infra_gitops.commands import (
-    apply,
-    ci,
-    daemon,
-    drift,
-    history,
-    plan,
-    prune,
-    rollback,
-    sandbox_cmd,
-    schema_cmd,
-    status,
-    validate,
-)
+from infra_gitops.commands import daemon, prune, rollback  # light: their add_arguments
 from infra_gitops.commands.arg_types import non_negative_seconds, positive_int, positive_seconds
 from infra_gitops.errors import GitOpsError
+from infra_gitops.options import Options, default_state_dir
 from infra_gitops.progress import Progress
-from infra_gitops.session import Options, default_state_dir
 
 Command = Callable[[Options, argparse.Namespace, TextIO, Progress], int]
 
@@ -89,17 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "validate", parents=[common], help="check gitops.yaml (exit 0 valid, 1 not)"
-    ).set_defaults(func=validate.run)
+    ).set_defaults(func="validate:run")
     sub.add_parser(
         "plan", parents=[common, stacks], help="plan stacks (exit 0 no changes, 2 changes, 1 error)"
-    ).set_defaults(func=plan.run)
+    ).set_defaults(func="plan:run")
     p = sub.add_parser(
         "drift",
         parents=[common, stacks],
         help="detect changes made outside Git (exit 0 none, 2 drift, 1 error)",
     )
     p.add_argument("--heal", action="store_true", help="apply the Git state back where drifted")
-    p.set_defaults(func=drift.run)
+    p.set_defaults(func="drift:run")
     p = sub.add_parser(
         "apply", parents=[common, stacks], help="plan and apply, in dependency order"
     )
@@ -115,23 +107,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="with --from-plan: the planned commit (default: HEAD, or the branch HEAD merged)",
     )
-    p.set_defaults(func=apply.run)
+    p.set_defaults(func="apply:run")
     _add_ci(sub, common)
     p = sub.add_parser("history", parents=[common], help="the audit trail, newest first")
     p.add_argument("--stack", default=None, metavar="NAME")
     p.add_argument("--limit", type=positive_int, default=20, metavar="N")
-    p.set_defaults(func=history.run)
+    p.set_defaults(func="history:run")
     p = sub.add_parser("show", parents=[common], help="one run in detail")
     p.add_argument("run_id", metavar="RUN_ID")
-    p.set_defaults(func=history.show)
+    p.set_defaults(func="history:show")
     p = sub.add_parser(
         "sandbox", parents=[common], help="the offline local cloud (moto + provider)"
     )
     p.add_argument("action", choices=["up", "down", "status"])
-    p.set_defaults(func=sandbox_cmd.run)
+    p.set_defaults(func="sandbox_cmd:run")
     sub.add_parser(
         "schema", parents=[common], help="print the JSON Schema of gitops.yaml"
-    ).set_defaults(func=schema_cmd.run)
+    ).set_defaults(func="schema_cmd:run")
     _add_daemon_commands(sub, common)
     return parser
 
@@ -171,7 +163,7 @@ def _add_ci(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--timeout", type=positive_seconds, default=1800.0, metavar="SECONDS")
     p.add_argument("--lock-wait", type=non_negative_seconds, default=0.0, metavar="SECONDS")
-    p.set_defaults(func=ci.run)
+    p.set_defaults(func="ci:run")
 
 
 def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -187,26 +179,26 @@ def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--repo", required=True, metavar="URL_OR_PATH", help="the remote to follow")
     daemon.add_arguments(p)
-    p.set_defaults(func=daemon.run)
+    p.set_defaults(func="daemon:run")
     p = sub.add_parser(
         "status", parents=[common], help="every stack's sync status, from the records"
     )
     p.add_argument("--stack", action="append", default=[], metavar="NAME")
-    p.set_defaults(func=status.run)
+    p.set_defaults(func="status:run")
     p = sub.add_parser(
         "rollback",
         parents=[remote_common],
         help="bring a stack back to what a commit declared, and keep it there",
     )
     rollback.add_arguments(p)
-    p.set_defaults(func=rollback.run)
+    p.set_defaults(func="rollback:run")
     p = sub.add_parser(
         "prune",
         parents=[common],
         help="destroy a stack gone from the manifest (prune: confirm), as a person",
     )
     prune.add_arguments(p)
-    p.set_defaults(func=prune.run)
+    p.set_defaults(func="prune:run")
 
 
 def options_from(args: argparse.Namespace) -> Options:
@@ -221,11 +213,19 @@ def options_from(args: argparse.Namespace) -> Options:
     )
 
 
+def command_of(spec: str) -> Command:
+    """The function "module:function" names in infra_gitops.commands, imported now."""
+    module, function = spec.split(":")
+    return cast(
+        Command, getattr(importlib.import_module(f"infra_gitops.commands.{module}"), function)
+    )
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     progress = Progress(enabled=not args.quiet)
-    command: Command = args.func
+    command = command_of(args.func)
     try:
         return command(options_from(args), args, out, progress)
     except GitOpsError as exc:

@@ -105,17 +105,29 @@ def affected_stacks(
     if manifest.path.name in changed and old_manifest is None:
         return set(manifest.names)
     old = {stack.name: stack for stack in old_manifest.stacks} if old_manifest else {}
+    # Every directory holding a changed path: a stack is touched when one of its
+    # directories is among them. One set lookup per directory, not a scan of every
+    # changed path per stack (quadratic when a commit changes many stacks at once).
+    changed_dirs = _containing_dirs(changed)
     touched = {
         stack.name
         for stack in manifest.stacks
         if (old_manifest is not None and old.get(stack.name) != stack)
-        or any(
-            _within(path, directory)
-            for directory in _stack_dirs(manifest.root, stack)
-            for path in changed
-        )
+        or _touched_by(manifest.root, stack, changed_dirs)
     }
     return with_dependents(manifest.stacks, touched)
+
+
+def _touched_by(root: Path, stack: Stack, changed_dirs: set[str]) -> bool:
+    # The stack's own directory first: its local modules are read from disk only when
+    # that does not settle it.
+    if not changed_dirs:
+        return False
+    if stack.path in changed_dirs:
+        return True
+    return stack.engine != "pulumi" and not changed_dirs.isdisjoint(
+        local_module_dirs(root, stack.path)
+    )
 
 
 def local_module_dirs(root: Path, directory: str) -> set[str]:
@@ -133,12 +145,6 @@ def local_module_dirs(root: Path, directory: str) -> set[str]:
                 found.add(module)
                 pending.append(module)
     return found
-
-
-def _stack_dirs(root: Path, stack: Stack) -> set[str]:
-    if stack.engine == "pulumi":
-        return {stack.path}
-    return {stack.path, *local_module_dirs(root, stack.path)}
 
 
 def _local_sources(directory: Path) -> list[str]:
@@ -165,8 +171,15 @@ def _module_blocks(text: str) -> list[str]:
     return blocks
 
 
-def _within(path: str, directory: str) -> bool:
-    return directory == "." or path == directory or path.startswith(directory + "/")
+def _containing_dirs(paths: Iterable[str]) -> set[str]:
+    """Each path, every directory above it, and "." (the repo root) when there is any:
+    the directories a path is within."""
+    found: set[str] = set()
+    for path in paths:
+        while path not in found:
+            found.add(path)
+            path = posixpath.dirname(path) or "."
+    return found
 
 
 def _graph(stacks: list[Stack]) -> dict[str, list[str]]:

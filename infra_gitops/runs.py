@@ -142,12 +142,23 @@ def _schema_prune_guard(conn: sqlite3.Connection) -> None:
     )
 
 
+def _newest_first_indexes(conn: sqlite3.Connection) -> None:
+    # Runs are read newest first, ties broken by id (see RunStore.list): with id in the
+    # index, "the newest N of a stack" and "the newest N of all" are index walks that
+    # stop after N rows, with no sort of a stack's (or the whole) history.
+    conn.execute("CREATE INDEX runs_by_stack_newest ON runs (stack, started_at, id)")
+    conn.execute("CREATE INDEX runs_by_newest ON runs (started_at, id)")
+    conn.execute("DROP INDEX runs_by_stack")  # a prefix of runs_by_stack_newest
+    conn.execute("DROP INDEX runs_by_started")  # a prefix of runs_by_newest
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _schema_v1,
     _schema_v2,
     _plan_kinds_columns,
     _store_identity,
     _schema_prune_guard,
+    _newest_first_indexes,
 )
 """MIGRATIONS[n] takes the schema from version n to n + 1 (PRAGMA user_version).
 Append a function for every schema change; never edit a released one."""
@@ -390,8 +401,48 @@ class RunStore:
             sql += " LIMIT ?"
             params.append(limit)
         with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-            return [self._to_run(conn, row) for row in rows]
+            return self._to_runs(conn, conn.execute(sql, params).fetchall())
+
+    def recent_runs_by_stack(
+        self, stacks: Iterable[str], per_stack: int
+    ) -> dict[str, builtins.list[Run]]:
+        """The newest per_stack runs of each of stacks (newest first, as list() orders
+        them), in one query: every stack is in the result, with [] when it has no runs.
+
+        Each stack's runs are an index walk that stops after per_stack rows, so the cost
+        follows the number of stacks, not the length of their history.
+        """
+        names = builtins.list(dict.fromkeys(stacks))
+        result: dict[str, builtins.list[Run]] = {name: [] for name in names}
+        with self._read() as conn:
+            rows = conn.execute(
+                """SELECT runs.* FROM json_each(?) AS wanted
+                JOIN runs ON runs.id IN (
+                    SELECT id FROM runs WHERE stack = wanted.value
+                    ORDER BY started_at DESC, id DESC LIMIT ?
+                )
+                ORDER BY runs.stack, runs.started_at DESC, runs.id DESC""",
+                (json.dumps(names), per_stack),
+            ).fetchall()
+            for run in self._to_runs(conn, rows):
+                result[run.stack].append(run)
+        return result
+
+    def stack_names(self) -> builtins.list[str]:
+        """Every stack that has runs, sorted."""
+        with self._read() as conn:
+            # A skip through the index, one seek per stack: distinct stacks without
+            # reading every run (SELECT DISTINCT would walk all of them).
+            rows = conn.execute(
+                """WITH RECURSIVE seen (stack) AS (
+                    SELECT MIN(stack) FROM runs
+                    UNION ALL
+                    SELECT (SELECT MIN(stack) FROM runs WHERE stack > seen.stack)
+                    FROM seen WHERE seen.stack IS NOT NULL
+                )
+                SELECT stack FROM seen WHERE stack IS NOT NULL"""
+            ).fetchall()
+        return [str(row[0]) for row in rows]
 
     def latest(
         self, stack: str, kind: RunKind | None = None, status: RunStatus | None = None
@@ -578,10 +629,22 @@ class RunStore:
         return self._to_run(conn, row)
 
     def _to_run(self, conn: sqlite3.Connection, row: sqlite3.Row) -> Run:
-        names = {
-            r["name"]: str(self.artifacts_dir / r["path"])
-            for r in conn.execute("SELECT name, path FROM artifacts WHERE run_id = ?", (row["id"],))
-        }
+        return self._to_runs(conn, [row])[0]
+
+    def _to_runs(self, conn: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> builtins.list[Run]:
+        """Runs of rows, with the artifacts of all of them read in one query."""
+        if not rows:
+            return []
+        artifacts: dict[str, dict[str, str]] = {row["id"]: {} for row in rows}
+        for r in conn.execute(
+            "SELECT run_id, name, path FROM artifacts "
+            "WHERE run_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(builtins.list(artifacts)),),
+        ):
+            artifacts[r["run_id"]][r["name"]] = str(self.artifacts_dir / r["path"])
+        return [self._row_to_run(row, artifacts[row["id"]]) for row in rows]
+
+    def _row_to_run(self, row: sqlite3.Row, names: dict[str, str]) -> Run:
         return Run(
             id=row["id"],
             stack=row["stack"],

@@ -20,6 +20,7 @@ from infra_gitops.engines.base import Engine, StackWorkspace
 from infra_gitops.engines.registry import engine_for_stack
 from infra_gitops.errors import SandboxError
 from infra_gitops.models import Stack
+from infra_gitops.options import DEFAULT_TIMEOUT, Options, default_state_dir
 from infra_gitops.orchestrate import OutputsCache
 from infra_gitops.progress import Progress
 from infra_gitops.runs import RunStore
@@ -27,27 +28,7 @@ from infra_gitops.source import Source, open_source
 from infra_gitops.stackrun import StackRunner
 from infra_gitops.workspace import Target, build_workspace
 
-DEFAULT_TIMEOUT = 1800.0
-
-
-def default_state_dir() -> Path:
-    explicit = os.environ.get("INFRA_GITOPS_HOME")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg) / "infra-gitops"
-
-
-@dataclass(frozen=True)
-class Options:
-    repo: Path
-    state_dir: Path
-    ref: str | None = None
-    stacks: tuple[str, ...] = ()
-    parallelism: int = 2
-    timeout: float = DEFAULT_TIMEOUT
-    lock_wait: float = 0.0
-    trigger: str = "cli"
+__all__ = ["DEFAULT_TIMEOUT", "Options", "Session", "default_state_dir", "open_session"]
 
 
 @dataclass

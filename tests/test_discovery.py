@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,48 @@ def test_stack_at_the_repo_root_sees_every_change(tmp_path: Path) -> None:
     )
 
     assert affected_stacks(load_manifest(tmp_path), ["anything/at/all.txt"]) == {"root"}
+
+
+def test_affected_stacks_scale_with_stacks_and_changed_paths(tmp_path: Path) -> None:
+    # 10,000 stacks and a commit changing every one of them (a mass rename, a formatter
+    # run): each changed path is looked up, never compared with every stack's directory.
+    count = 10_000
+    stacks = []
+    for i in range(count):
+        (tmp_path / "stacks" / f"s{i}").mkdir(parents=True)
+        stacks.append(Stack(name=f"s{i}", path=f"stacks/s{i}"))
+    manifest = Manifest(path=tmp_path / "gitops.yaml", stacks=tuple(stacks))
+    changed = [f"stacks/s{i}/main.tf" for i in range(count)] + ["README.md"]
+
+    started = time.perf_counter()
+    affected = affected_stacks(manifest, changed)
+    elapsed = time.perf_counter() - started
+
+    assert affected == set(manifest.names)
+    # A guard against a return of the quadratic scan (28.6 s here), not a timing target:
+    # the figure belongs to bench/.
+    assert elapsed < 10, f"{elapsed:.1f} s"
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        ["stacks/app/main.tf", "modules/subnets/x.tf", "README.md"],
+        ["stacks/storage/buckets/deeper/file.tf", "programs/web/sub/a.py"],
+        ["stacks/app2", "stacks/app22/main.tf", "stacks/ap/main.tf", "modules/vp/x"],
+        ["modules", "stacks", "files/seed.txt"],
+    ],
+)
+def test_affected_stacks_match_a_scan_of_every_directory(repo: Path, changed: list[str]) -> None:
+    # The plain definition: a stack is touched when a changed path is in one of its
+    # directories (its own and its local modules').
+    manifest = load_manifest(repo)
+    scanned = {
+        stack.name
+        for stack in manifest.stacks
+        for directory in {stack.path} | local_module_dirs(repo, stack.path)
+        for path in changed
+        if path == directory or path.startswith(directory + "/")
+    }
+
+    assert affected_stacks(manifest, changed) == with_dependents(manifest.stacks, scanned)

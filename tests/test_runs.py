@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from infra_gitops.models import (
     Commit,
     OutputChange,
     ResourceChange,
+    Run,
     RunKind,
     RunStatus,
 )
@@ -64,6 +66,7 @@ BUCKET_NEW = ResourceChange(
 START_AND_HANG = """
 import sys, time
 from pathlib import Path
+from typing import Any
 from infra_gitops.models import Commit, RunKind
 from infra_gitops.runs import RunStore
 commit = Commit("c" * 40, "Ada", "ada@example.com", "2026-11-23T17:00:00+00:00", "msg")
@@ -76,6 +79,7 @@ with RunStore.open(Path(sys.argv[1])) as store:
 WRITE_MANY = """
 import sys
 from pathlib import Path
+from typing import Any
 from infra_gitops.models import Action, Commit, ResourceChange, RunKind, RunStatus
 from infra_gitops.runs import RunStore
 commit = Commit("d" * 40, "Ada", "ada@example.com", "2026-11-23T17:00:00+00:00", "msg")
@@ -91,6 +95,7 @@ with RunStore.open(Path(sys.argv[1])) as store:
 ATTACH_MANY = """
 import sys
 from pathlib import Path
+from typing import Any
 from infra_gitops.runs import RunStore
 with RunStore.open(Path(sys.argv[1])) as store:
     for i in range(int(sys.argv[3])):
@@ -585,3 +590,68 @@ def test_another_database_copied_over_in_place_is_an_error(store: RunStore, tmp_
 
     with pytest.raises(RunStoreError, match="replaced by another database"):
         store.list()
+
+
+# ---------------------------------------------------------------- queries at scale
+
+
+def _record(store: RunStore, stack: str, status: RunStatus = RunStatus.NO_CHANGES) -> Run:
+    run = store.start(stack, RunKind.PLAN, "cli", COMMIT, "terraform")
+    return store.finish(run.id, status)
+
+
+def test_recent_runs_by_stack_are_what_list_gives_each_stack(store: RunStore) -> None:
+    for i in range(12):
+        _record(store, f"s{i % 3}")
+    store.attach(_record(store, "s1").id, PLAN_ARTIFACT, "{}")
+
+    recent = store.recent_runs_by_stack(["s2", "none", "s1", "s2"], per_stack=3)
+
+    assert list(recent) == ["s2", "none", "s1"]  # as asked, once each
+    assert recent == {name: store.list(stack=name, limit=3) for name in ("s2", "none", "s1")}
+    assert recent["s1"][0].plan_artifact is not None
+    assert store.stack_names() == ["s0", "s1", "s2"]
+
+
+def test_run_queries_walk_an_index_never_the_whole_table(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # History grows without bound: reading the newest runs, one stack's runs or the
+    # list of stacks must never scan every run.
+    for stack in ("a", "b"):
+        _record(store, stack)
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    store.list(limit=20)
+    store.list(stack="a", limit=20)
+    store.list(stack="a", kind=RunKind.PLAN, limit=20)
+    store.recent_runs_by_stack(["a", "b"], per_stack=50)
+    store.stack_names()
+    monkeypatch.undo()
+
+    reads = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+    conn = sqlite3.connect(store.db_path)
+    try:
+        plans = {s: [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + s)] for s in reads}
+    finally:
+        conn.close()
+    on_runs = {s: p for s, p in plans.items() if " runs" in s.replace("\n", " ")}
+    assert len(on_runs) >= 5
+    # A table scan, or a walk of a whole index (as SELECT DISTINCT stack makes); an
+    # index walked in order up to a LIMIT ("SCAN runs USING INDEX") is what is wanted.
+    walks = {
+        s: p
+        for s, p in on_runs.items()
+        if any(
+            line == "SCAN runs" or "USING COVERING INDEX" in line and line.startswith("SCAN")
+            for line in p
+        )
+    }
+    assert not walks, on_runs

@@ -16,15 +16,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from infra_gitops import git
 from infra_gitops.commands.arg_types import positive_int, positive_seconds
-from infra_gitops.daemon.app import Daemon, daemon_lock
-from infra_gitops.daemon.contracts import Metrics, Notifier
-from infra_gitops.daemon.runtime import Settings
+from infra_gitops.options import Options
 from infra_gitops.progress import Progress
-from infra_gitops.session import Options
+
+if TYPE_CHECKING:  # the parser imports this module for add_arguments: it stays light
+    from infra_gitops.daemon.app import Daemon
+    from infra_gitops.daemon.contracts import Metrics, Notifier
 
 log = logging.getLogger("infra_gitops.daemon")
 
@@ -69,6 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
+    from infra_gitops import git
+    from infra_gitops.daemon.app import Daemon, daemon_lock
+    from infra_gitops.daemon.runtime import Settings
+
     settings = Settings(
         state_dir=options.state_dir,
         repo=str(args.repo),

@@ -6,9 +6,9 @@ import argparse
 from typing import TextIO
 
 from infra_gitops import report
+from infra_gitops.options import Options
 from infra_gitops.progress import Progress
 from infra_gitops.runs import RunStore
-from infra_gitops.session import Options
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:

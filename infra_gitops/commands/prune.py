@@ -7,11 +7,10 @@ import argparse
 from typing import TextIO
 
 from infra_gitops import report
-from infra_gitops.daemon.pruning import current_actor, prune_confirmed
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import RunStatus
+from infra_gitops.options import Options
 from infra_gitops.progress import Progress
-from infra_gitops.session import Options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,6 +30,9 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         raise GitOpsError(
             f"prune destroys every resource of {name}: run it again with --confirm to do so"
         )
+    # Imported here: the parser imports this module for add_arguments (see cli.py).
+    from infra_gitops.daemon.pruning import current_actor, prune_confirmed
+
     done = prune_confirmed(options, name, current_actor(), progress)
     outcome = done.outcome
     code = 0 if outcome.status is RunStatus.APPLIED else 1

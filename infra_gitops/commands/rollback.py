@@ -9,10 +9,9 @@ from typing import TextIO
 
 from infra_gitops import report
 from infra_gitops.commands.arg_types import non_negative_seconds, positive_seconds
-from infra_gitops.daemon.rollback import RollbackRequest, roll_back
 from infra_gitops.models import RunStatus
+from infra_gitops.options import Options
 from infra_gitops.progress import Progress
-from infra_gitops.session import Options
 
 DEFAULT_LOCK_WAIT = 300.0
 
@@ -40,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
+    # Imported here: the parser imports this module for add_arguments (see cli.py).
+    from infra_gitops.daemon.rollback import RollbackRequest, roll_back
+
     request = RollbackRequest(
         stack=args.target_stack,
         to=args.to,

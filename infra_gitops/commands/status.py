@@ -11,9 +11,9 @@ from typing import TextIO
 from infra_gitops import report
 from infra_gitops.daemon.contracts import StackView
 from infra_gitops.daemon.status import stack_views
+from infra_gitops.options import Options
 from infra_gitops.progress import Progress
 from infra_gitops.runs import BadCommit, RunStore
-from infra_gitops.session import Options
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:

@@ -6,8 +6,8 @@ import argparse
 from typing import TextIO
 
 from infra_gitops import config, report
+from infra_gitops.options import Options
 from infra_gitops.progress import Progress
-from infra_gitops.session import Options
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:

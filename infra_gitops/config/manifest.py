@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from infra_gitops.config.build import build_stack
@@ -42,15 +43,24 @@ class Manifest:
         """The repo root: stack paths are relative to it."""
         return self.path.parent
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(stack.name for stack in self.stacks)
 
+    @cached_property
+    def _by_name(self) -> dict[str, Stack]:
+        # Callers look stacks up one by one over every stack: a scan each would make
+        # a pass over 10,000 stacks quadratic.
+        return {stack.name: stack for stack in self.stacks}
+
+    def declares(self, name: str) -> bool:
+        return name in self._by_name
+
     def stack(self, name: str) -> Stack:
-        for stack in self.stacks:
-            if stack.name == name:
-                return stack
-        raise ConfigError(unknown_stack(name, self.names))
+        found = self._by_name.get(name)
+        if found is None:
+            raise ConfigError(unknown_stack(name, self.names))
+        return found
 
 
 def load_manifest(repo_root: Path) -> Manifest:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
@@ -20,9 +21,10 @@ ENGINES = ("terraform", "tofu", "pulumi")
 
 def semantic_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     names = [entry.name for entry in entries]
+    known = frozenset(names)  # looked up once per reference: in the list, quadratic
     problems = _engine_problems(doc)
     for section in _setting_sections(doc):
-        problems += _unknown_stack_problems(doc, section, names)
+        problems += _unknown_stack_problems(doc, section, names, known)
     for entry in entries:
         problems += _sensitive_name_problems(doc, entry)
     return problems + _cycle_problems(doc, entries) + _shared_state_problems(doc, entries)
@@ -62,11 +64,13 @@ def _stack_references(doc: Document, section: KeyPath) -> Iterator[tuple[KeyPath
             yield (*section, "variables", variable, "from_stack"), value["from_stack"]
 
 
-def _unknown_stack_problems(doc: Document, section: KeyPath, names: Sequence[str]) -> list[Problem]:
+def _unknown_stack_problems(
+    doc: Document, section: KeyPath, names: Sequence[str], known: AbstractSet[str]
+) -> list[Problem]:
     return [
         doc.problem(where, unknown_stack(name, names))
         for where, name in _stack_references(doc, section)
-        if name not in names
+        if name not in known
     ]
 
 

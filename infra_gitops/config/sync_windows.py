@@ -12,12 +12,14 @@ sync windows).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from apscheduler.triggers.cron import CronTrigger
+from typing import TYPE_CHECKING
 
 from infra_gitops.config.document import Document
 from infra_gitops.durations import parse_duration
 from infra_gitops.errors import Problem
+
+if TYPE_CHECKING:  # imported when a window is read: most manifests have none
+    from apscheduler.triggers.cron import CronTrigger
 
 __all__ = ["SyncWindow", "cron_trigger", "sync_window_problems", "sync_windows"]
 
@@ -45,6 +47,8 @@ def cron_trigger(schedule: str) -> CronTrigger:
     # APScheduler 3 numbers weekdays from Monday = 0, cron from Sunday = 0 (and 7):
     # spell the days out so "1-5" means Monday to Friday, as in crontab.
     fields[4] = _weekdays(fields[4])
+    from apscheduler.triggers.cron import CronTrigger
+
     return CronTrigger.from_crontab(" ".join(fields), timezone="UTC")
 
 

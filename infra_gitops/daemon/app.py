@@ -301,11 +301,9 @@ class Daemon:
         names = list(declared) + sorted(
             n for n, s in states.items() if n not in declared and (s.orphaned or s.renamed_to)
         )
+        recent = store.recent_runs_by_stack(names, per_stack=RECENT_RUNS)
         return [
-            derive_view(
-                n, store.list(stack=n, limit=RECENT_RUNS), states.get(n), declared.get(n, "")
-            )
-            for n in names
+            derive_view(n, runs, states.get(n), declared.get(n, "")) for n, runs in recent.items()
         ]
 
     # ------------------------------------------------------------ internals

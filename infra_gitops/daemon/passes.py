@@ -408,11 +408,8 @@ def _find_renames(
 ) -> list[Orphan]:
     """Orphans with the renames this commit makes noted (and remembered: the old name is
     never pruned for it, whatever later commits do with the new one)."""
-    newcomers = [
-        s
-        for s in manifest.stacks
-        if applied_run(ctx.store.list(stack=s.name, limit=RECENT_RUNS)) is None
-    ]
+    recent = ctx.store.recent_runs_by_stack(manifest.names, per_stack=RECENT_RUNS)
+    newcomers = [s for s in manifest.stacks if applied_run(recent[s.name]) is None]
     gone = [o.stack for o in orphans if o.renamed_to is None and o.stack is not None]
     renames = detect_renames(gone, newcomers)
     for old, new in renames.items():
@@ -437,11 +434,10 @@ def _handle_orphans(
     """Prune, hold or report each orphan; True when a sync window holds a prune."""
     if not orphans:
         return False
-    deployed = sum(
-        1
-        for s in manifest.stacks
-        if applied_run(ctx.store.list(stack=s.name, limit=RECENT_RUNS)) is not None
-    ) + sum(1 for o in orphans if o.renamed_to is None)
+    recent = ctx.store.recent_runs_by_stack(manifest.names, per_stack=RECENT_RUNS)
+    deployed = sum(1 for runs in recent.values() if applied_run(runs) is not None) + sum(
+        1 for o in orphans if o.renamed_to is None
+    )
     prunable = [o.name for o in orphans if o.prunable]
     refused = prune_refusal(prunable, deployed, manifest.prune, head)
     if refused is not None:

@@ -107,14 +107,17 @@ def _first_line(text: str | None) -> str:
 
 
 def stack_views(store: RunStore, names: Iterable[str] | None = None) -> list[StackView]:
-    """Every stack the daemon tracks or that has runs (or just names), by name."""
+    """Every stack the daemon tracks or that has runs (or just names), by name.
+
+    A fixed number of queries whatever the number of stacks and the length of their
+    history: their states, their names, and their recent runs all in one.
+    """
     states = store.stack_states()
     if names is None:
-        recorded = {run.stack for run in store.list(limit=1000)}
-        names = sorted(set(states) | recorded)
+        names = sorted(set(states).union(store.stack_names()))
+    recent = store.recent_runs_by_stack(names, per_stack=RECENT_RUNS)
     views = []
-    for name in names:
-        runs = store.list(stack=name, limit=RECENT_RUNS)
+    for name, runs in recent.items():
         state = states.get(name)
         # A pruned stack is gone, unless a commit declares it again (desired_commit is
         # cleared when it is destroyed, set again when it comes back).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,26 @@ def test_stack_lookup_names_the_known_stacks(tmp_path: Path) -> None:
     )
     assert manifest.names == ("network", "storage")
     assert manifest.root == tmp_path
+
+
+def test_a_manifest_of_thousands_of_stacks_loads_in_linear_time(tmp_path: Path) -> None:
+    # Each stack depends on the one before (the longest chain the cycle check can walk)
+    # and every lookup by name is made: nothing may compare all pairs of stacks.
+    count = 4_000
+    names = [f"s{i}" for i in range(count)]
+    lines = ["version: 1", "stacks:"]
+    for i, name in enumerate(names):
+        lines += [f"  - name: {name}", f"    path: stacks/{name}"]
+        if i:
+            lines.append(f"    depends_on: [{names[i - 1]}]")
+    make_repo(tmp_path, "\n".join(lines) + "\n", tuple(f"stacks/{n}" for n in names))
+
+    started = time.perf_counter()
+    manifest = load_manifest(tmp_path)
+    found = [manifest.stack(name).name for name in names]
+    elapsed = time.perf_counter() - started
+
+    assert found == names and list(manifest.names) == names
+    assert manifest.declares(names[-1]) and not manifest.declares("s-none")
+    # A guard against a quadratic step (about 1 s here), not a timing target.
+    assert elapsed < 30, f"{elapsed:.1f} s"
