@@ -334,11 +334,9 @@ def init_fingerprint(
     ws: StackWorkspace, backend_digest: str, binary: Sequence[str], env: Mapping[str, str]
 ) -> str:
     """A digest of everything `init` depends on: the backend settings, the workspace,
-    the engine executable, the CLI config, and every configuration file of the stack and
-    of the local modules it calls (they declare providers and modules, explicitly or by
-    resource type); the lock file is compared apart (_initialised_for). A change to any
-    of them means init again: hashing whole files re-inits on some edits that would not
-    need it, never the reverse."""
+    the engine executable, the CLI config, and what the configuration of the stack and
+    of the local modules it calls requires (init_requirements); the lock file is
+    compared apart (_initialised_for). A change to any of them means init again."""
     digest = hashlib.sha256()
 
     def add(*parts: str) -> None:
@@ -356,7 +354,7 @@ def init_fingerprint(
     if cli_config:
         add("cli-config", _read_or_missing(Path(cli_config)))
     for relative, content in _configuration_files(ws.source_dir):
-        add("file", relative, hashlib.sha256(content).hexdigest())
+        add("file", relative, *init_requirements(relative, content))
     return digest.hexdigest()
 
 
@@ -382,6 +380,77 @@ def _configuration_files(stack_dir: Path) -> Iterator[tuple[str, bytes]]:
             yield f"{relative}/{file.name}", content
             text = content.decode("utf-8", errors="replace")
             pending.extend(directory / m for m in _LOCAL_MODULE_SOURCE.findall(text))
+
+
+_REQUIRING_BLOCK = re.compile(r'^[ \t]*(terraform|module[ \t]+"[^"]*")[ \t]*\{', re.MULTILINE)
+_TYPED_BLOCK = re.compile(r'^\s*(?:resource|data|ephemeral|list)\s+"([^"]+)"', re.MULTILINE)
+_PROVIDER_BLOCK = re.compile(r'^\s*provider\s+"([^"]+)"', re.MULTILINE)
+_PROVIDER_REFERENCE = re.compile(r"\bprovider\s*=\s*([A-Za-z0-9_-]+)|provider::([A-Za-z0-9_-]+)::")
+
+
+def init_requirements(name: str, content: bytes) -> list[str]:
+    """What of one configuration file `init` depends on, so that editing a resource
+    does not init again: the `terraform` blocks (backend, required providers and
+    versions) and `module` blocks, whole, and every provider the file names, explicitly
+    or through a resource type. A JSON file counts whole. Where the text cannot be read
+    with certainty (a heredoc in a block), the rest of the file counts."""
+    if name.endswith(".json"):
+        return ["whole", hashlib.sha256(content).hexdigest()]
+    text = content.decode("utf-8", errors="replace")
+    parts = [
+        text[m.start() : _block_end(text, m.end() - 1)] for m in _REQUIRING_BLOCK.finditer(text)
+    ]
+    providers = {t.split("_", 1)[0] for t in _TYPED_BLOCK.findall(text)}
+    providers |= set(_PROVIDER_BLOCK.findall(text))
+    providers |= {a or b for a, b in _PROVIDER_REFERENCE.findall(text)}
+    return [*parts, "providers", *sorted(providers)]
+
+
+def _block_end(text: str, start: int) -> int:
+    """The index after the brace that closes the one at start, skipping strings and
+    comments; the end of the text when unsure."""
+    depth = 0
+    i = start
+    while i < len(text):
+        if text[i] == '"':
+            i = _string_end(text, i)
+            continue
+        if text[i] == "#" or text.startswith("//", i):
+            newline = text.find("\n", i)
+            i = len(text) if newline < 0 else newline
+            continue
+        if text.startswith("/*", i):
+            close = text.find("*/", i + 2)
+            i = len(text) if close < 0 else close + 2
+            continue
+        if text.startswith("<<", i):
+            return len(text)
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(text)
+
+
+def _string_end(text: str, start: int) -> int:
+    """The index after the quote closing the string opened at start (templates may
+    hold strings of their own)."""
+    i = start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text[i] == '"':
+            return i + 1
+        elif text.startswith("${", i) or text.startswith("%{", i):
+            i = _block_end(text, i + 1)
+        elif text[i] == "\n":
+            return i
+        else:
+            i += 1
+    return len(text)
 
 
 def _initialised_for(ws: StackWorkspace, fingerprint: str, lock_now: str) -> bool:

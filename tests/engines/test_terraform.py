@@ -220,8 +220,16 @@ def test_init_runs_once_per_settings_and_again_when_they_change(tmp_path: Path) 
     engine.apply(moved, engine.plan(moved))
     assert engine.outputs(moved) == {"name": "one"}
 
-    # A local module's files are requirements too (it may call modules or providers).
-    (snapshot / "modules" / "inner" / "main.tf").write_text('output "name" {\n  value = "two"\n}\n')
+    # A resource of a provider not named before is a new requirement; editing it is not.
+    extra = snapshot / "extra.tf"
+    extra.write_text('resource "terraform_data" "extra" {\n  input = "a"\n}\n')
+    assert prepared(moved) == ["init"]
+    extra.write_text('resource "terraform_data" "extra" {\n  input = "b"\n}\n')
+    assert prepared(moved) == []
+    # A local module's requirements count too (it may call modules or providers).
+    inner = snapshot / "modules" / "inner" / "extra.tf"
+    inner.write_text('module "deeper" {\n  source = "../deeper"\n}\n')
+    write_stack(snapshot, "modules/deeper", 'output "name" {\n  value = "deep"\n}\n')
     assert prepared(moved) == ["init"]
     assert prepared(moved) == []
     # Other backend settings: init again (-reconfigure).
