@@ -240,10 +240,8 @@ def _operate(ctx: Context, session: Session, stack: Stack, action: ActionKind) -
             return StackOutcome(stack.name, kind, RunStatus.SKIPPED, error="the daemon is stopping")
         if action is ActionKind.PLAN:
             return session.runner.plan(stack)
-        outcome = session.runner.apply(stack, None)
-        if outcome.outputs is not None:
-            session.outputs.put(stack.name, outcome.outputs)
-        return outcome
+        # The runner keeps the outputs it applied for the stacks that read them.
+        return session.runner.apply(stack, None)
 
 
 def _report_outcomes(ctx: Context, outcomes: Sequence[StackOutcome], head: str) -> None:

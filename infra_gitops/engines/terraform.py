@@ -60,6 +60,9 @@ class TerraformEngine:
         # held lock means someone else (a person, another controller) is at work.
         self.lock_timeout = lock_timeout
         self._versions: dict[tuple[str, ...], str] = {}
+        self._init_skipped: set[Path] = set()
+        """Work dirs whose init this instance skipped: a plan that finds them not
+        initialised after all inits and plans once more (see _plan)."""
 
     # --- Engine protocol ---------------------------------------------------------------
 
@@ -90,7 +93,9 @@ class TerraformEngine:
         lock_before = _lock_file_digest(ws.source_dir / LOCK_FILE)
         if _initialised_for(ws, fingerprint, lock_before):
             _restore_lock_file(ws)
+            self._init_skipped.add(ws.work_dir)
             return
+        self._init_skipped.discard(ws.work_dir)
         # Whatever happens next, the old claim no longer holds.
         (ws.work_dir / INIT_FINGERPRINT_FILE).unlink(missing_ok=True)
         args = ["init", "-input=false", "-no-color", *backend_args]
@@ -151,7 +156,13 @@ class TerraformEngine:
             f"-out={plan_file}",
             *mode_args,
         ]
-        self._run(ws, "plan", args, ok_codes=(0, 2))
+        try:
+            self._run(ws, "plan", args, ok_codes=(0, 2))
+        except EngineError as exc:
+            if not self._init_was_needed(ws, exc):
+                raise
+            self.prepare(ws)
+            self._run(ws, "plan", args, ok_codes=(0, 2))
         plan_file.chmod(0o600)
         show_args = ["show", "-json", "-no-color", str(plan_file)]
         shown = self._run(ws, "show", show_args, log_stdout=False)
@@ -175,6 +186,18 @@ class TerraformEngine:
             plan_file=plan_file,
             artifact=artifact,
         )
+
+    def _init_was_needed(self, ws: StackWorkspace, failure: EngineError) -> bool:
+        """Whether a failed plan says the work dir needs init although prepare judged it
+        initialised (something the fingerprint does not see): then its claim is dropped,
+        once, so that prepare runs init."""
+        if ws.work_dir not in self._init_skipped or isinstance(failure, StateLockedError):
+            return False
+        if not any(sign in str(failure) for sign in _NOT_INITIALISED):
+            return False
+        self._init_skipped.discard(ws.work_dir)
+        (ws.work_dir / INIT_FINGERPRINT_FILE).unlink(missing_ok=True)
+        return True
 
     def _lock_arg(self) -> str:
         return f"-lock-timeout={self.lock_timeout:g}s"
@@ -381,6 +404,19 @@ def _configuration_files(stack_dir: Path) -> Iterator[tuple[str, bytes]]:
             text = content.decode("utf-8", errors="replace")
             pending.extend(directory / m for m in _LOCAL_MODULE_SOURCE.findall(text))
 
+
+_NOT_INITIALISED = (
+    "Module not installed",
+    "Module source has changed",
+    "Module version requirements have changed",
+    "Inconsistent dependency lock file",
+    "Required plugins are not installed",
+    "Missing required provider",
+    "Backend initialization required",
+    "terraform init",
+    "tofu init",
+)
+"""Signs in a failed command's errors that the work dir needs init."""
 
 _REQUIRING_BLOCK = re.compile(r'^[ \t]*(terraform|module[ \t]+"[^"]*")[ \t]*\{', re.MULTILINE)
 _TYPED_BLOCK = re.compile(r'^\s*(?:resource|data|ephemeral|list)\s+"([^"]+)"', re.MULTILINE)

@@ -246,6 +246,22 @@ def test_init_runs_once_per_settings_and_again_when_they_change(tmp_path: Path) 
     assert prepared(staging) == []
 
 
+def test_a_plan_that_finds_init_missing_inits_once_and_plans_again(tmp_path: Path) -> None:
+    source = write_stack(tmp_path / "repo", "stacks/app", MODULE_CALLER)
+    write_stack(source, "modules/inner", 'output "name" {\n  value = "one"\n}\n')
+    ws = workspace(tmp_path, source)
+    TerraformEngine().prepare(ws)
+    # Damage the fingerprint cannot see: the installed modules are gone.
+    shutil.rmtree(ws.work_dir / ".terraform" / "modules")
+    engine = TerraformEngine()
+    steps: list[str] = []
+    ws = replace(ws, progress=steps.append)
+    engine.prepare(ws)
+    plan = engine.plan(ws)
+    assert steps == ["plan", "init", "plan", "show"]
+    assert plan.counts == ChangeCounts(outputs=1)
+
+
 def test_non_default_workspace_is_selected_or_created(app_ws: StackWorkspace) -> None:
     engine = TerraformEngine()
     ws = replace(app_ws, stack=replace(app_ws.stack, workspace="staging"))
