@@ -89,6 +89,11 @@ def test_engine_processes_per_operation(counted: tuple[Env, Journal]) -> None:
     assert clean.code == 0, clean.output
     assert journal.take() == expect(storage="plan show", app="plan show")
 
+    # Nothing to apply: each stack plans; app takes storage's outputs from its plan.
+    unchanged = e2e.cli("apply", "--auto-approve")
+    assert unchanged.code == 0, unchanged.output
+    assert journal.take() == expect(storage="plan show", app="plan show")
+
     # A plan of app alone reads storage's outputs from its engine, without an init.
     alone = e2e.cli("plan", "--stack", "app")
     assert alone.code == 0, alone.output
