@@ -344,6 +344,9 @@ class Plan:
     """Root module outputs this plan adds, changes or removes."""
     deferred: tuple[ResourceChange, ...] = ()
     """Changes Terraform deferred to a later plan: shown, never applied by this plan."""
+    prior_outputs: Mapping[str, Any] | None = None
+    """Output values in the state the plan starts from (what reading the stack's outputs
+    returns until the plan is applied), redacted; None when the engine does not say."""
 
     @property
     def counts(self) -> ChangeCounts:
@@ -366,7 +369,8 @@ class ApplyResult:
     stack: str
     counts: ChangeCounts
     outputs: Mapping[str, Any]
-    """Redacted outputs after the apply."""
+    """Redacted outputs after the apply. Parts the engine did not read back after
+    applying (the plan did not know them) are UNKNOWN_MARKER."""
     engine_version: str
 
 

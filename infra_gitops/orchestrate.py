@@ -7,10 +7,8 @@ skipped itself, and says which dependency and why.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from infra_gitops import discovery
 from infra_gitops.models import RunStatus, Stack, StackOutcome
@@ -63,23 +61,3 @@ def _skipped(stack: Stack, dep: str, dep_outcome: StackOutcome) -> StackOutcome:
         status=RunStatus.SKIPPED,
         error=f"skipped: dependency {dep} {dep_outcome.status}",
     )
-
-
-class OutputsCache:
-    """Outputs of stacks, fetched once per command and updated by applies (thread-safe)."""
-
-    def __init__(self, fetch: Callable[[str], Mapping[str, Any]]) -> None:
-        self._fetch = fetch
-        self._values: dict[str, Mapping[str, Any]] = {}
-        # Re-entrant: fetching one stack's outputs may need its own dependencies' outputs.
-        self._lock = threading.RLock()
-
-    def get(self, stack: str) -> Mapping[str, Any]:
-        with self._lock:
-            if stack not in self._values:
-                self._values[stack] = self._fetch(stack)
-            return self._values[stack]
-
-    def put(self, stack: str, outputs: Mapping[str, Any]) -> None:
-        with self._lock:
-            self._values[stack] = outputs

@@ -450,6 +450,19 @@ class RunStore:
         runs = self.list(stack, limit=1, kind=kind, status=status)
         return runs[0] if runs else None
 
+    def latest_state_change(self, stack: str) -> str | None:
+        """A token of the newest run that may have changed the stack's state (an apply,
+        heal or destroy, whatever its status): it changes whenever such a run starts or
+        ends. None when there was none."""
+        sql = (
+            "SELECT id, status FROM runs WHERE stack = ? AND kind IN (?, ?, ?) "
+            "ORDER BY started_at DESC, id DESC LIMIT 1"
+        )
+        kinds = (str(RunKind.APPLY), str(RunKind.HEAL), str(RunKind.DESTROY))
+        with self._read() as conn:
+            row = conn.execute(sql, (stack, *kinds)).fetchone()
+        return f"{row[0]}:{row[1]}" if row is not None else None
+
     def artifacts(self, run_id: str) -> dict[str, Path]:
         """The artifacts of a run by name."""
         with self._read() as conn:

@@ -21,11 +21,10 @@ from infra_gitops.engines.registry import engine_for_stack
 from infra_gitops.errors import SandboxError
 from infra_gitops.models import Stack
 from infra_gitops.options import DEFAULT_TIMEOUT, Options, default_state_dir
-from infra_gitops.orchestrate import OutputsCache
 from infra_gitops.progress import Progress
 from infra_gitops.runs import RunStore
 from infra_gitops.source import Source, open_source
-from infra_gitops.stackrun import StackRunner
+from infra_gitops.stackrun import OutputsCache, StackRunner
 from infra_gitops.workspace import Target, build_workspace
 
 __all__ = ["DEFAULT_TIMEOUT", "Options", "Session", "default_state_dir", "open_session"]
@@ -55,15 +54,21 @@ class Session:
 
 @contextmanager
 def open_session(
-    options: Options, progress: Progress, *, store: RunStore | None = None
+    options: Options,
+    progress: Progress,
+    *,
+    store: RunStore | None = None,
+    outputs: OutputsCache | None = None,
 ) -> Iterator[Session]:
     """store: the long-lived store of a daemon (else opened here). A daemon passes its
     own so that a database deleted under it fails the pass instead of being created
-    again, empty."""
+    again, empty. outputs: the daemon's outputs of stacks, kept across its passes (else
+    kept for this session only)."""
     options.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with ExitStack() as stack:
         if store is None:
             store = stack.enter_context(RunStore.open(options.state_dir))
+        known_outputs = outputs or OutputsCache(store.latest_state_change)
         for run in store.mark_interrupted():
             progress.say(
                 f"run {run.id} of {run.stack} was left running by a dead process: interrupted"
@@ -95,20 +100,24 @@ def open_session(
                 source=source,
                 state_dir=options.state_dir,
                 target=target,
-                outputs_of=outputs.get,
+                outputs_of=outputs_of,
                 progress=progress.for_stack(s.name),
                 log_file=log_file,
                 timeout=options.timeout,
             )
 
         def fetch_outputs(name: str) -> Mapping[str, Any]:
+            # Only for a stack no operation of this session (or daemon) has told the
+            # cache about: its init is skipped when the work dir is initialised already.
             s = manifest.stack(name)
             ws = workspace_for(s, None)
             engine = engine_for(s)
             engine.prepare(ws)
             return engine.outputs(ws)
 
-        outputs = OutputsCache(fetch_outputs)
+        def outputs_of(name: str) -> Mapping[str, Any]:
+            return known_outputs.get(name, fetch_outputs)
+
         runner = StackRunner(
             state_dir=options.state_dir,
             store=store,
@@ -117,8 +126,9 @@ def open_session(
             workspace_for=workspace_for,
             trigger=options.trigger,
             lock_wait=options.lock_wait,
+            outputs=known_outputs,
         )
-        yield Session(options, store, source, manifest, target, progress, outputs, runner)
+        yield Session(options, store, source, manifest, target, progress, known_outputs, runner)
 
 
 @contextmanager

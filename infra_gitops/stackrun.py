@@ -11,17 +11,28 @@ made is left behind: they hold variable values (secrets too) in clear.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
 from pathlib import Path
+from typing import Any
 
 from infra_gitops.engines.base import Engine, StackWorkspace
 from infra_gitops.errors import GitOpsError, LockHeldError, OutputsPendingError
 from infra_gitops.locking import StackLock, stack_lock
-from infra_gitops.models import ApplyResult, Plan, Run, RunKind, RunStatus, Stack, StackOutcome
+from infra_gitops.models import (
+    UNKNOWN_MARKER,
+    ApplyResult,
+    Plan,
+    Run,
+    RunKind,
+    RunStatus,
+    Stack,
+    StackOutcome,
+)
 from infra_gitops.runs import RunStore
 from infra_gitops.source import Source
 
@@ -50,6 +61,9 @@ class StackRunner:
     keep_plan: PlanKeeper | None = None
     actor: str | None = None
     """Who asked, when a person did (`prune --confirm`): recorded with each run."""
+    outputs: OutputsCache | None = None
+    """Where the outputs each operation learns are kept for the stacks that read them
+    (from_stack), so that no engine process is spent on reading them again."""
 
     def plan(self, stack: Stack) -> StackOutcome:
         return self._exclusively(stack, RunKind.PLAN, partial(self._plan, stack))
@@ -96,7 +110,7 @@ class StackRunner:
             rec.engine.prepare(rec.ws)
             rec.ws.progress("destroying every resource of the stack")
             result = rec.engine.destroy(rec.ws)
-            return rec.finish_applied(result)
+            return self._learned(rec.finish_applied(result), result.outputs)
         return rec.closed_outcome()
 
     def _plan(self, stack: Stack, lock: StackLock) -> StackOutcome:
@@ -105,7 +119,8 @@ class StackRunner:
             plan = rec.planned(rec.engine.plan(rec.ws))
             if self.keep_plan is not None:
                 self.keep_plan(stack, plan)
-            return rec.finish(RunStatus.CHANGES if plan.has_changes else RunStatus.NO_CHANGES, plan)
+            status = RunStatus.CHANGES if plan.has_changes else RunStatus.NO_CHANGES
+            return self._learned(rec.finish(status, plan), plan.prior_outputs)
         return rec.closed_outcome()
 
     def _apply_saved(self, stack: Stack, plan: Plan, lock: StackLock) -> StackOutcome:
@@ -115,14 +130,15 @@ class StackRunner:
             rec.ws.progress(f"applying the saved plan: {plan.counts}")
             result = rec.engine.apply(rec.ws, plan)
             outcome = rec.finish(RunStatus.APPLIED, plan, engine_version=result.engine_version)
-            return replace(outcome, outputs=result.outputs)
+            return self._learned(replace(outcome, outputs=result.outputs), result.outputs)
         return rec.closed_outcome()
 
     def _drift_check(self, stack: Stack, lock: StackLock) -> StackOutcome:
         with self._recorded(stack, RunKind.DRIFT, lock) as rec:
             rec.engine.prepare(rec.ws)
             plan = rec.planned(rec.engine.plan(rec.ws, refresh_only=True))
-            return rec.finish(RunStatus.DRIFTED if plan.has_drift else RunStatus.NO_CHANGES, plan)
+            status = RunStatus.DRIFTED if plan.has_drift else RunStatus.NO_CHANGES
+            return self._learned(rec.finish(status, plan), plan.prior_outputs)
         return rec.closed_outcome()
 
     def _apply(
@@ -132,14 +148,23 @@ class StackRunner:
             rec.engine.prepare(rec.ws)
             plan = rec.planned(rec.engine.plan(rec.ws))
             if not plan.has_changes:
-                return rec.finish(RunStatus.NO_CHANGES, plan)
+                return self._learned(rec.finish(RunStatus.NO_CHANGES, plan), plan.prior_outputs)
             if approve is not None and not approve(stack, plan):
-                return rec.finish(RunStatus.SKIPPED, plan, error="not approved: nothing applied")
+                skipped = rec.finish(RunStatus.SKIPPED, plan, error="not approved: nothing applied")
+                return self._learned(skipped, plan.prior_outputs)
             rec.ws.progress(f"applying: {plan.counts}")
             result = rec.engine.apply(rec.ws, plan)
             outcome = rec.finish(RunStatus.APPLIED, plan, engine_version=result.engine_version)
-            return replace(outcome, outputs=result.outputs)
+            return self._learned(replace(outcome, outputs=result.outputs), result.outputs)
         return rec.closed_outcome()
+
+    def _learned(self, outcome: StackOutcome, outputs: Mapping[str, Any] | None) -> StackOutcome:
+        """Keep the outputs the stack's state holds now, as this operation learned them:
+        under the stack's lock (nothing else changed them meanwhile) and once its record
+        is closed (the cache notes the newest state-changing run: this one, finished)."""
+        if self.outputs is not None and outputs is not None:
+            self.outputs.put(outcome.stack, outputs)
+        return outcome
 
     def _exclusively(
         self, stack: Stack, kind: RunKind, operation: Callable[[StackLock], StackOutcome]
@@ -172,13 +197,23 @@ class StackRunner:
         except OutputsPendingError as exc:
             rec.close(RunStatus.SKIPPED, str(exc))
         except GitOpsError as exc:
+            self._unsure_of_state(stack, kind)
             rec.close(RunStatus.FAILED, str(exc))
         except Exception as exc:
+            self._unsure_of_state(stack, kind)
             rec.close(RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
             raise
         finally:
             rec.remove_saved_plans()
             rec.keep_log()
+
+    def _unsure_of_state(self, stack: Stack, kind: RunKind) -> None:
+        """A failed apply may have changed some of the state: read its outputs again."""
+        if self.outputs is not None and kind in _CHANGES_STATE:
+            self.outputs.forget(stack.name)
+
+
+_CHANGES_STATE = frozenset({RunKind.APPLY, RunKind.HEAL, RunKind.DESTROY})
 
 
 class _Recording:
@@ -300,6 +335,72 @@ class _Recording:
         if self.log_file.exists():
             self.runner.store.attach(self.run.id, "log.txt", self.log_file)
             self.log_file.unlink(missing_ok=True)
+
+
+OutputsFetch = Callable[[str], Mapping[str, Any]]
+"""Reads a stack's outputs from its engine (an engine process: the last resort)."""
+
+
+class OutputsCache:
+    """The outputs in each stack's state, by stack name (thread-safe).
+
+    Filled from what the runner already has in hand (a plan's prior outputs, an apply's
+    result) and fetched from the engine only when a dependent asks for a stack nothing
+    told it about. A command keeps one for its duration; the daemon keeps one for its
+    life, since a stack's outputs change only when it is applied, healed or destroyed:
+    the runner updates or forgets the entry each time, and an entry is only used while
+    the newest such run in the records (`changed_by`, one indexed query) is the one it
+    was taken after, so an apply by another process (a `rollback`) is seen too.
+    """
+
+    def __init__(self, changed_by: StateChanges | None = None) -> None:
+        self._changed_by = changed_by or _never_changed
+        self._values: dict[str, tuple[str | None, Mapping[str, Any]]] = {}
+        # Re-entrant: fetching one stack's outputs may need its own dependencies' outputs.
+        self._lock = threading.RLock()
+
+    def get(self, stack: str, fetch: OutputsFetch) -> Mapping[str, Any]:
+        with self._lock:
+            token = self._changed_by(stack)
+            known = self._values.get(stack)
+            if known is not None and known[0] == token:
+                return known[1]
+            outputs = fetch(stack)
+            self._values[stack] = (token, outputs)
+            return outputs
+
+    def put(self, stack: str, outputs: Mapping[str, Any]) -> None:
+        """What the stack's state holds now; outputs not fully known (UNKNOWN_MARKER)
+        drop the entry instead, so the next reader asks the engine."""
+        with self._lock:
+            if _has_unknown(outputs):
+                self._values.pop(stack, None)
+            else:
+                self._values[stack] = (self._changed_by(stack), outputs)
+
+    def forget(self, stack: str) -> None:
+        """The stack's state may have changed in ways nobody saw (a failed apply)."""
+        with self._lock:
+            self._values.pop(stack, None)
+
+
+StateChanges = Callable[[str], str | None]
+"""A token of the newest run that may have changed a stack's state
+(RunStore.latest_state_change)."""
+
+
+def _never_changed(_: str) -> str | None:
+    return None
+
+
+def _has_unknown(value: Any) -> bool:
+    if isinstance(value, str):
+        return value == UNKNOWN_MARKER
+    if isinstance(value, Mapping):
+        return any(_has_unknown(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_unknown(v) for v in value)
+    return False
 
 
 _PLANS_DIR = "plans"

@@ -3,8 +3,9 @@ from __future__ import annotations
 import threading
 import time
 
-from infra_gitops.models import RunKind, RunStatus, Stack, StackOutcome
-from infra_gitops.orchestrate import OutputsCache, run_in_order
+from infra_gitops.models import UNKNOWN_MARKER, RunKind, RunStatus, Stack, StackOutcome
+from infra_gitops.orchestrate import run_in_order
+from infra_gitops.stackrun import OutputsCache
 
 
 def _stack(name: str, *deps: str) -> Stack:
@@ -73,9 +74,31 @@ def test_outputs_cache_fetches_once_and_takes_applied_outputs() -> None:
         calls.append(name)
         return {"url": f"{name}-fetched"}
 
-    cache = OutputsCache(fetch)
-    assert cache.get("storage") == {"url": "storage-fetched"}
-    assert cache.get("storage") == {"url": "storage-fetched"}
+    cache = OutputsCache()
+    assert cache.get("storage", fetch) == {"url": "storage-fetched"}
+    assert cache.get("storage", fetch) == {"url": "storage-fetched"}
     cache.put("net", {"url": "net-applied"})
-    assert cache.get("net") == {"url": "net-applied"}
+    assert cache.get("net", fetch) == {"url": "net-applied"}
     assert calls == ["storage"]
+
+
+def test_outputs_cache_reads_again_what_it_cannot_vouch_for() -> None:
+    calls: list[str] = []
+    changes = {"storage": "run-1:applied"}
+
+    def fetch(name: str) -> dict[str, str]:
+        calls.append(name)
+        return {"url": f"{name}-fetched-{len(calls)}"}
+
+    cache = OutputsCache(changes.get)
+    # An apply whose result was not fully known leaves nothing to trust.
+    cache.put("storage", {"url": UNKNOWN_MARKER})
+    assert cache.get("storage", fetch) == {"url": "storage-fetched-1"}
+    # Another process applied the stack since (a `rollback`): read again.
+    changes["storage"] = "run-2:applied"
+    assert cache.get("storage", fetch) == {"url": "storage-fetched-2"}
+    assert cache.get("storage", fetch) == {"url": "storage-fetched-2"}
+    # A failed apply may have changed part of the state.
+    cache.forget("storage")
+    assert cache.get("storage", fetch) == {"url": "storage-fetched-3"}
+    assert calls == ["storage"] * 3

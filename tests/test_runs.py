@@ -655,3 +655,20 @@ def test_run_queries_walk_an_index_never_the_whole_table(
         )
     }
     assert not walks, on_runs
+
+
+def test_latest_state_change_moves_with_every_apply_heal_or_destroy(store: RunStore) -> None:
+    assert store.latest_state_change("app") is None
+    store.finish(store.start("app", RunKind.PLAN, "cli", COMMIT, "terraform").id, RunStatus.CHANGES)
+    store.start("db", RunKind.APPLY, "cli", COMMIT, "terraform")
+    assert store.latest_state_change("app") is None  # plans and other stacks do not count
+    applying = store.start("app", RunKind.APPLY, "cli", COMMIT, "terraform")
+    started = store.latest_state_change("app")
+    assert started is not None and applying.id in started
+    store.finish(applying.id, RunStatus.APPLIED)
+    finished = store.latest_state_change("app")
+    assert finished not in (None, started)  # its end is a change too
+    store.start("app", RunKind.DRIFT, "daemon:drift", COMMIT, "terraform")
+    assert store.latest_state_change("app") == finished
+    healing = store.start("app", RunKind.HEAL, "daemon:drift", COMMIT, "terraform")
+    assert healing.id in str(store.latest_state_change("app"))

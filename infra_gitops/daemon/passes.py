@@ -42,6 +42,7 @@ from infra_gitops.models import Commit, Run, RunKind, RunStatus, Stack, StackOut
 from infra_gitops.orchestrate import run_in_order
 from infra_gitops.runs import RunStore, StackState
 from infra_gitops.session import Options, Session, open_session
+from infra_gitops.stackrun import OutputsCache
 
 log = logging.getLogger("infra_gitops.daemon")
 
@@ -58,6 +59,13 @@ class Context:
     guard: StackGuard = field(default_factory=StackGuard)
     inflight: InFlight = field(default_factory=InFlight)
     progress: LogProgress = field(default_factory=LogProgress)
+    outputs: OutputsCache | None = None
+    """The outputs of stacks, kept across passes (a dependency's outputs are not read
+    again from its engine until it is applied again)."""
+
+    def __post_init__(self) -> None:
+        if self.outputs is None:
+            self.outputs = OutputsCache(self.store.latest_state_change)
 
     @contextmanager
     def session(self, ref: str, trigger: str, *, lock_wait: float) -> Iterator[Session]:
@@ -70,7 +78,9 @@ class Context:
             lock_wait=lock_wait,
             trigger=trigger,
         )
-        with open_session(options, self.progress, store=self.store) as session:
+        with open_session(
+            options, self.progress, store=self.store, outputs=self.outputs
+        ) as session:
             yield session
 
 
@@ -230,10 +240,8 @@ def _operate(ctx: Context, session: Session, stack: Stack, action: ActionKind) -
             return StackOutcome(stack.name, kind, RunStatus.SKIPPED, error="the daemon is stopping")
         if action is ActionKind.PLAN:
             return session.runner.plan(stack)
-        outcome = session.runner.apply(stack, None)
-        if outcome.outputs is not None:
-            session.outputs.put(stack.name, outcome.outputs)
-        return outcome
+        # The runner keeps the outputs it applied for the stacks that read them.
+        return session.runner.apply(stack, None)
 
 
 def _report_outcomes(ctx: Context, outcomes: Sequence[StackOutcome], head: str) -> None:

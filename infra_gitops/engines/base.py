@@ -55,16 +55,19 @@ class Engine(Protocol):
         """The engine's version string, e.g. "terraform 1.15.5"."""
 
     def prepare(self, ws: StackWorkspace) -> None:
-        """Initialize the stack (terraform init): backend, providers, modules."""
+        """Initialize the stack (terraform init): backend, providers, modules. Cheap when
+        the work dir is initialised for the same settings already: then nothing runs."""
 
     def plan(self, ws: StackWorkspace, *, refresh_only: bool = False) -> Plan:
         """Plan against the live cloud (refreshing state). refresh_only plans only drift."""
 
     def apply(self, ws: StackWorkspace, plan: Plan) -> ApplyResult:
-        """Apply exactly the saved plan; never re-plan."""
+        """Apply exactly the saved plan; never re-plan. The result's outputs may leave
+        what the plan did not know as UNKNOWN_MARKER (read them with outputs())."""
 
     def outputs(self, ws: StackWorkspace) -> Mapping[str, Any]:
-        """Current outputs of the stack, redacted."""
+        """Current outputs of the stack, redacted (an engine command: callers take them
+        from a plan's prior_outputs or an apply's result when they have one)."""
 
     def destroy(self, ws: StackWorkspace) -> ApplyResult:
         """Destroy everything the stack manages (prune)."""

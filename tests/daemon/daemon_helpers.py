@@ -212,3 +212,20 @@ class DaemonProc:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
+
+
+def kill_engine_processes(under: Path) -> None:
+    """Teardown: the engine commands still working under a test's dir. Each runs in its own
+    process group (the daemon's kill does not reach them); left alone, one would go on
+    into the next test's emptied cloud and take a state lock there."""
+    marker = f"TF_DATA_DIR={under}/".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone, or not ours
+        if marker in environ:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -29,7 +30,7 @@ from infra_gitops.errors import (
     EngineNotFoundError,
     StateLockedError,
 )
-from infra_gitops.models import SENSITIVE_MARKER, Action, ChangeCounts, Stack
+from infra_gitops.models import SENSITIVE_MARKER, UNKNOWN_MARKER, Action, ChangeCounts, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -129,14 +130,19 @@ def test_plan_apply_outputs_destroy(app_ws: StackWorkspace) -> None:
     assert (ws.work_dir / "terraform.tfstate").is_file()
     assert not (ws.source_dir / "terraform.tfstate").exists()
     assert result.counts == ChangeCounts(create=2, outputs=2)
-    assert result.outputs == {"version": "v1", "password": SENSITIVE_MARKER}
+    # What the plan knew; `output` is not run for what it did not (nobody may read it).
+    assert result.outputs == {"version": UNKNOWN_MARKER, "password": SENSITIVE_MARKER}
     assert not plan.plan_file.exists()  # applied plans (which hold secrets) are removed
 
-    assert not engine.plan(ws).has_changes
+    again = engine.plan(ws)
+    assert not again.has_changes
     assert engine.outputs(ws) == {"version": "v1", "password": SENSITIVE_MARKER}
+    # A plan carries the outputs of the state it starts from: no `output` needed.
+    assert again.prior_outputs == {"version": "v1", "password": SENSITIVE_MARKER}
 
     destroyed = engine.destroy(ws)
     assert destroyed.counts == ChangeCounts(delete=2, outputs=2)
+    assert destroyed.outputs == {}
     assert engine.outputs(ws) == {}
 
 
@@ -148,7 +154,8 @@ def test_apply_applies_the_saved_plan_not_the_current_code(app_ws: StackWorkspac
     # The code changes between plan and apply: the reviewed plan is what gets applied.
     main_tf = ws.source_dir / "main.tf"
     main_tf.write_text(APP.replace('"v1"', '"v2"'))
-    assert engine.apply(ws, plan).outputs["version"] == "v1"
+    engine.apply(ws, plan)
+    assert engine.outputs(ws)["version"] == "v1"
 
     next_plan = engine.plan(ws)
     (change,) = next_plan.changes
@@ -180,6 +187,79 @@ def test_sensitive_variable_never_leaks(app_ws: StackWorkspace) -> None:
     artifact = json.loads(plan.artifact.read_text())
     assert artifact["variables"]["password"]["value"] == SENSITIVE_MARKER
     assert not list((ws.work_dir).rglob("*.tfvars*"))
+
+
+MODULE_CALLER = """
+module "inner" {
+  source = "./modules/inner"
+}
+output "name" {
+  value = module.inner.name
+}
+"""
+
+
+def test_init_runs_once_per_settings_and_again_when_they_change(tmp_path: Path) -> None:
+    engine = TerraformEngine()
+
+    def prepared(ws: StackWorkspace) -> list[str]:
+        steps: list[str] = []
+        engine.prepare(replace(ws, progress=steps.append))
+        return steps
+
+    source = write_stack(tmp_path / "repo", "stacks/app", MODULE_CALLER)
+    write_stack(source, "modules/inner", 'output "name" {\n  value = "one"\n}\n')
+    ws = workspace(tmp_path, source)
+    assert prepared(ws) == ["init"]
+    assert prepared(ws) == []
+    # The next command works on a new snapshot of the same files: still initialised.
+    snapshot = tmp_path / "snapshot-2" / "stacks" / "app"
+    shutil.copytree(source, snapshot)
+    moved = replace(ws, source_dir=snapshot)
+    assert prepared(moved) == []
+    engine.apply(moved, engine.plan(moved))
+    assert engine.outputs(moved) == {"name": "one"}
+
+    # A resource of a provider not named before is a new requirement; editing it is not.
+    extra = snapshot / "extra.tf"
+    extra.write_text('resource "terraform_data" "extra" {\n  input = "a"\n}\n')
+    assert prepared(moved) == ["init"]
+    extra.write_text('resource "terraform_data" "extra" {\n  input = "b"\n}\n')
+    assert prepared(moved) == []
+    # A local module's requirements count too (it may call modules or providers).
+    inner = snapshot / "modules" / "inner" / "extra.tf"
+    inner.write_text('module "deeper" {\n  source = "../deeper"\n}\n')
+    write_stack(snapshot, "modules/deeper", 'output "name" {\n  value = "deep"\n}\n')
+    assert prepared(moved) == ["init"]
+    assert prepared(moved) == []
+    # Other backend settings: init again (-reconfigure).
+    assert prepared(replace(moved, backend_config={"path": str(tmp_path / "other.tfstate")})) == [
+        "init"
+    ]
+    assert prepared(moved) == ["init"]
+    # A work dir whose engine data is gone is not trusted.
+    shutil.rmtree(moved.work_dir / ".terraform")
+    assert prepared(moved) == ["init"]
+    # A stack in another workspace selects it once.
+    staging = replace(moved, stack=replace(moved.stack, workspace="staging"))
+    assert prepared(staging) == ["init", "workspace"]
+    assert prepared(staging) == []
+
+
+def test_a_plan_that_finds_init_missing_inits_once_and_plans_again(tmp_path: Path) -> None:
+    source = write_stack(tmp_path / "repo", "stacks/app", MODULE_CALLER)
+    write_stack(source, "modules/inner", 'output "name" {\n  value = "one"\n}\n')
+    ws = workspace(tmp_path, source)
+    TerraformEngine().prepare(ws)
+    # Damage the fingerprint cannot see: the installed modules are gone.
+    shutil.rmtree(ws.work_dir / ".terraform" / "modules")
+    engine = TerraformEngine()
+    steps: list[str] = []
+    ws = replace(ws, progress=steps.append)
+    engine.prepare(ws)
+    plan = engine.plan(ws)
+    assert steps == ["plan", "init", "plan", "show"]
+    assert plan.counts == ChangeCounts(outputs=1)
 
 
 def test_non_default_workspace_is_selected_or_created(app_ws: StackWorkspace) -> None:
