@@ -33,6 +33,7 @@ from infra_gitops import sandbox
 
 STAND_IN_CHECKS = 20
 QUICK_STAND_IN_CHECKS = 3
+SECTIONS = ("pass", "drift", "latency", "rss")
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,13 @@ class Results:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     quick = args.quick
-    sizes = _ints(args.sizes or ("10" if quick else "10,50,200"))
-    declared = _ints(args.declared or "10,1000")
+    only = {part.strip() for part in args.only.split(",") if part.strip()}
+    unknown = only - set(SECTIONS)
+    if unknown:
+        sys.exit(f"--only: unknown section(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    sizes = _ints(args.sizes or ("10" if quick else "10,50,200")) if "pass" in only else []
+    declared = _ints(args.declared or "10,1000") if "drift" in only else []
+    rss_sizes = _ints(args.rss_sizes) if "rss" in only and not quick else []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="infra-gitops-bench-") as tmp:
         root = Path(tmp)
@@ -76,15 +82,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for d in declared
             ]
-            fresh_cloud(info)
-            say("push-to-apply by webhook, then --help, status, history ...")
-            lat = latency.measure(
-                root / "latency",
-                info,
-                samples=3 if quick else 7,
-                cli_samples=3 if quick else 7,
-            )
-            rss_sizes = [] if quick else _ints(args.rss_sizes)
+            lat = None
+            if "latency" in only:
+                fresh_cloud(info)
+                say("push-to-apply by webhook, then --help, status, history ...")
+                samples = 3 if quick else 7
+                lat = latency.measure(root / "latency", info, samples=samples, cli_samples=samples)
             memory = {n: measure_rss(root, info, n, args.rss_seconds) for n in rss_sizes}
         finally:
             sandbox.down(root / "cloud")
@@ -137,11 +140,11 @@ def report(r: Results) -> str:
         f"{platform.python_version()}, {platform.system()} {platform.release()}; "
         f"load average {_load(r.load_before)} before, {_load(load_after)} after; "
         f"--parallelism {r.parallelism} for the daemon and every baseline",
-        "",
-        *_pass_table(r.passes, r.parallelism),
-        "",
-        *_drift_table(r.drifts),
     ]
+    if r.passes:
+        lines += ["", *_pass_table(r.passes, r.parallelism)]
+    if r.drifts:
+        lines += ["", *_drift_table(r.drifts)]
     if r.latencies is not None:
         lines += ["", *_latency_table(r.latencies)]
     if r.memory:
@@ -271,6 +274,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="N=10, few samples, no RSS")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})",
+    )
     parser.add_argument("--sizes", help="stack counts of the pass (default 10,50,200)")
     parser.add_argument("--declared", help="declared stacks for drift (default 10,1000)")
     parser.add_argument(

@@ -128,6 +128,8 @@ def _time_cli(args: list[str], env: dict[str, str], samples: int) -> list[float]
         times.append(time.monotonic() - started)
         if done.returncode != 0:
             raise RuntimeError(f"infra-gitops {args[0]} exited {done.returncode}: {done.stderr}")
+        if args[0] in ("status", "history") and "storage" not in done.stdout:
+            raise RuntimeError(f"infra-gitops {args[0]} does not list the stacks: {done.stdout}")
     return times
 
 
@@ -139,6 +141,7 @@ def _cli_argv() -> list[str]:
 def _example_repo(root: Path, info: sandbox.SandboxInfo) -> tuple[Path, Path, Path]:
     """(bare remote, working clone with the example stacks, state dir on the sandbox)."""
     remote, work, state_dir = root / "remote.git", root / "work", root / "state"
+    root.mkdir(parents=True)
     _git(root, "init", "-q", "--bare", "--initial-branch=main", str(remote))
     work.mkdir()
     (work / "gitops.yaml").write_text(MANIFEST)
