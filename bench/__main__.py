@@ -161,9 +161,10 @@ def _pass_table(passes: list[PassResult], p: int) -> list[str]:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for x in passes:
-        serial = _s(x.serial_s)
+        serial = "failed" if "serial" in x.failed else _s(x.serial_s)
+        parallel = "failed" if "xargs" in x.failed else _s(x.parallel_s)
         lines.append(
-            f"| {x.stacks} | {x.daemon_s:.1f} s | {serial} | {_s(x.parallel_s)} "
+            f"| {x.stacks} | {x.daemon_s:.1f} s | {serial} | {parallel} "
             f"| {x.floor_s:.1f} s | {_ratio(x.serial_s, x.daemon_s)} "
             f"| {_ratio(x.parallel_s, x.daemon_s)} | {_ratio(x.daemon_s, x.floor_s)} "
             f"| {x.idle_ms:.1f} ms |"

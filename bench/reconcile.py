@@ -27,6 +27,9 @@ class PassResult:
     serial_s: float | None
     parallel_s: float | None
     floor_s: float
+    failed: tuple[str, ...] = ()
+    """Shell loops that failed (their error is on stderr): a user's loop has no retry,
+    and Terraform starting the provider itself under load fails now and then."""
 
 
 def measure_pass(
@@ -48,17 +51,22 @@ def measure_pass(
         lambda work: baselines.engine_floor(repo, names, info, work, parallelism),
     )
     say(f"N={n}: floor {floor_s:.1f} s; parallel shell loop ...")
-    parallel_s = _in_work_dir(
+    failed = []
+    parallel_s = _loop(
         root / f"xargs-{n}",
         lambda work: baselines.parallel_loop(repo, names, info, work, parallelism),
     )
+    if parallel_s is None:
+        failed.append("xargs")
     serial_s = None
     if serial:
-        say(f"N={n}: parallel loop {parallel_s:.1f} s; serial shell loop ...")
-        serial_s = _in_work_dir(
+        say(f"N={n}: xargs loop {_secs(parallel_s)}; serial shell loop ...")
+        serial_s = _loop(
             root / f"serial-{n}", lambda work: baselines.serial_loop(repo, names, info, work)
         )
-    return PassResult(n, daemon_s, idle_ms, serial_s, parallel_s, floor_s)
+        if serial_s is None:
+            failed.append("serial")
+    return PassResult(n, daemon_s, idle_ms, serial_s, parallel_s, floor_s, tuple(failed))
 
 
 def measure_rss(root: Path, info: sandbox.SandboxInfo, n: int, seconds: float) -> float:
@@ -86,6 +94,19 @@ def link_sandbox(info: sandbox.SandboxInfo, state_dir: Path) -> None:
     emulator, same provider mirror), without a second emulator."""
     state_dir.mkdir(parents=True)
     sandbox.sandbox_dir(state_dir).symlink_to(sandbox.sandbox_dir(info.state_dir))
+
+
+def _loop(work: Path, measure: Callable[[Path], float]) -> float | None:
+    """Seconds of a shell loop, or None when it failed (said on stderr)."""
+    try:
+        return _in_work_dir(work, measure)
+    except RuntimeError as exc:
+        say(f"{work.name}: FAILED: {exc}")
+        return None
+
+
+def _secs(seconds: float | None) -> str:
+    return f"{seconds:.1f} s" if seconds is not None else "failed"
 
 
 def _in_work_dir(work: Path, measure: Callable[[Path], float]) -> float:
