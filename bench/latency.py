@@ -78,7 +78,9 @@ def measure(root: Path, info: sandbox.SandboxInfo, *, samples: int, cli_samples:
     )
     first = _commit_and_push(work, "the example stacks")
     with _daemon(remote, state_dir, env, root / "daemon.log") as url:
-        _wait("the start-up pass", lambda: _applied(state_dir, first, "storage", "app"), 300)
+        _wait("the start-up pass", lambda: _pass_done(url, state_dir, first), 300)
+        if not _applied(state_dir, first, "storage", "app"):
+            raise RuntimeError("the start-up pass did not apply both example stacks")
         latencies = [_one_push(work, state_dir, url, s3, i) for i in range(samples)]
     commands = {
         "--help": ["--help"],
@@ -113,9 +115,17 @@ def _one_push(work: Path, state_dir: Path, url: str, s3: Any, sample: int) -> fl
             raise RuntimeError(f"the webhook answered {response.status}")
     _wait(f"bench={sample} on the bucket", lambda: _tags(s3).get("bench") == str(sample), 120)
     elapsed = time.monotonic() - started
-    # The next sample starts on an idle daemon: this pass has recorded its runs.
-    _wait(f"the pass over {sha[:10]}", lambda: _applied(state_dir, sha, "storage"), 120)
+    # The next sample starts on an idle daemon: this pass is over (its records written,
+    # its status reported; /healthz names the head of the last finished pass), else the
+    # next sample's time would include the end of this one.
+    _wait(f"the pass over {sha[:10]}", lambda: _pass_done(url, state_dir, sha), 120)
     return elapsed
+
+
+def _pass_done(url: str, state_dir: Path, sha: str) -> bool:
+    with urllib.request.urlopen(url + "/healthz", timeout=10) as response:
+        health = json.loads(response.read())
+    return health.get("head") == sha and _applied(state_dir, sha, "storage")
 
 
 def _time_cli(args: list[str], env: dict[str, str], samples: int) -> list[float]:
