@@ -289,8 +289,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--serial-up-to",
         type=int,
-        default=50,
-        help="run the serial loop only up to this N (default 50: at 200 it takes ~6 min)",
+        default=1_000_000,
+        help="run the serial loop only up to this N (at N = 200 it takes ~6 min alone)",
     )
     parser.add_argument("--rss-sizes", default="200,1000", help="declared stacks for RSS")
     parser.add_argument("--rss-seconds", type=float, default=20.0, help="RSS sampling (s)")
