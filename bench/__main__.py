@@ -23,14 +23,19 @@ import platform
 import statistics
 import sys
 import tempfile
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from bench import drift, latency
 from bench.generate import stack_names, write_drift_repo, write_noop_engine
 from bench.reconcile import PassResult, fresh_cloud, link_sandbox, measure_pass, measure_rss, say
 from infra_gitops import sandbox
 
+T = TypeVar("T")
 STAND_IN_CHECKS = 20
 QUICK_STAND_IN_CHECKS = 3
 SECTIONS = ("pass", "drift", "latency", "rss")
@@ -44,6 +49,7 @@ class Results:
     memory: dict[int, float]
     parallelism: int
     load_before: tuple[float, float, float]
+    failures: list[str]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,42 +63,81 @@ def main(argv: list[str] | None = None) -> int:
     declared = _ints(args.declared or "10,1000") if "drift" in only else []
     rss_sizes = _ints(args.rss_sizes) if "rss" in only and not quick else []
     load_before = os.getloadavg()
+    failures: list[str] = []
+
+    def attempt(what: str, measure: Callable[[], T]) -> T | None:
+        """One measurement; a failure is reported and the others still run (a long run
+        keeps what it measured)."""
+        try:
+            return measure()
+        except Exception as exc:  # noqa: BLE001 - reported in the output, run goes on
+            say(traceback.format_exc())
+            failures.append(f"{what}: {type(exc).__name__}: {exc}")
+            return None
+
     with tempfile.TemporaryDirectory(prefix="infra-gitops-bench-") as tmp:
         root = Path(tmp)
         info = sandbox.up(root / "cloud")
         try:
             passes = [
-                measure_pass(
-                    root,
-                    info,
-                    n,
-                    parallelism=args.parallelism,
-                    serial=not args.no_serial and n <= args.serial_up_to,
+                attempt(
+                    f"pass at N = {n}",
+                    partial(
+                        measure_pass,
+                        root,
+                        info,
+                        n,
+                        parallelism=args.parallelism,
+                        serial=not args.no_serial and n <= args.serial_up_to,
+                    ),
                 )
                 for n in sizes
             ]
             drifts = [
-                _measure_drift(
-                    root,
-                    info,
-                    d,
-                    stand_in_checks=QUICK_STAND_IN_CHECKS if quick else STAND_IN_CHECKS,
-                    rounds=1 if quick else 10,
-                    parallelism=args.parallelism,
+                attempt(
+                    f"drift at {d} declared stacks",
+                    partial(
+                        _measure_drift,
+                        root,
+                        info,
+                        d,
+                        stand_in_checks=QUICK_STAND_IN_CHECKS if quick else STAND_IN_CHECKS,
+                        rounds=1 if quick else 10,
+                        parallelism=args.parallelism,
+                    ),
                 )
                 for d in declared
             ]
             lat = None
             if "latency" in only:
-                fresh_cloud(info)
-                say("push-to-apply by webhook, then --help, status, history ...")
                 samples = 3 if quick else 7
-                lat = latency.measure(root / "latency", info, samples=samples, cli_samples=samples)
-            memory = {n: measure_rss(root, info, n, args.rss_seconds) for n in rss_sizes}
+                lat = attempt(
+                    "latency",
+                    lambda: _measure_latency(root / "latency", info, samples),
+                )
+            memory = {
+                n: attempt(f"RSS at {n}", partial(measure_rss, root, info, n, args.rss_seconds))
+                for n in rss_sizes
+            }
         finally:
             sandbox.down(root / "cloud")
-    print(report(Results(passes, drifts, lat, memory, args.parallelism, load_before)))
-    return 0
+    results = Results(
+        passes=[x for x in passes if x is not None],
+        drifts=[d for d in drifts if d is not None],
+        latencies=lat,
+        memory={n: mb for n, mb in memory.items() if mb is not None},
+        parallelism=args.parallelism,
+        load_before=load_before,
+        failures=failures,
+    )
+    print(report(results))
+    return 1 if failures else 0
+
+
+def _measure_latency(root: Path, info: sandbox.SandboxInfo, samples: int) -> latency.Latencies:
+    fresh_cloud(info)
+    say("push-to-apply by webhook, then --help, status, history ...")
+    return latency.measure(root, info, samples=samples, cli_samples=samples)
 
 
 def _measure_drift(
@@ -104,6 +149,8 @@ def _measure_drift(
     rounds: int,
     parallelism: int,
 ) -> drift.DriftResult:
+    if declared < 2:
+        raise ValueError(f"--declared {declared}: at least 2 (a real and a stand-in stack)")
     fresh_cloud(info)
     base = root / f"drift-{declared}"
     base.mkdir()
@@ -151,6 +198,8 @@ def report(r: Results) -> str:
         lines += ["", "| declared stacks | peak RSS of the daemon |", "|---:|---:|"]
         lines += [f"| {n:,} | {mb:.0f} MiB |" for n, mb in r.memory.items()]
     lines += ["", *_targets(r)]
+    if r.failures:
+        lines += ["", "Failed (tracebacks on stderr):", *[f"- {f}" for f in r.failures]]
     return "\n".join(lines)
 
 
