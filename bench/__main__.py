@@ -2,7 +2,7 @@
 fair), on one local sandbox (moto server + the Python provider), printed as Markdown.
 
     python -m bench            # N = 10, 50, 200; drift at 10 and 1,000 declared stacks
-    python -m bench --quick    # N = 10, few samples: checks the harness in ~2 minutes
+    python -m bench --quick    # N = 10, few samples: checks the harness in 2-3 minutes
 
 1. reconcile pass over N new stacks: the daemon's pass against the serial shell loop,
    the `xargs -P` shell loop and the engine-only floor (bench/reconcile.py);
