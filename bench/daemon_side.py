@@ -22,7 +22,7 @@ from infra_gitops.runs import RunStore
 IDLE_SAMPLES = 20
 
 
-def reconcile_pass(repo: Path, state_dir: Path, parallelism: int = 2) -> tuple[float, float]:
+def reconcile_pass(repo: Path, state_dir: Path, parallelism: int) -> tuple[float, float]:
     """(seconds of the first pass over a repo whose stacks are all new, median ms of an
     idle pass right after it). Raises if a stack failed."""
     settings = Settings(

@@ -1,5 +1,6 @@
 """Generated infra repos: N small Terraform stacks (one SQS queue or SSM parameter each)
-declared in gitops.yaml, committed to a fresh Git repo."""
+declared in gitops.yaml, committed to a fresh Git repo; and a stand-in engine that does
+nothing (for the cost of a drift check outside Terraform)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,55 @@ def write_repo(root: Path, count: int, *, drift_interval: str = "1h") -> list[st
     (root / "gitops.yaml").write_text("\n".join(lines) + "\n")
     _commit(root)
     return names
+
+
+def write_drift_repo(root: Path, *, real: int, declared: int, noop_engine: Path) -> list[str]:
+    """A Git repo declaring `declared` stacks, all auto-applied: the first `real` are
+    sandbox stacks (as write_repo's), the others run `noop_engine` (binary:), so a pass
+    over them costs almost nothing in Terraform. Returns the real stacks' names."""
+    names = stack_names(declared)
+    lines = [
+        "version: 1",
+        "defaults:",
+        "  engine: terraform",
+        "  policy: {drift_interval: 1h, auto_apply: true, self_heal: false}",
+        "stacks:",
+    ]
+    for i, name in enumerate(names):
+        stack_dir = root / "stacks" / name
+        stack_dir.mkdir(parents=True)
+        body = (_QUEUE if i % 2 == 0 else _PARAMETER).replace("@NAME@", name)
+        (stack_dir / "main.tf").write_text(_HEADER + body)
+        lines += [f"  - name: {name}", f"    path: stacks/{name}"]
+        if i >= real:
+            lines.append(f"    binary: {noop_engine}")
+    (root / "gitops.yaml").write_text("\n".join(lines) + "\n")
+    _commit(root)
+    return names[:real]
+
+
+_NOOP_ENGINE = """#!/bin/sh
+# A stand-in `terraform` that does nothing and answers as Terraform does for a stack
+# with no changes. Each call appends its command to @LOG@ (so calls can be counted).
+echo "$1" >> '@LOG@'
+case "$1" in
+  plan)
+    for arg in "$@"; do
+      case "$arg" in -out=*) : > "${arg#-out=}" ;; esac
+    done ;;
+  show) echo '{"format_version":"1.2","terraform_version":"1.15.5","resource_changes":[]}' ;;
+  output) echo '{}' ;;
+  version) echo '{"terraform_version":"1.15.5"}' ;;
+esac
+exit 0
+"""
+
+
+def write_noop_engine(path: Path, calls_log: Path) -> Path:
+    """An executable stand-in engine at path, logging its calls to calls_log."""
+    path.write_text(_NOOP_ENGINE.replace("@LOG@", str(calls_log)))
+    path.chmod(0o755)
+    return path
 
 
 def _commit(root: Path) -> None:

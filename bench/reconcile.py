@@ -1,29 +1,19 @@
-"""Benchmark: the daemon's reconcile pass against the loop a user would otherwise write.
-
-    python -m bench.reconcile --sizes 10,50          # ~5 min on 2 cores
-    python -m bench.reconcile --quick                # N=10 only, RSS at 200 stacks
-
-For each N: N generated Terraform stacks (one SQS queue or SSM parameter each) on the
-offline local cloud (moto server + the Python provider), planned once by the daemon's
-pass (bench/daemon_side.py) and once by the naive loop (bench/naive.py), in the same
-run; then the idle pass (no new commit, no drift check due); then the resident memory
-of a daemon with 200 and 1,000 declared stacks. Prints a Markdown table.
-"""
+"""The reconcile pass over N generated stacks, and what a user would run instead, in the
+same run on the same sandbox: the daemon's pass (bench/daemon_side.py), the serial and
+the `xargs -P` shell loops and the engine-only floor (bench/baselines.py). Then the
+resident memory of a daemon with many declared stacks (bench/rss.py)."""
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import shutil
 import sys
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import daemon_side
+from bench import baselines, daemon_side
 from bench.generate import write_repo
-from bench.naive import naive_loop
 from bench.rss import peak_rss_mb
 from infra_gitops import sandbox
 from infra_gitops.sandbox import emulator
@@ -33,125 +23,99 @@ from infra_gitops.sandbox import emulator
 class PassResult:
     stacks: int
     daemon_s: float
-    naive_s: float | None
-    idle_ms: float | None
+    idle_ms: float
+    serial_s: float | None
+    parallel_s: float | None
+    floor_s: float
+    failed: tuple[str, ...] = ()
+    """Shell loops that failed (their error is on stderr): a user's loop has no retry,
+    and Terraform starting the provider itself under load fails now and then."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    sizes = [10] if args.quick else _ints(args.sizes)
-    rss_sizes = [200] if args.quick else _ints(args.rss_sizes)
-    with tempfile.TemporaryDirectory(prefix="infra-gitops-bench-") as tmp:
-        root = Path(tmp)
-        cloud_dir = root / "cloud"
-        info = sandbox.up(cloud_dir)
-        try:
-            passes = [
-                _measure_pass(root, info, n, naive=not args.no_naive, parallelism=args.parallelism)
-                for n in sizes
-            ]
-            memory = {n: _measure_rss(root, info, n, args.rss_seconds) for n in rss_sizes}
-        finally:
-            sandbox.down(cloud_dir)
-    print(_report(passes, memory))
-    return 0
-
-
-def _measure_pass(
-    root: Path, info: sandbox.SandboxInfo, n: int, *, naive: bool, parallelism: int
+def measure_pass(
+    root: Path, info: sandbox.SandboxInfo, n: int, *, parallelism: int, serial: bool = True
 ) -> PassResult:
-    emulator.reset(info.endpoint)
-    sandbox.ensure_bucket(info.endpoint, info.state_bucket, info.region)
+    """Every variant plans the same n new stacks (nothing is applied, so each starts
+    from the same cloud); the serial loop is optional (the slowest by far)."""
+    fresh_cloud(info)
     repo = root / f"repo-{n}"
     repo.mkdir()
     names = write_repo(repo, n)
     state_dir = root / f"state-{n}"
-    _link_sandbox(info, state_dir)
-    _say(f"N={n}: daemon pass ...")
+    link_sandbox(info, state_dir)
+    say(f"N={n}: daemon pass ...")
     daemon_s, idle_ms = daemon_side.reconcile_pass(repo, state_dir, parallelism)
-    naive_s = None
-    if naive:
-        _say(f"N={n}: daemon pass {daemon_s:.1f} s; naive loop ...")
-        work = root / f"naive-{n}"
-        work.mkdir()
-        naive_s = naive_loop(repo, names, info, work)
-        shutil.rmtree(work, ignore_errors=True)
-    _say(f"N={n}: done")
-    return PassResult(n, daemon_s, naive_s, idle_ms)
+    say(f"N={n}: daemon pass {daemon_s:.1f} s; engine-only floor ...")
+    floor_s = _in_work_dir(
+        root / f"floor-{n}",
+        lambda work: baselines.engine_floor(repo, names, info, work, parallelism),
+    )
+    say(f"N={n}: floor {floor_s:.1f} s; parallel shell loop ...")
+    failed = []
+    parallel_s = _loop(
+        root / f"xargs-{n}",
+        lambda work: baselines.parallel_loop(repo, names, info, work, parallelism),
+    )
+    if parallel_s is None:
+        failed.append("xargs")
+    serial_s = None
+    if serial:
+        say(f"N={n}: xargs loop {_secs(parallel_s)}; serial shell loop ...")
+        serial_s = _loop(
+            root / f"serial-{n}", lambda work: baselines.serial_loop(repo, names, info, work)
+        )
+        if serial_s is None:
+            failed.append("serial")
+    return PassResult(n, daemon_s, idle_ms, serial_s, parallel_s, floor_s, tuple(failed))
 
 
-def _link_sandbox(info: sandbox.SandboxInfo, state_dir: Path) -> None:
+def measure_rss(root: Path, info: sandbox.SandboxInfo, n: int, seconds: float) -> float:
+    """Peak RSS (MiB) of the `infra-gitops daemon` process (not its Terraform children)
+    over its first `seconds` of serving, while its first pass works through n new stacks."""
+    fresh_cloud(info)
+    repo = root / f"rss-repo-{n}"
+    repo.mkdir()
+    write_repo(repo, n)
+    state_dir = root / f"rss-state-{n}"
+    link_sandbox(info, state_dir)
+    argv, health_url, _ = daemon_side.daemon_command(repo, state_dir)
+    say(f"RSS with {n} stacks for {seconds:g} s ...")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    return peak_rss_mb(argv, health_url, env=env, log_file=root / f"rss-{n}.log", settle_s=seconds)
+
+
+def fresh_cloud(info: sandbox.SandboxInfo) -> None:
+    emulator.reset(info.endpoint)
+    sandbox.ensure_bucket(info.endpoint, info.state_bucket, info.region)
+
+
+def link_sandbox(info: sandbox.SandboxInfo, state_dir: Path) -> None:
     """Point state_dir at the running sandbox, as `sandbox up` on it would (same
     emulator, same provider mirror), without a second emulator."""
     state_dir.mkdir(parents=True)
     sandbox.sandbox_dir(state_dir).symlink_to(sandbox.sandbox_dir(info.state_dir))
 
 
-def _measure_rss(
-    root: Path, info: sandbox.SandboxInfo, n: int, seconds: float
-) -> tuple[float, str]:
-    """Peak RSS of the daemon process (not its Terraform children) over its first
-    `seconds` of serving, while its first pass works through the n new stacks."""
-    emulator.reset(info.endpoint)
-    sandbox.ensure_bucket(info.endpoint, info.state_bucket, info.region)
-    repo = root / f"rss-repo-{n}"
-    repo.mkdir()
-    write_repo(repo, n)
-    state_dir = root / f"rss-state-{n}"
-    _link_sandbox(info, state_dir)
-    argv, health_url, what = daemon_side.daemon_command(repo, state_dir)
-    _say(f"RSS with {n} stacks: {what} for {seconds:g} s ...")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    log_file = root / f"rss-{n}.log"
-    mb = peak_rss_mb(argv, health_url, env=env, log_file=log_file, settle_s=seconds)
-    return mb, what
+def _loop(work: Path, measure: Callable[[Path], float]) -> float | None:
+    """Seconds of a shell loop, or None when it failed (said on stderr)."""
+    try:
+        return _in_work_dir(work, measure)
+    except RuntimeError as exc:
+        say(f"{work.name}: FAILED: {exc}")
+        return None
 
 
-def _report(passes: list[PassResult], memory: dict[int, tuple[float, str]]) -> str:
-    lines = [
-        f"Machine: {os.cpu_count()} CPUs, {platform.python_implementation()} "
-        f"{platform.python_version()}, {platform.system()} {platform.release()}",
-        "",
-        "| stacks | daemon pass | naive loop | ratio | idle pass |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for p in passes:
-        naive = f"{p.naive_s:.1f} s" if p.naive_s is not None else "-"
-        ratio = f"{p.naive_s / p.daemon_s:.1f}x" if p.naive_s is not None else "-"
-        idle = f"{p.idle_ms:.1f} ms" if p.idle_ms is not None else "n/a"
-        lines.append(f"| {p.stacks} | {p.daemon_s:.1f} s | {naive} | {ratio} | {idle} |")
-    if memory:
-        lines += ["", "| declared stacks | peak RSS | process |", "|---:|---:|---|"]
-        lines += [f"| {n} | {mb:.0f} MiB | {what} |" for n, (mb, what) in memory.items()]
-    return "\n".join(lines)
+def _secs(seconds: float | None) -> str:
+    return f"{seconds:.1f} s" if seconds is not None else "failed"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.reconcile",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--sizes", default="10,50,200", help="stack counts (default 10,50,200)")
-    parser.add_argument("--rss-sizes", default="200,1000", help="declared stacks for RSS")
-    parser.add_argument(
-        "--rss-seconds", type=float, default=20.0, help="how long RSS is sampled (default 20)"
-    )
-    parser.add_argument("--quick", action="store_true", help="N=10 and RSS at 200 only")
-    parser.add_argument("--no-naive", action="store_true", help="skip the naive loop")
-    parser.add_argument(
-        "--parallelism", type=int, default=2, help="the daemon's --parallelism (default 2)"
-    )
-    return parser
+def _in_work_dir(work: Path, measure: Callable[[Path], float]) -> float:
+    work.mkdir()
+    try:
+        return measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def _ints(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part.strip()]
-
-
-def _say(message: str) -> None:
+def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
