@@ -136,6 +136,8 @@ def _reconcile(
 ) -> list[Decision]:
     now = datetime.now(UTC)
     states = ctx.store.stack_states()
+    # One query for every stack's recent runs, not one per stack.
+    recent = ctx.store.recent_runs_by_stack(manifest.names, per_stack=RECENT_RUNS)
     renamed_from = {o.renamed_to: o.stack for o in orphans if o.renamed_to and o.stack}
     decisions = {
         stack.name: decide(
@@ -143,6 +145,7 @@ def _reconcile(
                 ctx,
                 manifest,
                 stack,
+                recent[stack.name],
                 states.get(stack.name),
                 head,
                 now,
@@ -176,12 +179,12 @@ def _facts(
     ctx: Context,
     manifest: config.Manifest,
     stack: Stack,
+    runs: Sequence[Run],
     state: StackState | None,
     head: str,
     now: datetime,
     renamed_from: Stack | None,
 ) -> StackFacts:
-    runs = ctx.store.list(stack=stack.name, limit=RECENT_RUNS)
     applied = applied_run(runs)
     base = applied.commit.sha if applied and not applied.commit.dirty else None
     # Destroyed, or never applied: everything the commit declares is to be applied.
