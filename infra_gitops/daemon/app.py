@@ -81,7 +81,9 @@ def _lock_holder(path: Path) -> str:
 
 
 class Daemon:
-    """Implements DaemonApi. Use as a context manager: it opens the run store."""
+    """Implements DaemonApi. Use as a context manager: it opens the core (run store,
+    target and provider process, engines, outputs of stacks) once for its life, and
+    keeps a cache of commit views shared by its passes and drift checks."""
 
     def __init__(
         self,
