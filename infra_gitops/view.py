@@ -89,6 +89,8 @@ class ViewCache:
         finally:
             with self._lock:
                 entry.users -= 1
+                if self._entries.get(sha) is entry:
+                    self._entries.move_to_end(sha)  # used until now: the most recent
                 stale = self._evict()
             for old in stale:
                 old.closer.close()
