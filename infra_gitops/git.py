@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
@@ -45,6 +45,9 @@ _CREDENTIAL_HELPER = (
     '!f() { test "$1" = get || exit 0; '
     f'printf "username=%s\\npassword=%s\\n" "${_USERNAME_ENV}" "${_PASSWORD_ENV}"; }}; f'
 )
+
+GitRepo = git.Repo
+"""An open repository, as the functions here take and return it."""
 
 _SYMLINK_MODE = 0o120000
 _EXECUTABLE_BIT = 0o100
@@ -420,3 +423,148 @@ def display_url(url: str) -> str:
     if not sep or "@" not in rest.split("/", 1)[0]:
         return url
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+# ---------------------------------------------------------------- the daemon's mirror
+
+
+def open_mirror(path: Path, url: str, branch: str) -> git.Repo:
+    """The bare mirror at path, created empty on first use; origin set to url (without
+    credentials) and HEAD to branch. The caller closes the repo."""
+    if not (path / "HEAD").exists():
+        path.mkdir(parents=True, exist_ok=True)
+        git.Repo.init(path, bare=True)
+    repo = git.Repo(path)
+    reader = repo.config_reader()
+    if not reader.has_section('remote "origin"') or (
+        reader.get_value('remote "origin"', "url", "") != url
+    ):
+        # Written once (or when --repo changed), not at every poll.
+        with repo.config_writer() as cfg:
+            cfg.set_value('remote "origin"', "url", url)
+            cfg.set_value("core", "logAllRefUpdates", "false")
+    head_ref = f"ref: refs/heads/{branch}"
+    if (path / "HEAD").read_text(encoding="utf-8").strip() != head_ref:
+        repo.git.symbolic_ref("HEAD", f"refs/heads/{branch}")
+    return repo
+
+
+def fetch_branch(repo: git.Repo, remote: Remote, branch: str, *, timeout: float) -> str:
+    """Fetch branch from origin (remote's credentials in the environment); its tip."""
+    refspec = f"+refs/heads/{branch}:refs/heads/{branch}"
+    try:
+        repo.git.fetch(
+            "--quiet", "--no-tags", "origin", refspec, kill_after_timeout=timeout, env=remote.env()
+        )
+        sha = repo.git.rev_parse("--verify", f"refs/heads/{branch}^{{commit}}")
+    except GitCommandError as exc:
+        detail = remote.scrub((exc.stderr or str(exc)).strip().replace("\n", " "))
+        shown = display_url(remote.url)
+        raise GitError(
+            f"cannot fetch branch {branch} from {shown}: {detail.replace(remote.url, shown)}"
+        ) from None
+    return str(sha).strip()
+
+
+def origin_url(repo_path: Path) -> str | None:
+    """The URL of the repo's origin; None when there is no such repo or remote."""
+    try:
+        with git.Repo(repo_path) as repo:
+            return str(repo.remote("origin").url)
+    except (git.exc.GitError, ValueError, OSError):
+        return None
+
+
+# ---------------------------------------------------------------- notes
+
+
+def append_note(
+    repo_path: Path, notes_ref: str, sha: str, line: str, identity: Mapping[str, str]
+) -> None:
+    """Append line to the note of commit sha under notes_ref; GitError when it cannot."""
+    with git.Repo(repo_path) as repo, repo.git.custom_environment(**identity):
+        _run(lambda: repo.git.notes(f"--ref={notes_ref}", "append", "-m", line, sha))
+
+
+def read_note(repo_path: Path, notes_ref: str, sha: str) -> str:
+    """The note of commit sha under notes_ref ("" when none)."""
+    with git.Repo(repo_path) as repo:
+        try:
+            return str(repo.git.notes(f"--ref={notes_ref}", "show", sha))
+        except GitCommandError:
+            return ""
+
+
+def push_ref(repo_path: Path, ref: str, env: Mapping[str, str]) -> None:
+    """Push ref to the same ref of origin (env: the remote's credentials)."""
+    with git.Repo(repo_path) as repo:
+        _run(lambda: repo.git.push("--quiet", "origin", f"{ref}:{ref}", env=dict(env)))
+
+
+def merge_remote_notes(
+    repo_path: Path,
+    notes_ref: str,
+    remote_copy: str,
+    env: Mapping[str, str],
+    identity: Mapping[str, str],
+) -> None:
+    """Fetch origin's notes_ref into remote_copy and merge it in, keeping both sides'
+    lines (cat_sort_uniq)."""
+    with git.Repo(repo_path) as repo:
+        _run(
+            lambda: repo.git.fetch(
+                "--quiet", "origin", f"+{notes_ref}:{remote_copy}", env=dict(env)
+            )
+        )
+        with repo.git.custom_environment(**identity):
+            _run(
+                lambda: repo.git.notes(
+                    f"--ref={notes_ref}", "merge", "-s", "cat_sort_uniq", remote_copy
+                )
+            )
+
+
+# ---------------------------------------------------------------- commits in a clone
+
+
+def exists_at(repo: git.Repo, sha: str, path: str) -> bool:
+    """Whether commit sha has path (a file or a directory)."""
+    return bool(repo.git.ls_tree("--name-only", sha, "--", path).strip())
+
+
+def restore_paths(repo: git.Repo, sha: str, paths: Iterator[str] | list[str]) -> None:
+    """Make paths in the index and work tree what they were at sha (absent if absent)."""
+    for path in paths:
+        repo.git.rm("-r", "-q", "--ignore-unmatch", "--", path)
+        if exists_at(repo, sha, path):
+            repo.git.checkout(sha, "--", path)
+
+
+def commit_all(repo: git.Repo, message: str, identity: Mapping[str, str]) -> str | None:
+    """Commit what the index holds; its SHA, or None when nothing changed."""
+    if not repo.git.status("--porcelain"):
+        return None
+    with repo.git.custom_environment(**identity):
+        repo.git.commit("-q", "-m", message)
+    return str(repo.head.commit.hexsha)
+
+
+def has_identity(repo: git.Repo) -> bool:
+    """Whether the repo's config names an author (user.name and user.email)."""
+    reader = repo.config_reader()
+    return reader.has_option("user", "name") and reader.has_option("user", "email")
+
+
+def push_head(repo: git.Repo, branch: str, remote: Remote) -> None:
+    """Push HEAD to branch of origin, with remote's credentials."""
+    try:
+        repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{branch}", env=remote.env())
+    except GitCommandError as exc:
+        raise GitError(remote.scrub(" ".join(str(exc.stderr).split()))) from None
+
+
+def _run(command: Callable[[], object]) -> None:
+    try:
+        command()
+    except GitCommandError as exc:
+        raise GitError(str(exc.stderr or exc).strip().replace("\n", " ")) from None

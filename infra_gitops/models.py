@@ -417,7 +417,15 @@ class StackOutcome:
     duration_s: float = 0.0
     outputs: Mapping[str, Any] | None = None
     """The stack's outputs after an apply (redacted); None when nothing was applied."""
+    runs: tuple[Run, ...] = ()
+    """The finished run records this operation wrote, oldest first (a drift check and
+    its heal: two), so that no caller reads again what was just written."""
 
     @property
     def failed(self) -> bool:
         return self.status is RunStatus.FAILED
+
+    @property
+    def run(self) -> Run | None:
+        """The last finished record of the operation (None when nothing was recorded)."""
+        return self.runs[-1] if self.runs else None

@@ -117,6 +117,13 @@ def pid_exists(pid: int) -> bool:
     return True
 
 
+def running(pid: int) -> bool:
+    """Whether the process with this pid still runs: not gone, not a zombie (a dead
+    child is a zombie until it is waited for, and pid_exists still sees it)."""
+    info = process_info(pid)
+    return info is not None and info.state not in ("Z", "X")
+
+
 def child_env(env: Mapping[str, str] | None) -> dict[str, str]:
     """env (or ours) plus who we are, for children that call die_with_parent()."""
     merged = dict(os.environ if env is None else env)

@@ -479,6 +479,12 @@ class RunStore:
             rows = conn.execute("SELECT * FROM stack_state ORDER BY stack").fetchall()
         return {row["stack"]: _to_stack_state(row) for row in rows}
 
+    def stack_state(self, stack: str) -> StackState | None:
+        """One stack's state (what stack_states() holds for it), by its key."""
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM stack_state WHERE stack = ?", (stack,)).fetchone()
+        return _to_stack_state(row) if row is not None else None
+
     def update_stack_state(self, stack: str, **values: Any) -> None:
         """Set some fields of a stack's state (see StackState), creating it if needed."""
         unknown = set(values) - _STACK_STATE_FIELDS

@@ -88,6 +88,7 @@ class StackRunner:
                 status=RunStatus.FAILED if healed.failed else RunStatus.DRIFTED,
                 plan=checked.plan,
                 heal_plan=healed.plan,
+                runs=checked.runs + healed.runs,
                 duration_s=checked.duration_s + healed.duration_s,
             )
 
@@ -276,7 +277,7 @@ class _Recording:
             # Terraform's saved plan holds variable values (secrets too) in clear; once
             # this operation is over nothing may apply it, so it is not kept.
             plan.plan_file.unlink(missing_ok=True)
-        store.finish(
+        finished = store.finish(
             self.run.id,
             status,
             counts=plan.counts,
@@ -294,12 +295,13 @@ class _Recording:
             plan=plan,
             error=error,
             duration_s=time.monotonic() - self.started,
+            runs=(finished,),
         )
         return self.outcome
 
     def finish_applied(self, result: ApplyResult) -> StackOutcome:
         """End a run that changed the stack without a plan of ours (destroy)."""
-        self.runner.store.finish(
+        finished = self.runner.store.finish(
             self.run.id,
             RunStatus.APPLIED,
             counts=result.counts,
@@ -312,11 +314,12 @@ class _Recording:
             run_id=self.run.id,
             duration_s=time.monotonic() - self.started,
             outputs=result.outputs,
+            runs=(finished,),
         )
         return self.outcome
 
     def close(self, status: RunStatus, message: str) -> None:
-        self.runner.store.finish(self.run.id, status, error=message)
+        finished = self.runner.store.finish(self.run.id, status, error=message)
         self.outcome = StackOutcome(
             stack=self.stack.name,
             kind=self.run.kind,
@@ -324,6 +327,7 @@ class _Recording:
             run_id=self.run.id,
             error=message,
             duration_s=time.monotonic() - self.started,
+            runs=(finished,),
         )
 
     def closed_outcome(self) -> StackOutcome:

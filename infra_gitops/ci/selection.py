@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from git import Repo
-
 from infra_gitops import config, discovery, git
 from infra_gitops.errors import BadSourceError, GitOpsError
 
@@ -46,7 +44,7 @@ def select_stacks(
     )
 
 
-def _manifest_at(repo: Repo, sha: str, dest: Path) -> config.Manifest | None:
+def _manifest_at(repo: git.GitRepo, sha: str, dest: Path) -> config.Manifest | None:
     """The manifest as of commit sha; None when it has none or an invalid one, or when the
     commit's files cannot be used (a pull request fixing a bad base must still plan)."""
     try:

@@ -15,8 +15,8 @@ from typing import TextIO
 
 from infra_gitops import report
 from infra_gitops.ci.applying import apply_stored, plans_commit
+from infra_gitops.ci.planning import scratch_dir as ci_scratch
 from infra_gitops.ci.store import default_location, open_store, s3_client_factory
-from infra_gitops.commands.ci import scratch_dir as ci_scratch
 from infra_gitops.commands.outcomes import emit, exit_code
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import Plan, Stack, StackOutcome

@@ -2,227 +2,39 @@
 
 Exit 0 no changes, 2 changes, 1 any error or policy violation. The report goes to
 $GITHUB_STEP_SUMMARY (when set), --markdown FILE, the terminal or --json, and with a
-token in the environment to the pull request's one comment and a commit status.
+token in the environment to the pull request's one comment and a commit status. The
+pipeline is infra_gitops.ci.planning; this module parses and prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import replace
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TextIO
 
-from infra_gitops import git, report
-from infra_gitops.ci import markdown
-from infra_gitops.ci.context import TOKEN_VARIABLES, CIContext, detect
-from infra_gitops.ci.fingerprint import stack_fingerprint
-from infra_gitops.ci.hosting import open_host
-from infra_gitops.ci.http import ApiError
-from infra_gitops.ci.keeper import PlanKeeper
+from infra_gitops import report
+from infra_gitops.ci.planning import PlanRequest, plan_pull_request
 from infra_gitops.ci.result import PlanReport
-from infra_gitops.ci.selection import Selection, select_stacks
-from infra_gitops.ci.store import (
-    StoredPlan,
-    default_location,
-    open_store,
-    s3_client_factory,
-)
 from infra_gitops.commands.outcomes import EXIT_ERROR, exit_code
-from infra_gitops.errors import GitOpsError
-from infra_gitops.leftovers import owned_name
-from infra_gitops.models import RunStatus, Stack, StackOutcome
-from infra_gitops.orchestrate import run_in_order
-from infra_gitops.policy import PolicyCheck, Violation, check_plan
+from infra_gitops.models import RunStatus
 from infra_gitops.progress import Progress
-from infra_gitops.session import Options, Session, open_session
+from infra_gitops.session import Options
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
-    env = dict(os.environ)
-    ctx = detect(env, base=args.base, head=args.head)
-    if ctx.base_ref is None:
-        raise GitOpsError(
-            "no base to compare with: pass --base REF (the pull request's target branch), "
-            "or run in GitHub Actions (pull_request event) or GitLab CI (merge request pipeline)"
-        )
-    with git.open_repo(options.repo) as repo:
-        head_sha = git.resolve_commit(repo, ctx.head_ref).sha
-    options = replace(options, ref=head_sha, trigger="ci")
-    with (
-        _tokens_withheld(),
-        scratch_dir(options.state_dir) as scratch,
-        open_session(options, progress) as session,
-    ):
-        plan_report = _plan_pull_request(session, ctx, args, scratch, env, progress)
-    code = _exit_code(plan_report)
-    text = markdown.render(plan_report)
-    _write_markdown(text, args.markdown, env, progress)
-    if not args.policy_only:
-        code = _post(ctx, env, plan_report, text, code, args.require_comment, progress)
-    _print(plan_report, code, json_out=args.json, out=out)
-    return code
-
-
-def _plan_pull_request(
-    session: Session,
-    ctx: CIContext,
-    args: argparse.Namespace,
-    scratch: Path,
-    env: Mapping[str, str],
-    progress: Progress,
-) -> PlanReport:
-    assert ctx.base_ref is not None
-    head = session.source.commit.sha
-    selection = select_stacks(
-        session.options.repo, ctx.base_ref, head, session.manifest, scratch / "base"
+    request = PlanRequest(
+        base=args.base,
+        head=args.head,
+        policy_only=args.policy_only,
+        store=args.store,
+        markdown=args.markdown,
+        require_comment=args.require_comment,
     )
-    stacks = [session.manifest.stack(name) for name in selection.stacks]
-    progress.say(
-        f"{len(selection.changed_paths)} file(s) changed since {selection.base_sha[:10]}; "
-        f"affected stacks: {', '.join(selection.stacks) or '(none)'}"
-    )
-    # Before any plan: the engine writes override files into the snapshot.
-    fingerprints = {s.name: stack_fingerprint(session.source.root, s) for s in stacks}
-    keeper = PlanKeeper(scratch / "plans")
-    runner = replace(session.runner, keep_plan=keeper.keep)
-    outcomes = run_in_order(
-        stacks, runner.plan, parallelism=session.options.parallelism, gate_on_dependencies=False
-    )
-    checks = _check_policies(session, selection, stacks, outcomes, keeper, scratch / "base")
-    violations = tuple(v for c in checks.values() for v in c.violations)
-    notices = tuple(dict.fromkeys(n for c in checks.values() for n in c.notices))
-    hashes = {name: kept.plan_hash for name in selection.stacks if (kept := keeper.get(name))}
-    location = None
-    if not args.policy_only:
-        location = _store(session, args, env, outcomes, keeper, fingerprints, checks, progress)
-    return PlanReport(
-        head_sha=head,
-        base_sha=selection.base_sha,
-        outcomes=tuple(outcomes),
-        violations=violations,
-        notices=notices,
-        plan_hashes=hashes,
-        store=location,
-        changed_paths=len(selection.changed_paths),
-    )
-
-
-def _check_policies(
-    session: Session,
-    selection: Selection,
-    stacks: Sequence[Stack],
-    outcomes: Sequence[StackOutcome],
-    keeper: PlanKeeper,
-    base_dir: Path,
-) -> dict[str, PolicyCheck]:
-    # The base branch's rules when it has a valid manifest: a pull request must not be
-    # able to loosen the rules its own plan is checked against.
-    if selection.base_manifest is not None:
-        rules, root = selection.base_manifest.policies, base_dir
-    else:
-        rules, root = session.manifest.policies, session.source.root
-    by_name = {s.name: s for s in stacks}
-    checks: dict[str, PolicyCheck] = {}
-    for outcome in outcomes:
-        if outcome.plan is None:
-            continue
-        kept = keeper.get(outcome.stack)
-        checks[outcome.stack] = check_plan(
-            rules,
-            by_name[outcome.stack],
-            outcome.plan,
-            plan_json=kept.plan_json if kept else None,
-            policy_root=root,
-        )
-    return checks
-
-
-def _store(
-    session: Session,
-    args: argparse.Namespace,
-    env: Mapping[str, str],
-    outcomes: Sequence[StackOutcome],
-    keeper: PlanKeeper,
-    fingerprints: Mapping[str, str],
-    checks: Mapping[str, PolicyCheck],
-    progress: Progress,
-) -> str:
-    location = args.store or default_location(session.options.state_dir, env)
-    store = open_store(location, s3_client=s3_client_factory(session.target))
-    now = datetime.now(UTC).isoformat(timespec="microseconds")
-    for outcome in outcomes:
-        kept = keeper.get(outcome.stack)
-        if outcome.plan is None or kept is None:
-            continue
-        violations: tuple[Violation, ...] = ()
-        if outcome.stack in checks:
-            violations = checks[outcome.stack].violations
-        meta = StoredPlan(
-            stack=outcome.stack,
-            sha=session.source.commit.sha,
-            plan_hash=kept.plan_hash,
-            fingerprint=fingerprints[outcome.stack],
-            created_at=now,
-            has_changes=outcome.plan.has_changes,
-            run_id=outcome.run_id,
-            violations=tuple(str(v) for v in violations),
-            plan=report.plan_to_dict(outcome.plan),
-        )
-        # Only a plan with changes is ever applied: no other saved file (and its
-        # secrets) is kept.
-        plan_file = kept.plan_file if outcome.plan.has_changes else None
-        store.put(meta, plan_file, kept.plan_json)
-    progress.say(f"plans stored in {store.describe()}")
-    return store.describe()
-
-
-def _exit_code(plan_report: PlanReport) -> int:
-    code = exit_code(plan_report.outcomes, changes_exit_on=(RunStatus.CHANGES,))
-    return EXIT_ERROR if plan_report.violations else code
-
-
-def _write_markdown(
-    text: str, path: Path | None, env: Mapping[str, str], progress: Progress
-) -> None:
-    summary = env.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as out:
-            out.write(text)
-    if path is not None:
-        path.write_text(text, encoding="utf-8")
-        progress.say(f"report written to {path}")
-
-
-def _post(
-    ctx: CIContext,
-    env: Mapping[str, str],
-    plan_report: PlanReport,
-    text: str,
-    code: int,
-    required: bool,
-    progress: Progress,
-) -> int:
-    with open_host(ctx, env) as host:
-        if host is None:
-            if required:
-                progress.say(f"error: no {ctx.token_variable or 'API token'}: cannot comment")
-                return EXIT_ERROR
-            progress.say("no API token in the environment: not commenting")
-            return code
-        try:
-            done = host.upsert_comment(text)
-            progress.say(f"pull request comment {done}")
-            host.set_status(plan_report.head_sha, code != EXIT_ERROR, plan_report.summary())
-            progress.say("commit status set")
-        except ApiError as exc:
-            progress.say(f"{'error' if required else 'warning'}: {exc}")
-            return EXIT_ERROR if required else code
+    result = plan_pull_request(options, request, dict(os.environ), progress)
+    code = exit_code(result.report.outcomes, changes_exit_on=(RunStatus.CHANGES,))
+    if result.report.violations or result.comment_failed:
+        code = EXIT_ERROR
+    _print(result.report, code, json_out=args.json, out=out)
     return code
 
 
@@ -235,25 +47,3 @@ def _print(plan_report: PlanReport, code: int, *, json_out: bool, out: TextIO) -
         print(f"POLICY VIOLATION: {violation}", file=out)
     for notice in plan_report.notices:
         print(f"note: {notice}", file=out)
-
-
-@contextmanager
-def _tokens_withheld() -> Iterator[None]:
-    """The API tokens out of the environment while stacks are planned: the engines (and
-    the pull request's own code they run) never see them."""
-    saved = {name: os.environ.pop(name) for name in TOKEN_VARIABLES.values() if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-@contextmanager
-def scratch_dir(state_dir: Path) -> Iterator[Path]:
-    """An owner-only directory for this command's copies of plans; removed at the end."""
-    path = state_dir / "ci" / owned_name(uuid.uuid4().hex[:12])
-    path.mkdir(parents=True, mode=0o700)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from infra_gitops import __version__, config, git, leftovers
+from infra_gitops.core import open_core
 from infra_gitops.daemon import passes
 from infra_gitops.daemon.changes import ChangeIndex
 from infra_gitops.daemon.contracts import Event, EventKind, Metrics, Notifier, StackView
@@ -33,11 +34,12 @@ from infra_gitops.daemon.mirror import Mirror, display_url
 from infra_gitops.daemon.notes import GitNotes
 from infra_gitops.daemon.notify import NullNotifier
 from infra_gitops.daemon.reporting import Reporter
-from infra_gitops.daemon.runtime import Settings
+from infra_gitops.daemon.runtime import LogProgress, Settings
 from infra_gitops.daemon.scheduler import DaemonScheduler
 from infra_gitops.daemon.status import RECENT_RUNS, derive_view
 from infra_gitops.errors import GitOpsError, RunStoreError
 from infra_gitops.runs import DB_NAME, RunStore
+from infra_gitops.view import ViewCache
 
 log = logging.getLogger("infra_gitops.daemon")
 
@@ -79,7 +81,9 @@ def _lock_holder(path: Path) -> str:
 
 
 class Daemon:
-    """Implements DaemonApi. Use as a context manager: it opens the run store."""
+    """Implements DaemonApi. Use as a context manager: it opens the core (run store,
+    target and provider process, engines, outputs of stacks) once for its life, and
+    keeps a cache of commit views shared by its passes and drift checks."""
 
     def __init__(
         self,
@@ -137,12 +141,22 @@ class Daemon:
                 extra={"event": "swept"},
             )
         self.mirror.open().close()
+        # The long-lived core: one store, one target and provider process, one set of
+        # engines and one outputs cache for the daemon's life.
+        core = self._exit.enter_context(
+            open_core(
+                self.settings.state_dir, LogProgress(), timeout=self.settings.timeout, store=store
+            )
+        )
+        views = ViewCache(self.mirror.path, self.settings.state_dir)
+        self._exit.callback(views.close)
         notes = GitNotes(
             self.mirror.path, push=self.settings.push_notes, push_env=self.mirror.remote.env()
         )
         self._ctx = passes.Context(
             settings=self.settings,
-            store=store,
+            core=core,
+            views=views,
             mirror=self.mirror,
             changes=ChangeIndex(self.mirror.path, self.settings.state_dir / "daemon" / "scratch"),
             reporter=Reporter(self.notifier, self.metrics, notes),
@@ -246,7 +260,7 @@ class Daemon:
             log.warning("%s: drift check not run: %s", name, exc, extra={"stack": name})
         except Exception:
             log.exception("%s: drift check failed", name)
-        self._report_status()
+        self._report_stack_status(name, manifest)
 
     # ------------------------------------------------------------ DaemonApi
 
@@ -363,6 +377,18 @@ class Daemon:
                 ),
                 once_key=("fetch-failed", str(state.last_success)),
             )
+
+    def _report_stack_status(self, name: str, manifest: config.Manifest) -> None:
+        """One stack's status metric, from its own records only (a drift check must not
+        cost a walk over every stack)."""
+        try:
+            store = self._context().store
+            runs = store.recent_runs_by_stack([name], per_stack=RECENT_RUNS)[name]
+            engine = manifest.stack(name).engine if name in manifest.names else ""
+            view = derive_view(name, runs, store.stack_state(name), engine)
+            self.metrics.stack_status(stack=view.name, status=view.status)
+        except GitOpsError as exc:
+            log.warning("cannot read the status of %s: %s", name, exc)
 
     def _report_status(self) -> None:
         try:

@@ -17,11 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import git as gitpython
-from git.exc import GitCommandError
-
 from infra_gitops.errors import GitError
-from infra_gitops.git import Remote, display_url, remote_for
+from infra_gitops.git import GitRepo, Remote, fetch_branch, open_mirror, remote_for
+from infra_gitops.git import display_url as display_url  # where the daemon has it from
 
 MIRROR_DIR = "daemon/repo.git"
 FETCH_TIMEOUT_S = 120
@@ -76,24 +74,9 @@ class Mirror:
     def state(self) -> FetchState:
         return self._state
 
-    def open(self) -> gitpython.Repo:
+    def open(self) -> GitRepo:
         """The mirror repo, created (empty, bare) on first use; origin set to the url."""
-        if not (self.path / "HEAD").exists():
-            self.path.mkdir(parents=True, exist_ok=True)
-            gitpython.Repo.init(self.path, bare=True)
-        repo = gitpython.Repo(self.path)
-        reader = repo.config_reader()
-        if not reader.has_section('remote "origin"') or (
-            reader.get_value('remote "origin"', "url", "") != self.url
-        ):
-            # Written once (or when --repo changed), not at every poll.
-            with repo.config_writer() as cfg:
-                cfg.set_value('remote "origin"', "url", self.url)
-                cfg.set_value("core", "logAllRefUpdates", "false")
-        head_ref = f"ref: refs/heads/{self.branch}"
-        if (self.path / "HEAD").read_text(encoding="utf-8").strip() != head_ref:
-            repo.git.symbolic_ref("HEAD", f"refs/heads/{self.branch}")
-        return repo
+        return open_mirror(self.path, self.url, self.branch)
 
     def fetch(self, *, poll_interval: float, force: bool = False) -> str | None:
         """Fetch the branch; its tip after a success, else None (see state).
@@ -132,24 +115,5 @@ class Mirror:
         raise last
 
     def _fetch_once(self) -> str:
-        repo = self.open()
-        refspec = f"+refs/heads/{self.branch}:refs/heads/{self.branch}"
-        try:
-            repo.git.fetch(
-                "--quiet",
-                "--no-tags",
-                "origin",
-                refspec,
-                kill_after_timeout=FETCH_TIMEOUT_S,
-                env=self.remote.env(),
-            )
-            sha = repo.git.rev_parse("--verify", f"refs/heads/{self.branch}^{{commit}}")
-        except GitCommandError as exc:
-            detail = self.remote.scrub((exc.stderr or str(exc)).strip().replace("\n", " "))
-            shown = display_url(self.url)
-            raise GitError(
-                f"cannot fetch branch {self.branch} from {shown}: {detail.replace(self.url, shown)}"
-            ) from None
-        finally:
-            repo.close()
-        return str(sha).strip()
+        with self.open() as repo:
+            return fetch_branch(repo, self.remote, self.branch, timeout=FETCH_TIMEOUT_S)

@@ -17,9 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import git as gitpython
-from git.exc import GitCommandError
-
+from infra_gitops import git
+from infra_gitops.errors import GitError
 from infra_gitops.models import Run
 
 log = logging.getLogger(__name__)
@@ -67,47 +66,38 @@ class GitNotes:
 
     def append(self, sha: str, line: str) -> bool:
         """Add line to the note of commit sha; True when written (and pushed, if asked)."""
-        with self._lock, gitpython.Repo(self.repo_path) as repo:
+        with self._lock:
             try:
-                with repo.git.custom_environment(**_IDENTITY):
-                    repo.git.notes(f"--ref={NOTES_REF}", "append", "-m", line, sha)
-            except GitCommandError as exc:
-                log.warning("cannot write the git note on %s: %s", sha[:10], _err(exc))
+                git.append_note(self.repo_path, NOTES_REF, sha, line, _IDENTITY)
+            except GitError as exc:
+                log.warning("cannot write the git note on %s: %s", sha[:10], exc)
                 return False
-            return self._push(repo) if self.push_enabled else True
+            return self._push() if self.push_enabled else True
 
     def read(self, sha: str) -> list[str]:
         """The lines of the note on sha (empty when none)."""
-        with gitpython.Repo(self.repo_path) as repo:
-            try:
-                text = repo.git.notes(f"--ref={NOTES_REF}", "show", sha)
-            except GitCommandError:
-                return []
+        text = git.read_note(self.repo_path, NOTES_REF, sha)
         return [line for line in text.splitlines() if line.strip()]
 
-    def _push(self, repo: gitpython.Repo) -> bool:
+    def _push(self) -> bool:
         for _ in range(3):
             try:
-                repo.git.push("--quiet", "origin", f"{NOTES_REF}:{NOTES_REF}", env=self._push_env)
+                git.push_ref(self.repo_path, NOTES_REF, self._push_env)
                 return True
-            except GitCommandError as exc:
-                error = _err(exc)
+            except GitError as exc:
+                error = str(exc)
             # Rejected (another writer pushed notes): merge theirs, try again.
-            if not self._merge_remote(repo):
+            if not self._merge_remote():
                 break
         log.warning("cannot push git notes to origin: %s", error)
         return False
 
-    def _merge_remote(self, repo: gitpython.Repo) -> bool:
+    def _merge_remote(self) -> bool:
         try:
-            repo.git.fetch("--quiet", "origin", f"+{NOTES_REF}:{_REMOTE_COPY}", env=self._push_env)
-            with repo.git.custom_environment(**_IDENTITY):
-                repo.git.notes(f"--ref={NOTES_REF}", "merge", "-s", "cat_sort_uniq", _REMOTE_COPY)
-        except GitCommandError as exc:
-            log.warning("cannot merge the remote's git notes: %s", _err(exc))
+            git.merge_remote_notes(
+                self.repo_path, NOTES_REF, _REMOTE_COPY, self._push_env, _IDENTITY
+            )
+        except GitError as exc:
+            log.warning("cannot merge the remote's git notes: %s", exc)
             return False
         return True
-
-
-def _err(exc: GitCommandError) -> str:
-    return str(exc.stderr or exc).strip().replace("\n", " ")

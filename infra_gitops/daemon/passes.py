@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from infra_gitops import config, git
+from infra_gitops.core import Core
 from infra_gitops.daemon.changes import ChangeIndex
 from infra_gitops.daemon.contracts import Event, EventKind, SyncStatus
 from infra_gitops.daemon.mirror import Mirror
@@ -41,8 +42,8 @@ from infra_gitops.errors import BadSourceError, GitOpsError
 from infra_gitops.models import Commit, Run, RunKind, RunStatus, Stack, StackOutcome
 from infra_gitops.orchestrate import run_in_order
 from infra_gitops.runs import RunStore, StackState
-from infra_gitops.session import Options, Session, open_session
-from infra_gitops.stackrun import OutputsCache
+from infra_gitops.stackrun import StackRunner
+from infra_gitops.view import View, ViewCache
 
 log = logging.getLogger("infra_gitops.daemon")
 
@@ -52,36 +53,30 @@ class Context:
     """What every pass and check uses; one per daemon."""
 
     settings: Settings
-    store: RunStore
+    core: Core
+    """The run store, target, engines and outputs of stacks: opened once, for the
+    daemon's life."""
     mirror: Mirror
     changes: ChangeIndex
     reporter: Reporter
+    views: ViewCache
+    """The commits in use (head, and those stacks were last applied at), each exported
+    and parsed once and shared by the pass and every drift check on it."""
     guard: StackGuard = field(default_factory=StackGuard)
     inflight: InFlight = field(default_factory=InFlight)
     progress: LogProgress = field(default_factory=LogProgress)
-    outputs: OutputsCache | None = None
-    """The outputs of stacks, kept across passes (a dependency's outputs are not read
-    again from its engine until it is applied again)."""
 
-    def __post_init__(self) -> None:
-        if self.outputs is None:
-            self.outputs = OutputsCache(self.store.latest_state_change)
+    @property
+    def store(self) -> RunStore:
+        return self.core.store
 
     @contextmanager
-    def session(self, ref: str, trigger: str, *, lock_wait: float) -> Iterator[Session]:
-        options = Options(
-            repo=self.mirror.path,
-            state_dir=self.settings.state_dir,
-            ref=ref,
-            parallelism=self.settings.parallelism,
-            timeout=self.settings.timeout,
-            lock_wait=lock_wait,
-            trigger=trigger,
-        )
-        with open_session(
-            options, self.progress, store=self.store, outputs=self.outputs
-        ) as session:
-            yield session
+    def at_commit(
+        self, sha: str, trigger: str, *, lock_wait: float
+    ) -> Iterator[tuple[View, StackRunner]]:
+        """The view of commit sha and a runner of operations on its stacks."""
+        with self.views.view(sha) as view:
+            yield view, self.core.runner(view, self.progress, trigger=trigger, lock_wait=lock_wait)
 
 
 @dataclass(frozen=True)
@@ -115,10 +110,10 @@ def reconcile_commit(
     bad commit and never retried; other failures (the cloud, the mirror) are retried.
     """
     try:
-        with ctx.session(head, trigger, lock_wait=ctx.settings.lock_wait) as session:
-            orphans = _find_renames(ctx, session.manifest, _orphans(ctx, session.manifest), head)
-            decisions = _reconcile(ctx, session, head, orphans)
-            manifest = session.manifest
+        with ctx.at_commit(head, trigger, lock_wait=ctx.settings.lock_wait) as (view, runner):
+            manifest = view.manifest
+            orphans = _find_renames(ctx, manifest, _orphans(ctx, manifest), head)
+            decisions = _reconcile(ctx, manifest, runner, head, orphans)
     except (config.ConfigError, BadSourceError) as exc:
         _record_bad_commit(ctx, head, trigger, exc, last_manifest)
         return PassResult(head, None, error=str(exc))
@@ -133,11 +128,16 @@ def reconcile_commit(
 
 
 def _reconcile(
-    ctx: Context, session: Session, head: str, orphans: Sequence[Orphan]
+    ctx: Context,
+    manifest: config.Manifest,
+    runner: StackRunner,
+    head: str,
+    orphans: Sequence[Orphan],
 ) -> list[Decision]:
-    manifest = session.manifest
     now = datetime.now(UTC)
     states = ctx.store.stack_states()
+    # One query for every stack's recent runs, not one per stack.
+    recent = ctx.store.recent_runs_by_stack(manifest.names, per_stack=RECENT_RUNS)
     renamed_from = {o.renamed_to: o.stack for o in orphans if o.renamed_to and o.stack}
     decisions = {
         stack.name: decide(
@@ -145,6 +145,7 @@ def _reconcile(
                 ctx,
                 manifest,
                 stack,
+                recent[stack.name],
                 states.get(stack.name),
                 head,
                 now,
@@ -164,7 +165,7 @@ def _reconcile(
     if to_run:
         results = run_in_order(
             to_run,
-            lambda stack: _operate(ctx, session, stack, decisions[stack.name].action),
+            lambda stack: _operate(ctx, runner, stack, decisions[stack.name].action),
             parallelism=ctx.settings.parallelism,
         )
         outcomes = {o.stack: o for o in results}
@@ -178,12 +179,12 @@ def _facts(
     ctx: Context,
     manifest: config.Manifest,
     stack: Stack,
+    runs: Sequence[Run],
     state: StackState | None,
     head: str,
     now: datetime,
     renamed_from: Stack | None,
 ) -> StackFacts:
-    runs = ctx.store.list(stack=stack.name, limit=RECENT_RUNS)
     applied = applied_run(runs)
     base = applied.commit.sha if applied and not applied.commit.dirty else None
     # Destroyed, or never applied: everything the commit declares is to be applied.
@@ -233,20 +234,20 @@ def _still_paused(
     return True
 
 
-def _operate(ctx: Context, session: Session, stack: Stack, action: ActionKind) -> StackOutcome:
+def _operate(ctx: Context, runner: StackRunner, stack: Stack, action: ActionKind) -> StackOutcome:
     kind = RunKind.APPLY if action is ActionKind.APPLY else RunKind.PLAN
     with ctx.guard.hold(stack.name), ctx.inflight.run() as allowed:
         if not allowed:
             return StackOutcome(stack.name, kind, RunStatus.SKIPPED, error="the daemon is stopping")
         if action is ActionKind.PLAN:
-            return session.runner.plan(stack)
+            return runner.plan(stack)
         # The runner keeps the outputs it applied for the stacks that read them.
-        return session.runner.apply(stack, None)
+        return runner.apply(stack, None)
 
 
 def _report_outcomes(ctx: Context, outcomes: Sequence[StackOutcome], head: str) -> None:
-    runs = [ctx.store.get(o.run_id) for o in outcomes if o.run_id]
-    ctx.reporter.runs_finished(runs)
+    # The finished records travel with the outcomes: nothing is read again.
+    ctx.reporter.runs_finished(run for o in outcomes for run in o.runs)
     for o in outcomes:
         if o.kind is RunKind.APPLY and o.status is RunStatus.APPLIED:
             counts = o.plan.counts if o.plan else None
@@ -349,7 +350,11 @@ def _commit(ctx: Context, sha: str) -> Commit:
 def check_drift(ctx: Context, name: str, manifest: config.Manifest) -> StackOutcome | None:
     """Drift check of one stack against its last applied commit; heals when its policy
     says so and no sync window holds applies. None when nothing ran (the stack is busy,
-    never applied, or the daemon is stopping)."""
+    never applied, or the daemon is stopping).
+
+    Touches that stack only: its own records, and the cached view of its applied commit
+    (exported once for every check and pass on that commit).
+    """
     with ctx.guard.hold(name, blocking=False) as free, ctx.inflight.run() as allowed:
         if not (free and allowed) or name not in manifest.names:
             return None
@@ -358,16 +363,14 @@ def check_drift(ctx: Context, name: str, manifest: config.Manifest) -> StackOutc
             return None
         policy = manifest.stack(name).policy
         hold = apply_hold(manifest.sync_windows, name, datetime.now(UTC))
-        started = datetime.now(UTC).isoformat(timespec="microseconds")
         sha = applied.commit.sha
-        with ctx.session(sha, "daemon:drift", lock_wait=0) as session:
-            outcome = session.runner.drift(
-                session.manifest.stack(name), heal=policy.self_heal and hold is None
+        with ctx.at_commit(sha, "daemon:drift", lock_wait=0) as (view, runner):
+            outcome = runner.drift(
+                view.manifest.stack(name), heal=policy.self_heal and hold is None
             )
     if outcome.run_id is None:
         return None  # another run holds the stack: try at the next interval
-    runs = [r for r in ctx.store.list(stack=name, limit=5) if r.started_at >= started]
-    ctx.reporter.runs_finished(reversed(runs))
+    ctx.reporter.runs_finished(outcome.runs)
     _drift_events(ctx, outcome, sha, policy.self_heal, hold)
     return outcome
 
@@ -513,12 +516,11 @@ def _prune(ctx: Context, orphan: Orphan, head: str, trigger: str) -> None:
         if not allowed:
             return
         try:
-            with ctx.session(sha, trigger, lock_wait=ctx.settings.lock_wait) as session:
-                outcome = session.runner.destroy(session.manifest.stack(name))
+            with ctx.at_commit(sha, trigger, lock_wait=ctx.settings.lock_wait) as (view, runner):
+                outcome = runner.destroy(view.manifest.stack(name))
         except GitOpsError as exc:
             outcome = StackOutcome(name, RunKind.DESTROY, RunStatus.FAILED, error=str(exc))
-    if outcome.run_id is not None:
-        ctx.reporter.runs_finished([ctx.store.get(outcome.run_id)])
+    ctx.reporter.runs_finished(outcome.runs)
     if outcome.status is RunStatus.APPLIED:
         # No commit declares it any more: `status` stops listing it (until one does).
         ctx.store.update_stack_state(

@@ -20,9 +20,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import git as gitpython
-from git.exc import GitCommandError
-
 from infra_gitops import config, discovery, git
 from infra_gitops.daemon.mirror import mirror_path
 from infra_gitops.daemon.notes import GitNotes, note_line
@@ -124,14 +121,12 @@ def _stick(
 
 
 def _daemon_remote(state_dir: Path) -> str:
-    mirror = mirror_path(state_dir)
-    try:
-        with gitpython.Repo(mirror) as repo:
-            return str(repo.remote("origin").url)
-    except (gitpython.exc.GitError, ValueError, OSError):
+    url = git.origin_url(mirror_path(state_dir))
+    if url is None:
         raise GitOpsError(
             f"no daemon mirror in {state_dir} to take the remote from: give --repo PATH_OR_URL"
-        ) from None
+        )
+    return url
 
 
 @contextmanager
@@ -188,11 +183,10 @@ def _revert_or_pause(
     with git.open_repo(clone) as repo:
         try:
             # The clone's origin has no credentials: they come as for the clone.
-            repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{branch}", env=remote.env())
-        except GitCommandError as exc:
-            error = remote.scrub(" ".join(str(exc.stderr).split()))
+            git.push_head(repo, branch, remote)
+        except GitError as exc:
             return _pause(
-                state_dir, stack, head, reason, f"the revert commit was not pushed: {error}"
+                state_dir, stack, head, reason, f"the revert commit was not pushed: {exc}"
             )
     return Sticking(
         "revert",
@@ -220,35 +214,24 @@ def _revert_commit(
         _stack_paths(at_head, stack_name) if stack_name in at_head.names else set()
     )
     with git.open_repo(clone) as repo:
-        for path in sorted(paths):
-            repo.git.rm("-r", "-q", "--ignore-unmatch", "--", path)
-            if _exists_at(repo, sha, path):
-                repo.git.checkout(sha, "--", path)
+        git.restore_paths(repo, sha, sorted(paths))
         if _entry_differs(at_target, at_head, stack_name):
             if not _only_entry_differs(at_target, at_head, stack_name):
                 raise _CannotRevert(
                     f"the manifest entry of {stack_name} changed since {sha[:10]} together "
                     "with other parts of gitops.yaml, which a revert must not undo"
                 )
-            repo.git.checkout(sha, "--", config.MANIFEST_NAME)
-        if not repo.git.status("--porcelain"):
-            return None
+            git.restore_paths(repo, sha, [config.MANIFEST_NAME])
         message = (
             f"Roll back stack {stack_name} to {sha[:10]}\n\n{reason}\n\n"
             f"Infra-Gitops-Rollback: {stack_name} {sha}"
         )
-        with repo.git.custom_environment(**_identity(repo)):
-            repo.git.commit("-q", "-m", message)
-        return str(repo.head.commit.hexsha)
+        return git.commit_all(repo, message, {} if git.has_identity(repo) else _IDENTITY)
 
 
 def _stack_paths(manifest: config.Manifest, name: str) -> set[str]:
     stack = manifest.stack(name)
     return {stack.path, *discovery.local_module_dirs(manifest.root, stack.path)}
-
-
-def _exists_at(repo: gitpython.Repo, sha: str, path: str) -> bool:
-    return bool(repo.git.ls_tree("--name-only", sha, "--", path).strip())
 
 
 def _entry_differs(a: config.Manifest, b: config.Manifest, name: str) -> bool:
@@ -262,16 +245,13 @@ def _only_entry_differs(a: config.Manifest, b: config.Manifest, name: str) -> bo
     return rest(a) == rest(b)
 
 
-def _identity(repo: gitpython.Repo) -> dict[str, str]:
-    reader = repo.config_reader()
-    if reader.has_option("user", "name") and reader.has_option("user", "email"):
-        return {}
-    return {
-        "GIT_AUTHOR_NAME": "infra-gitops rollback",
-        "GIT_AUTHOR_EMAIL": "infra-gitops@localhost",
-        "GIT_COMMITTER_NAME": "infra-gitops rollback",
-        "GIT_COMMITTER_EMAIL": "infra-gitops@localhost",
-    }
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "infra-gitops rollback",
+    "GIT_AUTHOR_EMAIL": "infra-gitops@localhost",
+    "GIT_COMMITTER_NAME": "infra-gitops rollback",
+    "GIT_COMMITTER_EMAIL": "infra-gitops@localhost",
+}
+"""Who a revert commit is by when the clone's config names nobody."""
 
 
 def _apply(
@@ -320,7 +300,9 @@ def _record(
         facts["revert_commit"] = sticking.revert_commit
     with RunStore.open(state_dir) as store:
         store.attach(outcome.run_id, "rollback.json", json.dumps(facts, indent=2) + "\n")
-        run = store.get(outcome.run_id)
+    run = outcome.run
+    if run is None:
+        return
     mirror = mirror_path(state_dir)
     if _has_commit(mirror, sha):
         GitNotes(mirror, push=False).append(sha, note_line(run, facts))
