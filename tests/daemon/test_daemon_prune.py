@@ -81,7 +81,12 @@ def test_emptying_the_manifest_prunes_nothing_unless_allowed_and_a_pruned_stack_
     emptied = world.commit_and_push("Empty the manifest")
     refused = wait_for(
         "the refused prune recorded for both stacks",
-        lambda: (r := world.runs(commit=emptied, kind="destroy")) and len(r) == 2 and r,
+        lambda: (
+            (r := world.runs(commit=emptied, kind="destroy"))
+            and len(r) == 2
+            and all(str(run.status) != "running" for run in r)
+            and r
+        ),
     )
     assert {(r.stack, str(r.status)) for r in refused} == {
         ("storage", "skipped"),
