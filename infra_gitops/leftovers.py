@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra_gitops.engines.base import PLANS_DIR
 from infra_gitops.process import own_identity, pid_exists, process_info
 
 SWEPT_PATTERNS = (
@@ -27,7 +28,7 @@ SWEPT_PATTERNS = (
     "ci/*",
     "daemon/scratch/*",
     # <repo key>/<stack>/<workspace>/plans/<plan file>: names have no "/" (schema).
-    "work/*/*/*/plans/*",
+    f"work/*/*/*/{PLANS_DIR}/*",
 )
 """Where owned entries live, relative to the state dir."""
 

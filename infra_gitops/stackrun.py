@@ -235,7 +235,7 @@ class _Recording:
         # Built inside the recorded block: a bad variable or a pending output is
         # recorded against this run like any engine failure.
         ws = self.runner.workspace_for(self.stack, self.log_file)
-        self.plans_before = frozenset(_saved_plans(ws.work_dir))
+        self.plans_before = frozenset(_saved_plans(ws.plans_dir))
         return ws
 
     def planned(self, plan: Plan) -> Plan:
@@ -254,7 +254,7 @@ class _Recording:
             if plan.plan_file is not None:
                 plan.plan_file.unlink(missing_ok=True)
         if "ws" in self.__dict__:  # the workspace was built: the engine may have planned
-            for path in _saved_plans(self.ws.work_dir) - self.plans_before:
+            for path in _saved_plans(self.ws.plans_dir) - self.plans_before:
                 path.unlink(missing_ok=True)
 
     @cached_property
@@ -407,10 +407,5 @@ def _has_unknown(value: Any) -> bool:
     return False
 
 
-_PLANS_DIR = "plans"
-"""Where the engines write saved plans and plan JSON, inside a stack's work dir."""
-
-
-def _saved_plans(work_dir: Path) -> set[Path]:
-    plans_dir = work_dir / _PLANS_DIR
+def _saved_plans(plans_dir: Path) -> set[Path]:
     return {p for p in plans_dir.iterdir() if p.is_file()} if plans_dir.is_dir() else set()

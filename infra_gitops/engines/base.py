@@ -45,6 +45,15 @@ class StackWorkspace:
     """Where the engine appends the (redacted) output of every command it runs."""
     progress: ProgressSink = _ignore
 
+    @property
+    def plans_dir(self) -> Path:
+        """Where the engine writes saved plans and plan JSON: the runner deletes what a
+        run left there when it ends, and the start-up sweep what a killed one left."""
+        return self.work_dir / PLANS_DIR
+
+
+PLANS_DIR = "plans"
+
 
 class Engine(Protocol):
     """One infrastructure engine. Implementations are registered in engines.registry."""

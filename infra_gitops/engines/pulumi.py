@@ -86,7 +86,7 @@ class PulumiEngine:
 
     def plan(self, ws: StackWorkspace, *, refresh_only: bool = False) -> Plan:
         session = self._session(ws)
-        plans_dir = ws.work_dir / "plans"
+        plans_dir = ws.plans_dir
         plans_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         events = EventLog(session.scrubber, on_line=session.log)

@@ -142,7 +142,7 @@ class TerraformEngine:
     # --- steps -------------------------------------------------------------------------
 
     def _plan(self, ws: StackWorkspace, mode_args: Sequence[str], refresh_only: bool) -> Plan:
-        plans_dir = ws.work_dir / "plans"
+        plans_dir = ws.plans_dir
         plans_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         # Named after this process: a copy left by a killed one is swept at the next start.
