@@ -9,7 +9,7 @@ guard and in-flight tracking, so a draining daemon starts nothing new.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,8 +112,11 @@ def reconcile_commit(
     try:
         with ctx.at_commit(head, trigger, lock_wait=ctx.settings.lock_wait) as (view, runner):
             manifest = view.manifest
-            orphans = _find_renames(ctx, manifest, _orphans(ctx, manifest), head)
-            decisions = _reconcile(ctx, manifest, runner, head, orphans)
+            # One query for every declared stack's recent runs, shared by the rename
+            # check and the decisions (both read them before anything runs).
+            recent = ctx.store.recent_runs_by_stack(manifest.names, per_stack=RECENT_RUNS)
+            orphans = _find_renames(ctx, manifest, recent, _orphans(ctx, manifest), head)
+            decisions = _reconcile(ctx, manifest, recent, runner, head, orphans)
     except (config.ConfigError, BadSourceError) as exc:
         _record_bad_commit(ctx, head, trigger, exc, last_manifest)
         return PassResult(head, None, error=str(exc))
@@ -130,14 +133,13 @@ def reconcile_commit(
 def _reconcile(
     ctx: Context,
     manifest: config.Manifest,
+    recent: Mapping[str, Sequence[Run]],
     runner: StackRunner,
     head: str,
     orphans: Sequence[Orphan],
 ) -> list[Decision]:
     now = datetime.now(UTC)
     states = ctx.store.stack_states()
-    # One query for every stack's recent runs, not one per stack.
-    recent = ctx.store.recent_runs_by_stack(manifest.names, per_stack=RECENT_RUNS)
     renamed_from = {o.renamed_to: o.stack for o in orphans if o.renamed_to and o.stack}
     decisions = {
         stack.name: decide(
@@ -400,11 +402,11 @@ def _drift_events(
 
 def _orphans(ctx: Context, manifest: config.Manifest) -> list[Orphan]:
     """Deployed stacks the manifest no longer declares, as their applied commit did."""
+    gone = {n: s for n, s in ctx.store.stack_states().items() if not manifest.declares(n)}
+    recent = ctx.store.recent_runs_by_stack(list(gone), per_stack=RECENT_RUNS)
     orphans = []
-    for name, state in ctx.store.stack_states().items():
-        if name in manifest.names:
-            continue
-        applied = applied_run(ctx.store.list(stack=name, limit=RECENT_RUNS))
+    for name, state in gone.items():
+        applied = applied_run(recent[name])
         if applied is None:
             continue  # never deployed, or destroyed already
         old = ctx.changes.manifest_at(applied.commit.sha)
@@ -415,11 +417,14 @@ def _orphans(ctx: Context, manifest: config.Manifest) -> list[Orphan]:
 
 
 def _find_renames(
-    ctx: Context, manifest: config.Manifest, orphans: list[Orphan], head: str
+    ctx: Context,
+    manifest: config.Manifest,
+    recent: Mapping[str, Sequence[Run]],
+    orphans: list[Orphan],
+    head: str,
 ) -> list[Orphan]:
     """Orphans with the renames this commit makes noted (and remembered: the old name is
     never pruned for it, whatever later commits do with the new one)."""
-    recent = ctx.store.recent_runs_by_stack(manifest.names, per_stack=RECENT_RUNS)
     newcomers = [s for s in manifest.stacks if applied_run(recent[s.name]) is None]
     gone = [o.stack for o in orphans if o.renamed_to is None and o.stack is not None]
     renames = detect_renames(gone, newcomers)
