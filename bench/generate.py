@@ -4,6 +4,7 @@ nothing (for the cost of a drift check outside Terraform)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from infra_gitops import process
@@ -52,21 +53,8 @@ def write_repo(root: Path, count: int, *, drift_interval: str = "1h") -> list[st
     nothing (the naive loop plans too: the same work on both sides).
     """
     names = stack_names(count)
-    lines = [
-        "version: 1",
-        "defaults:",
-        "  engine: terraform",
-        f"  policy: {{drift_interval: {drift_interval}, auto_apply: false, self_heal: false}}",
-        "stacks:",
-    ]
-    for i, name in enumerate(names):
-        stack_dir = root / "stacks" / name
-        stack_dir.mkdir(parents=True)
-        body = (_QUEUE if i % 2 == 0 else _PARAMETER).replace("@NAME@", name)
-        (stack_dir / "main.tf").write_text(_HEADER + body)
-        lines += [f"  - name: {name}", f"    path: stacks/{name}"]
-    (root / "gitops.yaml").write_text("\n".join(lines) + "\n")
-    _commit(root)
+    policy = f"{{drift_interval: {drift_interval}, auto_apply: false, self_heal: false}}"
+    _write_stacks(root, names, policy, lambda _: None)
     return names
 
 
@@ -75,24 +63,28 @@ def write_drift_repo(root: Path, *, real: int, declared: int, noop_engine: Path)
     sandbox stacks (as write_repo's), the others run `noop_engine` (binary:), so a pass
     over them costs almost nothing in Terraform. Returns the real stacks' names."""
     names = stack_names(declared)
-    lines = [
-        "version: 1",
-        "defaults:",
-        "  engine: terraform",
-        "  policy: {drift_interval: 1h, auto_apply: true, self_heal: false}",
-        "stacks:",
-    ]
+    policy = "{drift_interval: 1h, auto_apply: true, self_heal: false}"
+    _write_stacks(root, names, policy, lambda i: noop_engine if i >= real else None)
+    return names[:real]
+
+
+def _write_stacks(
+    root: Path, names: list[str], policy: str, binary_of: Callable[[int], Path | None]
+) -> None:
+    """One small stack per name (an SQS queue or an SSM parameter, alternately), declared
+    in gitops.yaml with the policy given; binary_of(i) is the i-th stack's `binary:`."""
+    lines = ["version: 1", "defaults:", "  engine: terraform", f"  policy: {policy}", "stacks:"]
     for i, name in enumerate(names):
         stack_dir = root / "stacks" / name
         stack_dir.mkdir(parents=True)
         body = (_QUEUE if i % 2 == 0 else _PARAMETER).replace("@NAME@", name)
         (stack_dir / "main.tf").write_text(_HEADER + body)
         lines += [f"  - name: {name}", f"    path: stacks/{name}"]
-        if i >= real:
-            lines.append(f"    binary: {noop_engine}")
+        binary = binary_of(i)
+        if binary is not None:
+            lines.append(f"    binary: {binary}")
     (root / "gitops.yaml").write_text("\n".join(lines) + "\n")
     _commit(root)
-    return names[:real]
 
 
 _NOOP_ENGINE = """#!/bin/sh
