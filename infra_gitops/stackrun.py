@@ -250,6 +250,8 @@ class _Recording:
         inside one step (a destroy plans and applies in one call): any file that
         appeared in the stack's plans directory while this run held the stack's lock.
         """
+        # A saved plan holds variable values (secrets too) in clear; once this operation
+        # is over nothing may apply it, so it is not kept.
         for plan in self.plans:
             if plan.plan_file is not None:
                 plan.plan_file.unlink(missing_ok=True)
@@ -273,10 +275,6 @@ class _Recording:
         if plan.artifact is not None and plan.artifact.exists():
             store.attach(self.run.id, "plan.json", plan.artifact)
             plan.artifact.unlink()
-        if plan.plan_file is not None:
-            # Terraform's saved plan holds variable values (secrets too) in clear; once
-            # this operation is over nothing may apply it, so it is not kept.
-            plan.plan_file.unlink(missing_ok=True)
         finished = store.finish(
             self.run.id,
             status,
