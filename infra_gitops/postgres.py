@@ -225,3 +225,29 @@ def schema_version(conn: psycopg.Connection[Any], component: str) -> int:
         "SELECT version FROM infra_gitops_schema WHERE component = %s", (component,)
     ).fetchone()
     return int(row["version"]) if row else 0
+
+
+# ---------------------------------------------------------------- owner leases
+
+OWNER_LEASE_NAMESPACE = 0x1F0A_0002
+"""First key of the session advisory lock an open run store holds for its owner token:
+its runs, jobs and stack locks are its own while the lock is held; the lock dies with the
+connection (a killed replica, a lost network) and then anyone may take them over."""
+
+
+def take_owner_lease(conn: psycopg.Connection[Any], token: str) -> bool:
+    """Hold token's lease on conn (autocommit) for the connection's life; False when
+    another connection holds it."""
+    row = conn.execute(
+        "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS taken", (OWNER_LEASE_NAMESPACE, token)
+    ).fetchone()
+    return bool(row and row["taken"])
+
+
+def owner_lease_free(conn: psycopg.Connection[Any], token: str) -> bool:
+    """Whether no connection holds token's lease (its owner is gone). Call inside a
+    transaction: the probe's own hold ends with it."""
+    row = conn.execute(
+        "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s)) AS free", (OWNER_LEASE_NAMESPACE, token)
+    ).fetchone()
+    return bool(row and row["free"])

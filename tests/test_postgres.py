@@ -86,3 +86,17 @@ def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
     postgres.migrate(url, "things", [lambda c: None, lambda c: None])
     with pytest.raises(DatabaseError, match="schema version 2, written by a newer infra-gitops"):
         postgres.migrate(url, "things", [lambda c: None])
+
+
+def test_an_owner_lease_is_held_until_its_connection_ends(database_url: str) -> None:
+    url = DatabaseUrl.parse(database_url)
+    owner = postgres.connect(url, autocommit=True)
+    assert postgres.take_owner_lease(owner, "replica-1")
+    with postgres.connection(url) as other:
+        assert not postgres.take_owner_lease(other, "replica-1")
+        with other.transaction():
+            assert not postgres.owner_lease_free(other, "replica-1")
+            assert postgres.owner_lease_free(other, "replica-2")
+        owner.close()  # the owner dies: its lease with it
+        with other.transaction():
+            assert postgres.owner_lease_free(other, "replica-1")
