@@ -107,22 +107,13 @@ with RunStore.open(Path(sys.argv[1]), database_url=url_from(None)) as store:
 """
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> DatabaseUrl | None:
-    """Where the store keeps its records: None for SQLite, else a fresh PostgreSQL
-    database (a real server; these tests fail, never skip, without one)."""
-    if request.param == "sqlite":
-        return None
-    return DatabaseUrl.parse(request.getfixturevalue("database_url"))
-
-
-SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+SQLITE_ONLY = pytest.mark.parametrize("records_url", ["sqlite"], indirect=True)
 """For what only the embedded back end has: the file, WAL, pids of this host."""
 
 
 @pytest.fixture
-def store(tmp_path: Path, backend: DatabaseUrl | None) -> Iterator[RunStore]:
-    with RunStore.open(tmp_path / "state", database_url=backend) as opened:
+def store(tmp_path: Path, records_url: DatabaseUrl | None) -> Iterator[RunStore]:
+    with RunStore.open(tmp_path / "state", database_url=records_url) as opened:
         yield opened
 
 
@@ -344,8 +335,8 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         pass
 
 
-def test_a_closed_store_refuses_calls(tmp_path: Path, backend: DatabaseUrl | None) -> None:
-    with RunStore.open(tmp_path / "state", database_url=backend) as store:
+def test_a_closed_store_refuses_calls(tmp_path: Path, records_url: DatabaseUrl | None) -> None:
+    with RunStore.open(tmp_path / "state", database_url=records_url) as store:
         pass
     with pytest.raises(RunStoreError, match="closed"):
         store.list()
@@ -555,11 +546,11 @@ def open_at_once(state: Path, openers: int) -> list[BaseException]:
 
 
 def test_a_scrubbing_store_keeps_secrets_out_of_records_and_artifacts(
-    tmp_path: Path, backend: DatabaseUrl | None
+    tmp_path: Path, records_url: DatabaseUrl | None
 ) -> None:
     secret = "s3cr3t-db-password"
     scrubber = Scrubber([secret])
-    with RunStore.open(tmp_path / "state", scrubber=scrubber, database_url=backend) as store:
+    with RunStore.open(tmp_path / "state", scrubber=scrubber, database_url=records_url) as store:
         run = store.start("db", RunKind.APPLY, "cli", COMMIT, "terraform")
         leaked = ResourceChange(
             "x.db", "x", "db", Action.UPDATE, after={"password": secret, "note": f"pw {secret}"}
