@@ -233,6 +233,13 @@ def test_a_store_of_the_previous_schema_is_migrated(tmp_path: Path) -> None:
         assert old.output_changes == ()
 
 
+def test_every_store_has_an_owner_identity(store: RunStore) -> None:
+    assert len(store.owner_token) == 32
+    assert not store.lease_lost.is_set()
+    assert store.renew_lease() is True  # nothing lost: the same identity
+    assert len(store.owner_token) == 32
+
+
 def test_a_failed_run_keeps_its_error(store: RunStore) -> None:
     run = store.start("network", RunKind.PLAN, "ci", COMMIT, "terraform")
     store.finish(run.id, RunStatus.FAILED, error="terraform plan: exit 1\nInvalid reference")

@@ -156,7 +156,7 @@ def test_a_database_dropped_and_created_again_is_an_error_never_a_new_history(
 
 
 def test_concurrent_writers_of_two_stores_lose_and_duplicate_nothing(
-    tmp_path: Path, url: DatabaseUrl
+    tmp_path: Path, url: DatabaseUrl, postgres_server: PostgresServer
 ) -> None:
     per_thread, threads_per_store = 20, 4
     errors: list[BaseException] = []
@@ -195,6 +195,9 @@ def test_concurrent_writers_of_two_stores_lose_and_duplicate_nothing(
         assert all(r.status is RunStatus.NO_CHANGES for r in recorded)
         assert sorted(b.stack_states()) == ["s0", "s1", "s2", "s3", "s4"]
         assert sorted(noted) == [False] * (2 * threads_per_store - 1) + [True]
+    name = url.dsn.rsplit("/", 1)[1]
+    sessions = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'"
+    assert postgres_server.psql(sessions) == "0"  # pools and leases closed on exit
 
 
 def test_the_password_is_in_no_error(postgres_server: PostgresServer, tmp_path: Path) -> None:
