@@ -238,10 +238,10 @@ class RunStore:
 
         database_url: PostgreSQL instead of <state_dir>/runs.db. artifact_store: files,
         database or s3://BUCKET/PREFIX (default: files without a database, database with
-        one). max_connections: PostgreSQL's pool at most (default 8; a daemon passes its
-        parallelism + 4: each stack's run, its passes and its HTTP readers). A scrubber,
-        when given, is applied once more to everything recorded
-        (errors, changes, text artifacts): a second net behind the engines' own redaction.
+        one). max_connections: the PostgreSQL pool's size at most (default 8; a daemon
+        passes its parallelism + 4: its stacks' runs, its passes and its HTTP readers).
+        A scrubber, when given, is applied once more to everything recorded (errors,
+        changes, text artifacts): a second net behind the engines' own redaction.
         """
         state_dir = Path(state_dir)
         try:
