@@ -455,7 +455,11 @@ def test_a_killed_run_is_marked_interrupted(
 
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    marked = store.mark_interrupted()
+    # PostgreSQL frees the dead owner's lease when its server process sees the
+    # connection closed: a moment after the kill, not at once.
+    deadline = time.monotonic() + 10
+    while not (marked := store.mark_interrupted()) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
     assert [run.id for run in marked] == [run_id]
     run = store.get(run_id)
