@@ -161,3 +161,11 @@ def test_bad_store_flags_are_clear_errors_without_the_password(tmp_path: Path) -
         assert b"cannot connect to postgresql://app:***@127.0.0.1:1/records" in done.stderr
         assert b"hunter2pw" not in done.stdout + done.stderr
     assert not (tmp_path / "runs.db").exists()
+
+
+def test_status_of_an_empty_database_names_it_without_the_password(
+    tmp_path: Path, url: DatabaseUrl
+) -> None:
+    done = cli("status", "--state-dir", str(tmp_path), env={DATABASE_URL_ENV: url.dsn})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == f"no stacks recorded yet in {url.display}"
