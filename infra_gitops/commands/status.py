@@ -9,6 +9,7 @@ import dataclasses
 from typing import TextIO
 
 from infra_gitops import report
+from infra_gitops.commands.history import open_store
 from infra_gitops.daemon.contracts import StackView
 from infra_gitops.daemon.status import stack_views
 from infra_gitops.options import Options
@@ -17,7 +18,7 @@ from infra_gitops.runs import BadCommit, RunStore
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
-    with RunStore.open(options.state_dir) as store:
+    with open_store(options) as store:
         store.mark_interrupted()
         views = stack_views(store)
         bad = current_bad_commit(store)
@@ -28,7 +29,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         bad_commit = {"sha": bad.sha, "error": bad.error} if bad else None
         print(report.envelope("status", 0, {"stacks": stacks, "bad_commit": bad_commit}), file=out)
     else:
-        table = render(views)
+        where = options.database_url.display if options.database_url else "this state dir"
+        table = render(views, where)
         if bad is not None and not views:
             table = "no stack applied yet"
         print(table, file=out)
@@ -49,9 +51,9 @@ def current_bad_commit(store: RunStore) -> BadCommit | None:
     return None if any(at > bad.recorded_at for at in later) else bad
 
 
-def render(views: list[StackView]) -> str:
+def render(views: list[StackView], where: str = "this state dir") -> str:
     if not views:
-        return "no stacks recorded yet in this state dir"
+        return f"no stacks recorded yet in {where}"
     header = ("STACK", "STATUS", "APPLIED", "DESIRED", "LAST DRIFT CHECK", "MESSAGE")
     rows = [
         (
