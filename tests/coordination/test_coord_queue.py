@@ -4,6 +4,7 @@ one active job per stack, jobs of a dead claimer interrupted and never run again
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -40,12 +41,14 @@ print(json.dumps(claimed), flush=True)
 """
 
 HOLDER = """
-import sys, time
+import os, socket, sys, time
 from infra_gitops import postgres
 from infra_gitops.coordination.queue import WorkQueue
+from infra_gitops.coordination.replicas import Replicas
 url, token = postgres.DatabaseUrl.parse(sys.argv[1]), sys.argv[2]
 conn = postgres.connect(url, autocommit=True)
 assert postgres.take_owner_lease(conn, token)
+Replicas(url, sys.argv[3]).register(token, socket.gethostname(), os.getpid())
 job = WorkQueue(url, sys.argv[3]).claim(token)
 print(job.id, flush=True)
 time.sleep(600)
@@ -142,7 +145,8 @@ def test_a_job_of_a_killed_claimer_is_interrupted_and_never_claimed_again(
     assert [job.id for job in interrupted] == [doomed.id]
     job = queue.get(doomed.id)
     assert job is not None and job.state == "interrupted" and job.finished_at is not None
-    assert job.error is not None and "doomed-replica" in job.error and "not retried" in job.error
+    assert job.error is not None and "not retried" in job.error
+    assert f"host {socket.gethostname()}, pid {proc.pid}" in job.error
     running = queue.get(survivor.id)
     assert running is not None and running.state == "running"  # a live claimer's job stays
 
