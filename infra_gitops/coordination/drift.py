@@ -67,7 +67,10 @@ class DriftSchedule:
                 (self.scope, stacks, seconds, delays),
             )
             conn.execute(
-                "DELETE FROM drift_schedule WHERE scope = %s AND NOT (stack = ANY(%s::text[]))",
+                # NOT IN over a subquery is hashed: = ANY(array) would compare each row
+                # with every name (10,000 stacks: 10^8 comparisons).
+                "DELETE FROM drift_schedule WHERE scope = %s "
+                "AND stack NOT IN (SELECT unnest(%s::text[]))",
                 (self.scope, stacks),
             )
 

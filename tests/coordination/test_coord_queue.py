@@ -126,6 +126,8 @@ def test_enqueue_is_idempotent_per_stack_while_a_job_is_active(url: DatabaseUrl)
         thread.join()
     assert len(set(results)) == 1 and len(results) == 8
     assert queue.pending_count() == 2  # network (ccc) and app
+    assert queue.forget_finished(0) == 1  # the finished one; active jobs are kept
+    assert queue.get(first.id) is None and queue.pending_count() == 2
 
 
 def test_a_job_of_a_killed_claimer_is_interrupted_and_never_claimed_again(
@@ -179,6 +181,13 @@ def test_wait_returns_as_soon_as_the_jobs_finish(
 
     thread = threading.Thread(target=work)
     thread.start()
+    woken: list[bool] = []
+    idle = threading.Thread(target=lambda: woken.append(worker.wait_queued(20)))
+    idle.start()
+    time.sleep(0.5)  # it listens
+    queue.enqueue("c", "plan", "c1", "poll")  # wakes the idle worker at once
+    idle.join(timeout=5)
+    assert woken == [True]
     first = queue.wait([a.id, b.id], 10, first=True)
     woke_first = time.monotonic()
     done = queue.wait([a.id, b.id], 10)
