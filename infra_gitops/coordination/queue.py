@@ -181,14 +181,16 @@ class WorkQueue:
 
         A job already marked interrupted (its claimer's lease was lost while it still
         ran) stays interrupted: its waiters have moved on; the outcome is kept for the
-        record."""
+        record. Idempotent: after a DatabaseError, call it again. None when the job is
+        unknown or was never claimed."""
         with self._db.use() as conn:
             row = conn.execute(
                 "WITH ended AS (UPDATE jobs SET "
                 "state = CASE WHEN state = 'running' THEN 'done' ELSE state END, "
                 "finished_at = coalesce(finished_at, now()), outcome = %s, "
                 "error = coalesce(%s, error) "
-                f"WHERE id = %s RETURNING {_COLUMNS}) "
+                "WHERE id = %s AND state IN ('running', 'done', 'interrupted') "
+                f"RETURNING {_COLUMNS}) "
                 "SELECT ended.*, pg_notify(%s, ended.id::text) FROM ended",
                 (outcome, error, job_id, self._finished_channel),
             ).fetchone()
