@@ -119,6 +119,16 @@ def with_params(url: DatabaseUrl, **params: str | int) -> DatabaseUrl:
     return DatabaseUrl(url.dsn + sep + urlencode({k: str(v) for k, v in params.items()}))
 
 
+def connect_vouching(url: DatabaseUrl) -> psycopg.Connection[Any]:
+    """An autocommit connection for holding a lock: a silent network makes its queries
+    fail after VOUCH_TIMEOUT_MS instead of hanging. Errors name url as given."""
+    vouching = with_params(url, tcp_user_timeout=VOUCH_TIMEOUT_MS)
+    try:
+        return postgres.connect(vouching, autocommit=True)
+    except postgres.DatabaseError as exc:
+        raise postgres.DatabaseError(str(exc).replace(vouching.display, url.display)) from None
+
+
 VOUCH_TIMEOUT_MS = 10_000
 """libpq's tcp_user_timeout on connections that vouch for a lock: a query whose data the
 server does not acknowledge within this time (a network gone silent) fails instead of
