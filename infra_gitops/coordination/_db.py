@@ -1,8 +1,13 @@
-"""A connection shared by the short statements of one coordination object.
+"""The connections the coordination objects use (all through infra_gitops.postgres).
 
-Each object (a queue, a schedule...) keeps one autocommit connection, used by one
-thread at a time, opened again when the database dropped it (a restart): the call that
-found it broken fails with a DatabaseError, the next one reconnects.
+- SharedConnection: each object (a queue, a schedule...) keeps one autocommit
+  connection for its short statements, used by one thread at a time, opened again when
+  the database dropped it (a restart): the call that found it broken fails with a
+  DatabaseError, the next one reconnects.
+- Listener: a connection LISTENing for NOTIFYs, for waiters.
+- connect_vouching + Watchdog: connections that hold a session advisory lock (a stack
+  lock, the leader lock) and are pinged every second; the lock's `lost` event is set
+  when its connection breaks.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from infra_gitops import postgres
 from infra_gitops.postgres import DatabaseUrl
@@ -111,10 +117,14 @@ class Listener:
             self._drop()
 
 
+VOUCH_TIMEOUT_MS = 10_000
+"""libpq's tcp_user_timeout on connections that vouch for a lock: a query whose data the
+server does not acknowledge within this time (a network gone silent) fails instead of
+hanging for the kernel's ~15 minutes of retransmissions, so the lock is reported lost."""
+
+
 def with_params(url: DatabaseUrl, **params: str | int) -> DatabaseUrl:
     """url with libpq connection parameters added to its query string."""
-    from urllib.parse import urlencode
-
     sep = "&" if "?" in url.dsn else "?"
     return DatabaseUrl(url.dsn + sep + urlencode({k: str(v) for k, v in params.items()}))
 
@@ -128,11 +138,6 @@ def connect_vouching(url: DatabaseUrl) -> psycopg.Connection[Any]:
     except postgres.DatabaseError as exc:
         raise postgres.DatabaseError(str(exc).replace(vouching.display, url.display)) from None
 
-
-VOUCH_TIMEOUT_MS = 10_000
-"""libpq's tcp_user_timeout on connections that vouch for a lock: a query whose data the
-server does not acknowledge within this time (a network gone silent) fails instead of
-hanging for the kernel's ~15 minutes of retransmissions, so the lock is reported lost."""
 
 PING_S = 1.0
 
