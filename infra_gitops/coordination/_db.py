@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ class SharedConnection:
         """The connection (autocommit) for a block; errors become DatabaseError."""
         with self._lock, postgres.translated_errors(self.url, self._what):
             conn = self._conn
-            if conn is None or conn.closed or conn.broken:
+            if conn is None or conn.closed or conn.broken or _dropped_by_server(conn):
                 if conn is not None:
                     conn.close()
                 self._conn = conn = postgres.connect(self.url, autocommit=True)
@@ -50,6 +51,24 @@ class SharedConnection:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _dropped_by_server(conn: psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection was closed by the server meanwhile (a restart): then
+    it has something to read (the server's goodbye, or EOF) before we sent anything,
+    and a probe fails. Checked before each use, so that the first statement after the
+    database came back runs on a new connection instead of failing."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    if not readable:
+        return False  # the usual case: one syscall, no round trip
+    try:
+        conn.execute("SELECT 1")
+    except Exception:
+        return True
+    return False
 
 
 def channel(kind: str, scope: str) -> str:

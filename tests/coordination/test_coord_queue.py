@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from coord_helpers import Helpers
+from postgres_server import PostgresServer
 
 from infra_gitops import postgres
 from infra_gitops.coordination import queue as queue_module
@@ -245,3 +246,14 @@ def test_a_claim_whose_answer_was_lost_is_handed_out_by_the_next_claim(
     recovered = queue.claim("replica-1")
     assert recovered is not None and recovered.id == first.id
     assert queue.claim("replica-1") is None  # handed out once
+
+
+def test_the_first_call_after_a_database_restart_works(
+    url: DatabaseUrl, restarted: PostgresServer
+) -> None:
+    queue = WorkQueue(url, SCOPE)
+    queue.enqueue("network", "plan", "c1", "poll")
+    assert queue.pending_count() == 1
+    restarted.stop()
+    restarted.start()
+    assert queue.pending_count() == 1  # on a new connection, not an error first
