@@ -208,14 +208,17 @@ def open_core(
     database_url: DatabaseUrl | None = None,
     artifact_store: str | None = None,
 ) -> Iterator[Core]:
-    """store: a daemon's own (else opened here); locks: the stacks' locks (None: files
-    in state_dir); closing the core closes what it opened."""
+    """store: a daemon's own (else opened here); locks: the stacks' locks (None: in the
+    store's PostgreSQL database when it has one, so a person's command and the replicas
+    exclude each other, else files in state_dir); closing the core closes what it opened."""
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with ExitStack() as stack:
         if store is None:
             store = stack.enter_context(
                 RunStore.open(state_dir, database_url=database_url, artifact_store=artifact_store)
             )
+        if locks is None and store.database_url is not None:
+            locks = _database_locks(store.database_url, store.owner_token)
         for run in store.mark_interrupted():
             progress.say(
                 f"run {run.id} of {run.stack} was left running by a dead process: interrupted"
@@ -236,3 +239,11 @@ def open_core(
             timeout=timeout,
             locks=locks,
         )
+
+
+def _database_locks(url: DatabaseUrl, owner_token: str) -> StackLocks:
+    from infra_gitops import coordination
+    from infra_gitops.coordination.locks import PostgresStackLocks
+
+    coordination.migrate(url)
+    return PostgresStackLocks(url, owner_token)

@@ -50,3 +50,29 @@ def test_a_plan_recorded_in_postgres_is_read_back_from_anywhere(
     for text in (planned.output, history.output, shown.output):
         assert SECRET not in text
         assert password not in text
+
+
+def test_a_command_on_the_database_waits_for_the_replicas_stack_lock(
+    e2e: Env, database_url: str
+) -> None:
+    """With --database-url a person's command takes the stacks' locks in the database,
+    where the replicas take them: it never runs a stack a replica is running."""
+    from infra_gitops import coordination
+    from infra_gitops.coordination.locks import PostgresStackLocks
+
+    url = DatabaseUrl.parse(database_url)
+    coordination.migrate(url)
+    replica = PostgresStackLocks(url, "a-replica-token")
+    with replica.hold("storage", run_id="20261201T000000Z-abcdef"):
+        held = e2e.cli("apply", "--auto-approve", "--stack", "storage", "--database-url", url.dsn)
+        assert held.code == 1, held.output
+        assert "stack 'storage' is locked by" in held.output
+        assert "20261201T000000Z-abcdef" in held.output
+        assert _buckets(e2e) == {e2e.cloud.state_bucket}  # nothing applied
+    done = e2e.cli("apply", "--auto-approve", "--stack", "storage", "--database-url", url.dsn)
+    assert done.code == 0, done.output
+    assert len(_buckets(e2e)) == 2
+
+
+def _buckets(e2e: Env) -> set[str]:
+    return {b["Name"] for b in e2e.aws("s3").list_buckets()["Buckets"]}
