@@ -127,7 +127,7 @@ class Replica(Daemon):
         return store
 
     def _stack_locks(self, store: RunStore) -> StackLocks:
-        self._locks = PostgresStackLocks(self.url, store.owner_token)
+        self._locks = PostgresStackLocks(self.url, store.owner_token, scope=self.scope)
         return self._locks
 
     def _executor(self) -> passes.Executor:
