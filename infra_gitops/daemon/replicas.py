@@ -121,7 +121,9 @@ class Replica(Daemon):
         self.drift = DriftSchedule(self.url, self.scope)
         self.polls = PollRequests(self.url, self.scope)
         self.replicas = Replicas(self.url, self.scope)
-        self.heads = PublishedHeads(self.url, self.scope)
+        self.heads = PublishedHeads(
+            self.url, self.scope, repo=display_url(self.mirror.url), branch=self.settings.branch
+        )
         for each in (self.queue, self.drift, self.polls, self.replicas, self.heads):
             close = getattr(each, "close", None)
             if close is not None:
