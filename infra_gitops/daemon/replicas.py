@@ -28,7 +28,6 @@ import os
 import socket
 import threading
 import time
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -312,7 +311,7 @@ class Replica(Daemon):
         if not due:
             return False
         for check in due:
-            self._gauge("drift_lag", (datetime.now(UTC) - check.due_at).total_seconds())
+            self._gauge("drift_lag", check.lag_s)
             if self._published_manifest() is not None:
                 self.check_drift(check.stack)
         return True
