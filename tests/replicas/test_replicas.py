@@ -82,6 +82,10 @@ def test_a_pushed_commit_is_applied_once_and_a_webhook_to_a_follower_triggers_it
         assert code == 200, body
         assert ":***@" in body["database"]
 
+    leader.signal(signal.SIGTERM)  # drains, and lets go of the leader lock
+    assert leader.wait(timeout=60) == 0, leader.log
+    assert replicas.leader(follower) is follower
+
 
 def test_drift_checks_are_shared_and_never_doubled(world: World, database_url: str) -> None:
     replicas = Replicas(world, database_url)
