@@ -124,12 +124,11 @@ class Replica(Daemon):
             self.url, self.scope, repo=display_url(self.mirror.url), branch=self.settings.branch
         )
         for each in (self.queue, self.drift, self.polls, self.replicas, self.heads):
-            close = getattr(each, "close", None)
-            if close is not None:
-                self._exit.callback(close)
+            self._exit.callback(each.close)
         self._waiter = JobWaiter(self.queue)
         self._exit.callback(self._waiter.close)
         self.replicas.register(store.owner_token, self.host, os.getpid())
+        self._exit.callback(_quietly, self.replicas.deregister)  # status stops listing it
         self._db_ok.set()
         return store
 
