@@ -72,6 +72,9 @@ gauges are refreshed."""
 FORGET_JOBS_AFTER_S = 24 * 3600.0
 """Finished jobs are deleted after a day (the run records keep what they did)."""
 
+POOL_SPARE = 6
+"""Connections of the run store's pool beyond one per worker."""
+
 RECONNECT_S = 3.0
 """How often a replica that lost the database tries a new lease."""
 
@@ -114,6 +117,8 @@ class Replica(Daemon):
                 self.settings.state_dir,
                 database_url=self.url,
                 artifact_store=self.settings.artifact_store,
+                # Each worker's operation, the leader's pass, drift and the HTTP API.
+                max_connections=self.settings.parallelism + POOL_SPARE,
             )
         )
         self.queue = WorkQueue(self.url, self.scope)
