@@ -176,25 +176,16 @@ class Replica(Daemon):
             extra={"event": "started", "replica": self._context().store.owner_token},
         )
 
-    def drain(self) -> bool:
-        """Stop claiming and leading; wait (grace period) for the running jobs."""
+    def _stop_starting(self) -> None:
+        """Stop claiming and leading (pass threads waiting for jobs give up)."""
         self._stop.set()
         self._leading.clear()
         self._waiter.abandon("the replica is stopping")
-        ctx = self._context()
-        running = ctx.inflight.count
-        log.info(
-            "stopping: no new jobs; waiting up to %gs for %d running operation(s)",
-            self.settings.grace_period,
-            running,
-            extra={"event": "draining", "running": running},
-        )
-        finished = ctx.inflight.drain(self.settings.grace_period)
+
+    def _drained(self) -> None:
         leader = self._threads[0] if self._threads else None
         if leader is not None:
             leader.join(timeout=10.0)  # it releases the leader lock as it ends
-        self.notifier.close()
-        return finished
 
     # ------------------------------------------------------------ leading
 
