@@ -43,7 +43,7 @@ from infra_gitops.coordination.queue import Job, WorkQueue
 from infra_gitops.coordination.replicas import Replicas
 from infra_gitops.daemon import passes
 from infra_gitops.daemon.app import Daemon, log_interrupted
-from infra_gitops.daemon.contracts import Metrics, Notifier
+from infra_gitops.daemon.contracts import Metrics, Notifier, StackView
 from infra_gitops.daemon.jobs import JobWaiter, SharedExecutor
 from infra_gitops.daemon.metrics import ReplicaGauges
 from infra_gitops.daemon.mirror import display_url
@@ -321,7 +321,8 @@ class Replica(Daemon):
                 ctx, job.stack, ActionKind(job.action), job.commit_sha, job.trigger
             )
         except GitOpsError as exc:
-            self.queue.finish(job.id, str(RunStatus.FAILED), str(exc))
+            # Nothing ran (the commit could not be fetched): safe to decide again.
+            self.queue.finish(job.id, str(RunStatus.INTERRUPTED), str(exc))
             return
         status = outcome.status
         if status is RunStatus.SKIPPED and outcome.run_id is None:
@@ -464,7 +465,7 @@ class Replica(Daemon):
         self.polls.request(reason)
         log.info("reconcile requested: %s", reason, extra={"event": "trigger"})
 
-    def stacks(self) -> list[Any]:
+    def stacks(self) -> list[StackView]:
         self._published_manifest()
         return super().stacks()
 
