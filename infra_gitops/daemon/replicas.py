@@ -138,7 +138,11 @@ class Replica(Daemon):
         return store
 
     def _stack_locks(self, store: RunStore) -> StackLocks:
-        self._locks = PostgresStackLocks(self.url, store.owner_token, scope=self.scope)
+        # Keyed by stack name only, as a person's command given --database-url keys them
+        # (it knows no repository URL): the two exclude each other. Same-named stacks of
+        # two repositories sharing the database then exclude each other too (a wait, or
+        # a drift check put off to its next turn), never a loss of safety.
+        self._locks = PostgresStackLocks(self.url, store.owner_token)
         return self._locks
 
     def _executor(self) -> passes.Executor:
