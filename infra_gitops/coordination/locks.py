@@ -73,14 +73,13 @@ class PostgresStackLocks:
     as long as that connection); who holds it is written to stack_lock_holders for the
     message of whoever finds it held. Thread-safe.
 
-    scope: the repository branch (coordination.scope_for), so that same-named stacks of
-    different repositories sharing the database do not exclude each other.
+    Keyed by the stack's name alone, as its run records are: a person's command and
+    every replica of every repository sharing the database exclude each other on it.
     """
 
-    def __init__(self, url: DatabaseUrl, owner_token: str, *, scope: str = "") -> None:
+    def __init__(self, url: DatabaseUrl, owner_token: str) -> None:
         self.url = url
         self.owner_token = owner_token
-        self.scope = scope
         self._watchdog = Watchdog()
 
     @contextmanager
@@ -99,15 +98,12 @@ class PostgresStackLocks:
         finally:
             conn.close()
 
-    def _key(self, stack: str) -> str:
-        return f"{self.scope}/{stack}" if self.scope else stack
-
     def _acquire(self, conn: psycopg.Connection[Any], stack: str, wait: float) -> None:
         deadline = time.monotonic() + max(wait, 0)
         while True:
             row = conn.execute(
                 "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS taken",
-                (NS_STACK, self._key(stack)),
+                (NS_STACK, stack),
             ).fetchone()
             if row and row["taken"]:
                 return
@@ -138,9 +134,8 @@ class PostgresStackLocks:
         # The holder writes its details right after locking: give it a moment.
         for _ in range(5):
             row = conn.execute(
-                "SELECT host, pid, since, run_id FROM stack_lock_holders "
-                "WHERE scope = %s AND stack = %s",
-                (self.scope, stack),
+                "SELECT host, pid, since, run_id FROM stack_lock_holders WHERE stack = %s",
+                (stack,),
             ).fetchone()
             if row is not None:
                 since = row["since"].astimezone(UTC).isoformat(timespec="seconds")
@@ -159,7 +154,6 @@ class _PostgresLock:
         stack: str,
         run_id: str | None,
     ) -> None:
-        self._locks = locks
         self._hold_id = uuid.uuid4().hex
         now = datetime.now(UTC)
         self.holder = LockHolder(
@@ -169,13 +163,12 @@ class _PostgresLock:
         self.watched = Watched(conn, self.lost)
         conn.execute(
             "INSERT INTO stack_lock_holders "
-            "(scope, stack, hold_id, owner_token, host, pid, since, run_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (scope, stack) DO UPDATE SET "
+            "(stack, hold_id, owner_token, host, pid, since, run_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (stack) DO UPDATE SET "
             "hold_id = excluded.hold_id, owner_token = excluded.owner_token, "
             "host = excluded.host, pid = excluded.pid, since = excluded.since, "
             "run_id = excluded.run_id",
             (
-                locks.scope,
                 stack,
                 self._hold_id,
                 locks.owner_token,
@@ -193,9 +186,8 @@ class _PostgresLock:
         with self.watched.lock:
             try:
                 self.watched.conn.execute(
-                    "UPDATE stack_lock_holders SET run_id = %s WHERE scope = %s AND stack = %s "
-                    "AND hold_id = %s",
-                    (run_id, self._locks.scope, self.holder.stack, self._hold_id),
+                    "UPDATE stack_lock_holders SET run_id = %s WHERE stack = %s AND hold_id = %s",
+                    (run_id, self.holder.stack, self._hold_id),
                 )
             except Exception:
                 self.lost.set()
@@ -208,13 +200,12 @@ class _PostgresLock:
                 return  # the server dropped the session, and the lock with it
             try:
                 conn.execute(
-                    "DELETE FROM stack_lock_holders WHERE scope = %s AND stack = %s "
-                    "AND hold_id = %s",
-                    (self._locks.scope, self.holder.stack, self._hold_id),
+                    "DELETE FROM stack_lock_holders WHERE stack = %s AND hold_id = %s",
+                    (self.holder.stack, self._hold_id),
                 )
                 conn.execute(
                     "SELECT pg_advisory_unlock(%s, hashtext(%s))",
-                    (NS_STACK, self._locks._key(self.holder.stack)),
+                    (NS_STACK, self.holder.stack),
                 )
             except Exception:
                 pass  # closing the connection (the caller does) ends the session's locks

@@ -48,15 +48,13 @@ def _v1_tables(conn: psycopg.Connection[Any]) -> None:
     # lock is the truth; a row may outlive a killed holder until the next holder.
     conn.execute(
         """CREATE TABLE stack_lock_holders (
-            scope TEXT NOT NULL,
-            stack TEXT NOT NULL,
+            stack TEXT NOT NULL PRIMARY KEY,
             hold_id TEXT NOT NULL,
             owner_token TEXT NOT NULL,
             host TEXT NOT NULL,
             pid INTEGER NOT NULL,
             since TIMESTAMPTZ NOT NULL,
-            run_id TEXT,
-            PRIMARY KEY (scope, stack)
+            run_id TEXT
         )"""
     )
     conn.execute(
