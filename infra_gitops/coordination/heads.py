@@ -45,8 +45,12 @@ class PublishedHead:
 
 
 def published_heads(url: DatabaseUrl) -> list[PublishedHead]:
-    """Every scope's published head (the repository branches replicas follow here)."""
+    """Every scope's published head (the repository branches replicas follow here);
+    none on a database no replica has used (its coordination tables are not made yet)."""
     with postgres.connection(url) as conn:
+        made = conn.execute("SELECT to_regclass('published_heads') IS NOT NULL AS made").fetchone()
+        if not (made and made["made"]):
+            return []
         rows = conn.execute(
             "SELECT scope, repo, branch, sha, published_at FROM published_heads ORDER BY repo"
         ).fetchall()

@@ -7,11 +7,15 @@ show the same thing for the same records.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from infra_gitops.config import Manifest
 from infra_gitops.daemon.contracts import StackView, SyncStatus
 from infra_gitops.models import Run, RunKind, RunStatus
 from infra_gitops.runs import RunStore, StackState
+
+if TYPE_CHECKING:
+    # Only a type here: `status` and `history` load no manifest parser (YAML, schemas).
+    from infra_gitops.config import Manifest
 
 RECENT_RUNS = 50
 """Runs per stack read to derive its status (newest first)."""

@@ -168,4 +168,8 @@ def test_status_of_an_empty_database_names_it_without_the_password(
 ) -> None:
     done = cli("status", "--state-dir", str(tmp_path), env={DATABASE_URL_ENV: url.dsn})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.decode().strip() == f"no stacks recorded yet in {url.display}"
+    assert done.stdout.decode().splitlines() == [
+        f"no stacks recorded yet in {url.display}",
+        "",
+        "no replica has reconciled a commit on this database yet",
+    ]
