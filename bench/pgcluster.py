@@ -80,7 +80,8 @@ class PostgresServer:
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.socket_dir} -c fsync=off "
-            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections={self.max_connections}"
+            "-c synchronous_commit=off -c full_page_writes=off "
+            f"-c max_connections={self.max_connections}"
         )
         _as_postgres(
             [
