@@ -527,6 +527,15 @@ def merge_remote_notes(
 # ---------------------------------------------------------------- commits in a clone
 
 
+def has_commit(repo: git.Repo, sha: str) -> bool:
+    """Whether the repo holds commit sha (a full SHA)."""
+    try:
+        repo.git.cat_file("-e", f"{sha}^{{commit}}")
+    except GitCommandError:
+        return False
+    return True
+
+
 def exists_at(repo: git.Repo, sha: str, path: str) -> bool:
     """Whether commit sha has path (a file or a directory)."""
     return bool(repo.git.ls_tree("--name-only", sha, "--", path).strip())

@@ -3,6 +3,11 @@
 Runs until SIGTERM or SIGINT, then drains: nothing new starts and running operations
 get --grace-period seconds to finish. Exit 0 after a clean drain, 1 when operations
 were still running (their records are marked interrupted at the next start).
+
+With --database-url (or $INFRA_GITOPS_DATABASE_URL) it runs as one of several identical
+replicas sharing that PostgreSQL database (daemon/replicas.py): every replica runs the
+same command with its own --state-dir. Give the password through the variable, libpq's
+$PGPASSWORD or ~/.pgpass rather than on the command line: it is never logged.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit
 
 from infra_gitops.commands.arg_types import positive_int, positive_seconds
 from infra_gitops.options import Options
@@ -24,7 +30,7 @@ from infra_gitops.progress import Progress
 
 if TYPE_CHECKING:  # the parser imports this module for add_arguments: it stays light
     from infra_gitops.daemon.app import Daemon
-    from infra_gitops.daemon.contracts import Metrics, Notifier
+    from infra_gitops.daemon.runtime import Settings
 
 log = logging.getLogger("infra_gitops.daemon")
 
@@ -70,7 +76,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
     from infra_gitops import git
-    from infra_gitops.daemon.app import Daemon, daemon_lock
+    from infra_gitops.daemon.app import daemon_lock
     from infra_gitops.daemon.runtime import Settings
 
     settings = Settings(
@@ -85,6 +91,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         timeout=args.timeout,
         push_notes=args.push_notes,
         stale_after=args.stale_after,
+        database_url=options.database_url,
+        artifact_store=options.artifact_store,
     )
     stop = threading.Event()
     _on_signals(stop)
@@ -93,10 +101,11 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         # gets it on a command line or in a config file).
         remote = git.remote_for(settings.repo, token_file=settings.repo_token_file)
         token = remote.credentials.password if remote.credentials else ""
-        stack.enter_context(_logging(args.log_format, token))
+        db_password = urlsplit(settings.database_url.dsn).password if settings.database_url else ""
+        stack.enter_context(_logging(args.log_format, token, db_password or ""))
         stack.enter_context(daemon_lock(settings.state_dir))
-        notifier, metrics, registry = _edges(args)
-        daemon = stack.enter_context(Daemon(settings, notifier=notifier, metrics=metrics))
+        built, registry = _daemon(settings, args)
+        daemon = stack.enter_context(built)
         if args.listen != "off":
             stack.enter_context(_serving(args.listen, daemon, registry))
         daemon.start()
@@ -113,6 +122,24 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
     return 0
 
 
+def _daemon(settings: Settings, args: argparse.Namespace) -> tuple[Daemon, Any]:
+    """The embedded daemon, or a replica when a database URL was given; and the
+    registry of its metrics."""
+    from infra_gitops.daemon.app import Daemon
+    from infra_gitops.daemon.metrics import PrometheusMetrics, ReplicaGauges
+    from infra_gitops.daemon.notify import build_notifier
+
+    metrics = PrometheusMetrics()
+    notifier = build_notifier(args.notify_webhook, args.notify_slack)
+    if settings.database_url is None:
+        return Daemon(settings, notifier=notifier, metrics=metrics), metrics.registry
+    from infra_gitops.daemon.replicas import Replica
+
+    gauges = ReplicaGauges(metrics.registry)
+    replica = Replica(settings, notifier=notifier, metrics=metrics, gauges=gauges)
+    return replica, metrics.registry
+
+
 def _on_signals(stop: threading.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -121,15 +148,6 @@ def _on_signals(stop: threading.Event) -> None:
 # ---------------------------------------------------------------- the edges
 # The HTTP server, metrics, notifications and logs are built by their own modules
 # (daemon/server.py, metrics.py, notify.py, logs.py); this is the one place wiring them.
-
-
-def _edges(args: argparse.Namespace) -> tuple[Notifier, Metrics, Any]:
-    from infra_gitops.daemon.metrics import PrometheusMetrics
-    from infra_gitops.daemon.notify import build_notifier
-
-    metrics = PrometheusMetrics()
-    notifier = build_notifier(args.notify_webhook, args.notify_slack)
-    return notifier, metrics, metrics.registry
 
 
 @contextmanager
@@ -143,10 +161,11 @@ def _serving(listen: str, daemon: Daemon, registry: Any) -> Iterator[None]:
 
 
 @contextmanager
-def _logging(fmt: str, git_token: str) -> Iterator[None]:
+def _logging(fmt: str, git_token: str, db_password: str) -> Iterator[None]:
     from infra_gitops.daemon.logs import configure_logging
 
-    secrets = [s for s in (os.environ.get(WEBHOOK_SECRET_ENV, ""), git_token) if s]
+    given = (os.environ.get(WEBHOOK_SECRET_ENV, ""), git_token, db_password)
+    secrets = [s for s in given if s]
     setup = configure_logging(fmt, scrub=secrets)  # type: ignore[arg-type]
     # Every job run at INFO, and "skipped: maximum number of running instances" (a
     # drift check still running when its next turn comes) are normal here.

@@ -18,11 +18,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra_gitops import __version__, config, git, leftovers
 from infra_gitops.core import open_core
@@ -36,10 +36,14 @@ from infra_gitops.daemon.notify import NullNotifier
 from infra_gitops.daemon.reporting import Reporter
 from infra_gitops.daemon.runtime import LogProgress, Settings
 from infra_gitops.daemon.scheduler import DaemonScheduler
-from infra_gitops.daemon.status import RECENT_RUNS, derive_view
+from infra_gitops.daemon.status import RECENT_RUNS, declared_views, derive_view
 from infra_gitops.errors import GitOpsError, RunStoreError
+from infra_gitops.models import Run
 from infra_gitops.runs import DB_NAME, RunStore
 from infra_gitops.view import ViewCache
+
+if TYPE_CHECKING:
+    from infra_gitops.coordination.locks import StackLocks
 
 log = logging.getLogger("infra_gitops.daemon")
 
@@ -80,6 +84,17 @@ def _lock_holder(path: Path) -> str:
         return "holder unknown"
 
 
+def log_interrupted(runs: Iterable[Run]) -> None:
+    for run in runs:
+        log.warning(
+            "run %s of %s was left running by a dead process: interrupted; the stack "
+            "will be reconciled again",
+            run.id,
+            run.stack,
+            extra={"event": "interrupted", "stack": run.stack, "run_id": run.id},
+        )
+
+
 class Daemon:
     """Implements DaemonApi. Use as a context manager: it opens the core (run store,
     target and provider process, engines, outputs of stacks) once for its life, and
@@ -113,26 +128,8 @@ class Daemon:
     # ------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> Daemon:
-        # A mirror without records: this state dir had a daemon whose history is gone.
-        history_lost = (self.mirror.path / "HEAD").exists() and not (
-            self.settings.state_dir / DB_NAME
-        ).exists()
-        store = self._exit.enter_context(RunStore.open(self.settings.state_dir))
-        if history_lost:
-            log.warning(
-                "no run records in %s although a daemon ran there (its mirror is there): "
-                "starting a new history; every stack is reconciled as if never applied",
-                self.settings.state_dir,
-                extra={"event": "history_lost"},
-            )
-        for run in store.mark_interrupted():
-            log.warning(
-                "run %s of %s was left running by a dead process: interrupted; the stack "
-                "will be reconciled again",
-                run.id,
-                run.stack,
-                extra={"event": "interrupted", "stack": run.stack, "run_id": run.id},
-            )
+        store = self._open_store()
+        log_interrupted(store.mark_interrupted())
         swept = leftovers.sweep(self.settings.state_dir)
         if swept:
             log.info(
@@ -145,7 +142,11 @@ class Daemon:
         # engines and one outputs cache for the daemon's life.
         core = self._exit.enter_context(
             open_core(
-                self.settings.state_dir, LogProgress(), timeout=self.settings.timeout, store=store
+                self.settings.state_dir,
+                LogProgress(),
+                timeout=self.settings.timeout,
+                store=store,
+                locks=self._stack_locks(store),
             )
         )
         views = ViewCache(self.mirror.path, self.settings.state_dir)
@@ -160,8 +161,33 @@ class Daemon:
             mirror=self.mirror,
             changes=ChangeIndex(self.mirror.path, self.settings.state_dir / "daemon" / "scratch"),
             reporter=Reporter(self.notifier, self.metrics, notes),
+            executor=self._executor(),
         )
         return self
+
+    def _open_store(self) -> RunStore:
+        """The run records (SQLite in the state dir), open for the daemon's life."""
+        # A mirror without records: this state dir had a daemon whose history is gone.
+        history_lost = (self.mirror.path / "HEAD").exists() and not (
+            self.settings.state_dir / DB_NAME
+        ).exists()
+        store = self._exit.enter_context(RunStore.open(self.settings.state_dir))
+        if history_lost:
+            log.warning(
+                "no run records in %s although a daemon ran there (its mirror is there): "
+                "starting a new history; every stack is reconciled as if never applied",
+                self.settings.state_dir,
+                extra={"event": "history_lost"},
+            )
+        return store
+
+    def _stack_locks(self, store: RunStore) -> StackLocks | None:
+        """The stack locks of the core (None: file locks in the state dir)."""
+        return None
+
+    def _executor(self) -> passes.Executor:
+        """How passes carry their operations out: here, in this process."""
+        return passes.LocalExecutor()
 
     def __exit__(
         self,
@@ -237,6 +263,10 @@ class Daemon:
             return
         try:
             result = passes.reconcile_commit(ctx, head, trigger, self._manifest)
+        except passes.PassAbandoned:
+            with self._lock:
+                self._pending = True
+            raise
         except Exception:
             # A bug: its traceback once per commit, not at every poll that retries it.
             if head != self._crashed_head:
@@ -245,7 +275,7 @@ class Daemon:
             return
         if result.manifest is not None:
             self._manifest = result.manifest
-            self._sync_drift_jobs(result.manifest)
+            self._sync_drift_jobs(head, result.manifest)
             self.metrics.stacks_declared(len(result.manifest.stacks))
         self._done_head, self._pending = head, result.pending
         self._report_status()
@@ -308,17 +338,7 @@ class Daemon:
             self._scheduler.trigger()
 
     def stacks(self) -> list[StackView]:
-        store = self._context().store
-        manifest = self._manifest
-        states = store.stack_states()
-        declared = {s.name: s.engine for s in manifest.stacks} if manifest else {}
-        names = list(declared) + sorted(
-            n for n, s in states.items() if n not in declared and (s.orphaned or s.renamed_to)
-        )
-        recent = store.recent_runs_by_stack(names, per_stack=RECENT_RUNS)
-        return [
-            derive_view(n, runs, states.get(n), declared.get(n, "")) for n, runs in recent.items()
-        ]
+        return declared_views(self._context().store, self._manifest)
 
     # ------------------------------------------------------------ internals
 
@@ -353,13 +373,15 @@ class Daemon:
         )
         return True
 
-    def _sync_drift_jobs(self, manifest: config.Manifest) -> None:
+    def _sync_drift_jobs(self, head: str, manifest: config.Manifest) -> None:
+        """head's manifest is the one drift checks use from now on."""
         if self._scheduler is None:
             return
+        self._scheduler.sync_drift_jobs(self._drift_intervals(manifest))
+
+    def _drift_intervals(self, manifest: config.Manifest) -> dict[str, float]:
         override = self.settings.drift_interval
-        self._scheduler.sync_drift_jobs(
-            {s.name: float(override or s.policy.drift_interval) for s in manifest.stacks}
-        )
+        return {s.name: float(override or s.policy.drift_interval) for s in manifest.stacks}
 
     def _report_fetch(self) -> None:
         state = self.mirror.state

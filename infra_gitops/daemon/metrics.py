@@ -153,3 +153,45 @@ class NullMetrics:
 
     def stacks_declared(self, count: int) -> None:
         pass
+
+
+class ReplicaGauges:
+    """What a replica on a shared database reports besides the Metrics protocol: whether
+    it leads, the shared queue, how late drift checks start, the live replicas."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self._leader = Gauge(
+            f"{PREFIX}_replica_leader",
+            "1 while this replica leads (polls Git and decides), else 0.",
+            registry=r,
+        )
+        self._jobs = Gauge(
+            f"{PREFIX}_queue_jobs",
+            "Jobs in the shared queue of this repo branch, by state (queued, running).",
+            ["state"],
+            registry=r,
+        )
+        self._drift_lag = Gauge(
+            f"{PREFIX}_drift_lag_seconds",
+            "How late the last drift check this replica claimed started (claim - due time).",
+            registry=r,
+        )
+        self._replicas = Gauge(
+            f"{PREFIX}_replicas_alive",
+            "Replicas alive on the shared database for this repo branch.",
+            registry=r,
+        )
+
+    def leader(self, leading: bool) -> None:
+        self._leader.set(1.0 if leading else 0.0)
+
+    def queue_jobs(self, *, queued: int, running: int) -> None:
+        self._jobs.labels(state="queued").set(queued)
+        self._jobs.labels(state="running").set(running)
+
+    def drift_lag(self, seconds: float) -> None:
+        self._drift_lag.set(max(0.0, seconds))
+
+    def replicas_alive(self, count: int) -> None:
+        self._replicas.set(count)

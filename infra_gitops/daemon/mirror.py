@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra_gitops.errors import GitError
-from infra_gitops.git import GitRepo, Remote, fetch_branch, open_mirror, remote_for
+from infra_gitops.git import (
+    GitRepo,
+    Remote,
+    fetch_branch,
+    has_commit,
+    open_mirror,
+    remote_for,
+)
 from infra_gitops.git import display_url as display_url  # where the daemon has it from
 
 MIRROR_DIR = "daemon/repo.git"
@@ -101,6 +108,20 @@ class Mirror:
             self._next_try = 0.0
             self._state = FetchState(time.time(), now, True, None, 0, head)
             return head
+
+    def has_commit(self, sha: str) -> bool:
+        with self.open() as repo:
+            return has_commit(repo, sha)
+
+    def ensure_commit(self, sha: str, *, poll_interval: float) -> None:
+        """Have commit sha (another replica fetched it): fetch the branch when missing;
+        a GitError when the branch does not hold it (force-pushed away, or no fetch)."""
+        if self.has_commit(sha):
+            return
+        self.fetch(poll_interval=poll_interval, force=True)
+        if not self.has_commit(sha):
+            error = self._state.last_error or f"branch {self.branch} does not hold it"
+            raise GitError(f"commit {sha[:10]} is not in the mirror: {error}")
 
     def _fetch_with_retries(self) -> str:
         last: GitError | None = None

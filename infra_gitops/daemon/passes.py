@@ -3,7 +3,11 @@ the pruning of stacks gone from the manifest (within the manifest's prune limits
 sync windows; renames are not prunes), and the record of a bad commit.
 
 Every operation goes through StackRunner (locked, recorded), under the daemon's stack
-guard and in-flight tracking, so a draining daemon starts nothing new.
+guard and in-flight tracking, so a draining daemon starts nothing new. How a pass's
+operations are carried out is the one seam between the embedded daemon and replicas
+(Context.executor): here, in this process (LocalExecutor), or as jobs of a shared queue
+that any replica's workers run (daemon/jobs.py). Deciding, dependency waves, reporting
+and the stacks' saved states are the same path for both.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from infra_gitops import config, git
 from infra_gitops.core import Core
@@ -48,6 +53,47 @@ from infra_gitops.view import View, ViewCache
 log = logging.getLogger("infra_gitops.daemon")
 
 
+@dataclass(frozen=True)
+class Operation:
+    """A decided operation of a pass: what to do to which stack, at which commit."""
+
+    stack: Stack
+    action: ActionKind
+    """PLAN or APPLY (never NONE: nothing is carried out for it)."""
+    commit: str
+    trigger: str
+
+    @property
+    def kind(self) -> RunKind:
+        return RunKind.APPLY if self.action is ActionKind.APPLY else RunKind.PLAN
+
+
+class PassAbandoned(Exception):  # noqa: N818 (a state, not a failure of the commit)
+    """The pass stopped before its operations ended: this replica no longer leads (or is
+    stopping). Not a GitOpsError: nothing is reported as a failure of the commit, and
+    the next pass (by whichever replica leads) decides afresh."""
+
+
+class Executor(Protocol):
+    """How a pass carries out its operations."""
+
+    def parallelism(self, settings: Settings) -> int:
+        """Operations of one dependency wave started at once."""
+
+    def run(self, ctx: Context, op: Operation, runner: StackRunner) -> StackOutcome:
+        """Carry op out; its outcome (with its finished run records) once it ended."""
+
+
+class LocalExecutor:
+    """The embedded daemon's: in this process, with the runner of the pass's commit."""
+
+    def parallelism(self, settings: Settings) -> int:
+        return settings.parallelism
+
+    def run(self, ctx: Context, op: Operation, runner: StackRunner) -> StackOutcome:
+        return _operate(ctx, runner, op.stack, op.action)
+
+
 @dataclass
 class Context:
     """What every pass and check uses; one per daemon."""
@@ -65,6 +111,7 @@ class Context:
     guard: StackGuard = field(default_factory=StackGuard)
     inflight: InFlight = field(default_factory=InFlight)
     progress: LogProgress = field(default_factory=LogProgress)
+    executor: Executor = field(default_factory=LocalExecutor)
 
     @property
     def store(self) -> RunStore:
@@ -90,12 +137,20 @@ class PassResult:
     """The pass could not run for a reason that may pass (the cloud or the mirror)."""
     prunes_held: bool = False
     """A sync window holds the prune of a stack gone from the manifest."""
+    interrupted: bool = False
+    """An operation did not end (its replica died, or the stack was busy with an older
+    job): the next pass decides afresh."""
 
     @property
     def pending(self) -> bool:
         """Something may change on a later pass at the same commit (a held apply or
-        prune, a failure that may pass)."""
-        return self.retry or self.prunes_held or any(d.held for d in self.decisions)
+        prune, a failure that may pass, an interrupted operation)."""
+        return (
+            self.retry
+            or self.prunes_held
+            or self.interrupted
+            or any(d.held for d in self.decisions)
+        )
 
 
 # ---------------------------------------------------------------- commit pass
@@ -116,7 +171,7 @@ def reconcile_commit(
             # check and the decisions (both read them before anything runs).
             recent = ctx.store.recent_runs_by_stack(manifest.names, per_stack=RECENT_RUNS)
             orphans = _find_renames(ctx, manifest, recent, _orphans(ctx, manifest), head)
-            decisions = _reconcile(ctx, manifest, recent, runner, head, orphans)
+            decisions, interrupted = _reconcile(ctx, manifest, recent, runner, head, orphans)
     except (config.ConfigError, BadSourceError) as exc:
         _record_bad_commit(ctx, head, trigger, exc, last_manifest)
         return PassResult(head, None, error=str(exc))
@@ -127,7 +182,7 @@ def reconcile_commit(
         )
         return PassResult(head, None, error=str(exc), retry=True)
     held = _handle_orphans(ctx, manifest, head, trigger, orphans)
-    return PassResult(head, manifest, tuple(decisions), prunes_held=held)
+    return PassResult(head, manifest, tuple(decisions), prunes_held=held, interrupted=interrupted)
 
 
 def _reconcile(
@@ -137,7 +192,8 @@ def _reconcile(
     runner: StackRunner,
     head: str,
     orphans: Sequence[Orphan],
-) -> list[Decision]:
+) -> tuple[list[Decision], bool]:
+    """The decisions, and whether an operation was interrupted."""
     now = datetime.now(UTC)
     states = ctx.store.stack_states()
     renamed_from = {o.renamed_to: o.stack for o in orphans if o.renamed_to and o.stack}
@@ -165,16 +221,21 @@ def _reconcile(
     to_run = [s for s in manifest.stacks if decisions[s.name].action is not ActionKind.NONE]
     outcomes: dict[str, StackOutcome] = {}
     if to_run:
+        trigger = runner.trigger
+
+        def carry_out(stack: Stack) -> StackOutcome:
+            op = Operation(stack, decisions[stack.name].action, head, trigger)
+            return ctx.executor.run(ctx, op, runner)
+
         results = run_in_order(
-            to_run,
-            lambda stack: _operate(ctx, runner, stack, decisions[stack.name].action),
-            parallelism=ctx.settings.parallelism,
+            to_run, carry_out, parallelism=ctx.executor.parallelism(ctx.settings)
         )
         outcomes = {o.stack: o for o in results}
         _report_outcomes(ctx, results, head)
     for stack in manifest.stacks:
         _save_state(ctx, stack.name, head, decisions[stack.name], outcomes.get(stack.name))
-    return list(decisions.values())
+    interrupted = any(o.status is RunStatus.INTERRUPTED for o in outcomes.values())
+    return list(decisions.values()), interrupted
 
 
 def _facts(
@@ -236,6 +297,22 @@ def _still_paused(
     return True
 
 
+def run_operation(
+    ctx: Context, name: str, action: ActionKind, sha: str, trigger: str
+) -> StackOutcome:
+    """A decided operation carried out here, at commit sha (a replica's worker runs the
+    jobs of the shared queue so): exactly as the embedded daemon carries it out."""
+    kind = RunKind.APPLY if action is ActionKind.APPLY else RunKind.PLAN
+    try:
+        with ctx.at_commit(sha, trigger, lock_wait=ctx.settings.lock_wait) as (view, runner):
+            if name not in view.manifest.names:
+                error = f"commit {sha[:10]} does not declare {name}"
+                return StackOutcome(name, kind, RunStatus.FAILED, error=error)
+            return _operate(ctx, runner, view.manifest.stack(name), action)
+    except GitOpsError as exc:
+        return StackOutcome(name, kind, RunStatus.FAILED, error=str(exc))
+
+
 def _operate(ctx: Context, runner: StackRunner, stack: Stack, action: ActionKind) -> StackOutcome:
     kind = RunKind.APPLY if action is ActionKind.APPLY else RunKind.PLAN
     with ctx.guard.hold(stack.name), ctx.inflight.run() as allowed:
@@ -252,7 +329,8 @@ def _report_outcomes(ctx: Context, outcomes: Sequence[StackOutcome], head: str) 
     ctx.reporter.runs_finished(run for o in outcomes for run in o.runs)
     for o in outcomes:
         if o.kind is RunKind.APPLY and o.status is RunStatus.APPLIED:
-            counts = o.plan.counts if o.plan else None
+            # An outcome from another replica carries its run record, not the plan.
+            counts = o.plan.counts if o.plan else (o.run.counts if o.run else None)
             ctx.reporter.event(
                 Event(
                     EventKind.APPLIED,

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra_gitops.postgres import DatabaseUrl
 from infra_gitops.progress import Progress
 
 log = logging.getLogger("infra_gitops.daemon")
@@ -35,6 +36,10 @@ class Settings:
     push_notes: bool = False
     stale_after: float | None = None
     """Readiness fails when the last successful fetch is older (default: 3 polls, >= 30 s)."""
+    database_url: DatabaseUrl | None = None
+    """Run as one of several replicas sharing this PostgreSQL database (None: embedded)."""
+    artifact_store: str | None = None
+    """Where a replica keeps plans and logs: "database" (its default) or s3://BUCKET/PREFIX."""
 
     @property
     def staleness_limit(self) -> float:

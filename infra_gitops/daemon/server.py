@@ -37,6 +37,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from infra_gitops.daemon.contracts import DaemonApi
 from infra_gitops.daemon.logs import escape_controls
 from infra_gitops.errors import GitOpsError, RunStoreError
+from infra_gitops.postgres import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -257,9 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             else:
                 route[1](self)
-        except RunStoreError as exc:
-            # The run records are gone or unusable (the daemon is unready too): a state
-            # the operator must see, not a bug.
+        except (RunStoreError, DatabaseError) as exc:
+            # The run records are gone or unusable, or the replicas' database is away
+            # (the daemon is unready too): a state the operator must see, not a bug.
             log.warning("%s %s: %s", method, path, exc, extra={"event": "http_unavailable"})
             self._send_json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)})
         except Exception:

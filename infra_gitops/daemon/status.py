@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from infra_gitops.config import Manifest
 from infra_gitops.daemon.contracts import StackView, SyncStatus
 from infra_gitops.models import Run, RunKind, RunStatus
 from infra_gitops.runs import RunStore, StackState
@@ -104,6 +105,17 @@ def _newer_than(run: Run | None, other: Run | None) -> Run | None:
 
 def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def declared_views(store: RunStore, manifest: Manifest | None) -> list[StackView]:
+    """The stacks manifest declares (in its order), then the orphaned or renamed ones."""
+    states = store.stack_states()
+    declared = {s.name: s.engine for s in manifest.stacks} if manifest else {}
+    names = list(declared) + sorted(
+        n for n, s in states.items() if n not in declared and (s.orphaned or s.renamed_to)
+    )
+    recent = store.recent_runs_by_stack(names, per_stack=RECENT_RUNS)
+    return [derive_view(n, runs, states.get(n), declared.get(n, "")) for n, runs in recent.items()]
 
 
 def stack_views(store: RunStore, names: Iterable[str] | None = None) -> list[StackView]:
