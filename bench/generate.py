@@ -212,10 +212,18 @@ def write_stand_in_engine(
 
 
 def write_stand_in_repos(
-    root: Path, *, repos: int, stacks_per_repo: int, engine: Path, drift_interval: str
+    root: Path,
+    *,
+    repos: int,
+    stacks_per_repo: int,
+    engine: Path,
+    drift_stacks: int = 0,
+    drift_interval: str = "1m",
 ) -> list[BenchRepo]:
     """`repos` bare remotes under root, each declaring `stacks_per_repo` auto-applied
-    stand-in stacks at version 1, pushed to main. Stack names repeat across repos (s0000
+    stand-in stacks at version 1, pushed to main. The first `drift_stacks` of each repo
+    are checked for drift every `drift_interval`, the others daily (so the drift load is
+    chosen, not a burst of every stack at once). Stack names repeat across repos (s0000
     in each), as separate teams' repos would; the stand-in tells them apart by repo."""
     made = []
     for r in range(repos):
@@ -223,10 +231,12 @@ def write_stand_in_repos(
         remote, work = root / f"{name}.git", root / f"{name}-work"
         names = stack_names(stacks_per_repo)
         work.mkdir(parents=True)
-        policy = f"{{drift_interval: {drift_interval}, auto_apply: true, self_heal: false}}"
+        policy = "{drift_interval: 24h, auto_apply: true, self_heal: false}"
         lines = ["version: 1", "defaults:", "  engine: terraform", f"  policy: {policy}", "stacks:"]
-        for stack in names:
+        for i, stack in enumerate(names):
             lines += [f"  - name: {stack}", f"    path: stacks/{stack}", f"    binary: {engine}"]
+            if i < drift_stacks:
+                lines.append(f"    policy: {{drift_interval: {drift_interval}}}")
         (work / "gitops.yaml").write_text("\n".join(lines) + "\n")
         repo = BenchRepo(name, remote, work, tuple(names))
         _write_versions(repo, 1)
@@ -246,6 +256,11 @@ def push_version(repo: BenchRepo, version: int, stacks: int | None = None) -> st
     _git(repo.work, "commit", "-q", "-m", f"stand-in stacks at version {version}")
     _git(repo.work, "push", "-q", "origin", "main")
     return _git(repo.work, "rev-parse", "HEAD").strip()
+
+
+def head_of(repo: BenchRepo) -> str:
+    """The SHA of the repo's main branch on its remote."""
+    return _git(repo.remote, "rev-parse", "main").strip()
 
 
 def _write_versions(repo: BenchRepo, version: int, stacks: int | None = None) -> None:

@@ -1,0 +1,716 @@
+"""The benchmark of issue 10: daemon replicas on one PostgreSQL, as real processes.
+
+    python -m bench.replicas           # 4 x 2,500 stacks at 1, 2, 4 replicas; chaos; Terraform
+    python -m bench.replicas --quick   # 2 x 150 stacks: checks the harness in ~2 minutes
+
+A throw-away PostgreSQL cluster (bench/pgcluster.py, the tests' starter) with one
+database per repo: a repo's replicas share its database (the run records have no repo
+column). Every replica is `infra-gitops daemon --state-dir OWN --repo REMOTE` with the
+database URL in $INFRA_GITOPS_DATABASE_URL (bench/replicas_fleet.py).
+
+1. scale: generated repos of stand-in stacks (bench/generate.py: a `/bin/sh` stand-in
+   engine declared as each stack's `binary:`, never Terraform, with state shared by the
+   replicas as a state bucket would be), all auto-applied, with R replicas per repo:
+   - jobs per second: apply runs of the first commit / (last finished - first started);
+   - drift lag: a drift run's start minus the due time it was claimed at (due times read
+     from the drift schedule table every 0.2 s), p50/p95, for a subset of stacks checked
+     every minute, during the first sync and after it;
+   - start latency: a commit pushed to one stack, the webhook sent to a replica that does
+     not lead; push to the first run of that commit started, and to its apply's end;
+   - the record checks (bench/replicas_check.py): no stack ran twice at once, no apply
+     started twice per (stack, commit), from the records and from the stand-in's log.
+2. chaos: one repo, 3 replicas, a stand-in apply that takes 1 s; replicas (the leader
+   among them) are SIGKILLed with their engine processes mid-apply and restarted; then
+   the same checks, the interrupted runs counted, every stack applied at the commit.
+3. terraform: 20 real stacks (the embedded Terraform, the sandbox: moto + the Python
+   provider, one state bucket) applied by 2 replicas; records checked, boto3 counts.
+
+Not a timed test: the figures depend on the machine (ours has 2 cores for everything:
+the database, every replica and every engine process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench.generate import (
+    BenchRepo,
+    head_of,
+    push_version,
+    write_drift_repo,
+    write_stand_in_engine,
+    write_stand_in_repos,
+)
+from bench.pgcluster import PostgresServer, remove, start_server
+from bench.replicas_check import (
+    EngineCheck,
+    RecordCheck,
+    Span,
+    check_engine_log,
+    check_records,
+    spans_of,
+)
+from bench.replicas_fleet import Fleet, Replica, descendants, replica_env, wait_for
+from infra_gitops import postgres
+from infra_gitops.models import Run, RunKind, RunStatus
+from infra_gitops.runs import RunStore
+
+T = TypeVar("T")
+SECTIONS = ("scale", "chaos", "terraform")
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- records
+
+
+def read_runs(database_url: str, scratch: Path) -> list[Run]:
+    """Every run record in a repo's database (through the store, as `history` reads them)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    url = postgres.DatabaseUrl.parse(database_url)
+    with RunStore.open(scratch, database_url=url) as store:
+        return store.list(limit=None)
+
+
+def due_times(database_url: str) -> dict[str, datetime]:
+    """The drift schedule's due time of every stack of the database."""
+    url = postgres.DatabaseUrl.parse(database_url)
+    with postgres.connection(url, autocommit=True) as conn:
+        # Only the stacks checked often: the daily ones are never due during the bench.
+        rows = conn.execute(
+            "SELECT stack, due_at FROM drift_schedule WHERE interval_s < 3600"
+        ).fetchall()
+    return {row["stack"]: row["due_at"] for row in rows}
+
+
+@dataclass
+class DueWatch:
+    """Every due time seen per (repo, stack), sampled from the drift schedule tables."""
+
+    seen: dict[tuple[str, str], set[float]] = field(default_factory=dict)
+
+    def sample(self, repo: str, database_url: str) -> None:
+        try:
+            dues = due_times(database_url)
+        except postgres.DatabaseError:
+            return  # not created yet (no leader yet), or the database restarting
+        for stack, due in dues.items():
+            self.seen.setdefault((repo, stack), set()).add(due.timestamp())
+
+    def lags(self, spans: list[Span]) -> list[tuple[float, float]]:
+        """(start, lag) of every drift run: its start minus the latest due time seen for
+        its stack at or before that start."""
+        found = []
+        for span in spans:
+            if span.kind is not RunKind.DRIFT:
+                continue
+            repo, stack = span.stack.split("/", 1)
+            dues = [d for d in self.seen.get((repo, stack), ()) if d <= span.started]
+            if dues:
+                found.append((span.started, span.started - max(dues)))
+        return found
+
+
+# ---------------------------------------------------------------- 1. scale
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    replicas: int
+    repos: int
+    stacks: int
+    sync_s: float
+    jobs_per_s: float
+    lag_sync: list[float]
+    lag_steady: list[float]
+    start_s: list[float]
+    applied_s: list[float]
+    records: RecordCheck
+    engine: EngineCheck
+
+
+def measure_scale(
+    root: Path,
+    server: PostgresServer,
+    *,
+    replicas: int,
+    repos: int,
+    stacks_per_repo: int,
+    drift_stacks: int,
+    drift_interval: str,
+    steady_s: float,
+    parallelism: int,
+    sync_timeout: float,
+) -> ScaleResult:
+    root.mkdir(parents=True)
+    engine_log = root / "applies.log"
+    engine = write_stand_in_engine(
+        root / "stand-in-terraform", state_dir=root / "applied", log=engine_log
+    )
+    say(f"scale R={replicas}: writing {repos} x {stacks_per_repo:,} stand-in stacks ...")
+    made = write_stand_in_repos(
+        root / "repos",
+        repos=repos,
+        stacks_per_repo=stacks_per_repo,
+        engine=engine,
+        drift_stacks=drift_stacks,
+        drift_interval=drift_interval,
+    )
+    databases = {repo.name: server.create_database() for repo in made}
+    first_commits = {head_of(repo) for repo in made}
+    fleet = Fleet(root, replica_env())
+    args = ("--poll-interval", "600", "--parallelism", str(parallelism))
+    by_repo = {
+        repo.name: [
+            fleet.add(f"{repo.name}-{i}", repo.name, str(repo.remote), databases[repo.name], args)
+            for i in range(replicas)
+        ]
+        for repo in made
+    }
+    watch = DueWatch()
+    total = repos * stacks_per_repo
+    try:
+        started = time.time()
+        for replica in fleet.replicas:
+            fleet.start(replica)
+        say(
+            f"scale R={replicas}: {len(fleet.replicas)} replicas up; first sync of {total:,} "
+            "stacks ..."
+        )
+
+        def synced() -> bool:
+            for repo in made:
+                watch.sample(repo.name, databases[repo.name])
+            return _applied_count(engine_log, "1") >= total
+
+        wait_for(f"{total:,} stacks applied", synced, sync_timeout, every=0.2)
+        sync_end = time.time()
+        say(
+            f"scale R={replicas}: synced in {sync_end - started:.0f} s; drift for "
+            f"{steady_s:.0f} s ..."
+        )
+        steady_until = time.monotonic() + steady_s
+        while time.monotonic() < steady_until:
+            for repo in made:
+                watch.sample(repo.name, databases[repo.name])
+            time.sleep(0.2)
+        say(f"scale R={replicas}: start latency, one push per repo ...")
+        pushes = [
+            _one_push(fleet, repo, by_repo[repo.name], engine_log, watch, databases)
+            for repo in made
+        ]
+    finally:
+        fleet.stop()
+    spans: list[Span] = []
+    for repo in made:
+        spans += spans_of(read_runs(databases[repo.name], root / "read" / repo.name), repo.name)
+    lags = watch.lags(spans)
+    first = [s for s in spans if s.kind is RunKind.APPLY and s.commit in first_commits]
+    finished = [s.finished for s in first if s.finished is not None]
+    span_s = (max(finished) - min(s.started for s in first)) if finished else float("nan")
+    return ScaleResult(
+        replicas=replicas,
+        repos=repos,
+        stacks=total,
+        sync_s=sync_end - started,
+        jobs_per_s=len(first) / span_s if span_s else 0.0,
+        lag_sync=[lag for at, lag in lags if at <= sync_end],
+        lag_steady=[lag for at, lag in lags if at > sync_end],
+        start_s=[p[0] - p[2] for p in pushes],
+        applied_s=[p[1] - p[2] for p in pushes],
+        records=check_records(spans),
+        engine=check_engine_log(engine_log, fleet.killed_at),
+    )
+
+
+def _one_push(
+    fleet: Fleet,
+    repo: BenchRepo,
+    replicas: list[Replica],
+    engine_log: Path,
+    watch: DueWatch,
+    databases: dict[str, str],
+) -> tuple[float, float, float]:
+    """(first run of the commit started, its apply ended, pushed) as time.time()."""
+    stack = repo.stacks[0]
+    sha = push_version(repo, 2, stacks=1)
+    pushed = time.time()
+    leader = fleet.leader(replicas)
+    target = next((r for r in replicas if r is not leader), replicas[0])
+    fleet.send_push(target, sha)
+
+    def applied() -> float | None:
+        watch.sample(repo.name, databases[repo.name])
+        return _apply_end(engine_log, f"{repo.name}/{stack}", "2")
+
+    ended = wait_for(f"{repo.name}/{stack} at {sha[:10]} applied", applied, 120, every=0.05)
+    runs = [
+        r
+        for r in read_runs(databases[repo.name], fleet.root / "read-push" / repo.name)
+        if r.commit.sha == sha and r.stack == stack  # not a drift check at that head
+    ]
+    first = min(datetime.fromisoformat(r.started_at).timestamp() for r in runs)
+    return first, ended, pushed
+
+
+def _applied_count(engine_log: Path, version: str) -> int:
+    if not engine_log.exists():
+        return 0
+    return sum(
+        1
+        for line in engine_log.read_text().splitlines()
+        if line.startswith("apply-end ") and line.split()[2] == version
+    )
+
+
+def _apply_end(engine_log: Path, stack: str, version: str) -> float | None:
+    for line in engine_log.read_text().splitlines() if engine_log.exists() else []:
+        parts = line.split()
+        if parts[0] == "apply-end" and parts[1] == stack and parts[2] == version:
+            return float(parts[4])
+    return None
+
+
+# ---------------------------------------------------------------- 2. chaos
+
+
+@dataclass(frozen=True)
+class ChaosResult:
+    stacks: int
+    replicas: int
+    kills: int
+    leader_kills: int
+    processes_killed: int
+    converge_s: float
+    not_applied: int
+    records: RecordCheck
+    engine: EngineCheck
+
+
+def measure_chaos(
+    root: Path,
+    server: PostgresServer,
+    *,
+    stacks: int,
+    replicas: int,
+    kills: int,
+    apply_seconds: float,
+    timeout: float,
+) -> ChaosResult:
+    root.mkdir(parents=True)
+    engine_log = root / "applies.log"
+    applied_dir = root / "applied"
+    engine = write_stand_in_engine(
+        root / "stand-in-terraform",
+        state_dir=applied_dir,
+        log=engine_log,
+        apply_seconds=apply_seconds,
+    )
+    (repo,) = write_stand_in_repos(root / "repos", repos=1, stacks_per_repo=stacks, engine=engine)
+    database = server.create_database()
+    fleet = Fleet(root, replica_env())
+    args = ("--poll-interval", "5", "--parallelism", "2")
+    members = [
+        fleet.add(f"{repo.name}-{i}", repo.name, str(repo.remote), database, args)
+        for i in range(replicas)
+    ]
+    leader_kills = processes = 0
+    try:
+        started = time.time()
+        for replica in members:
+            fleet.start(replica)
+        say(f"chaos: {replicas} replicas, {stacks} stacks, {kills} SIGKILLs mid-apply ...")
+        for n in range(kills):
+            # Every other kill is the leader's; each lands while an apply is running.
+            leader = fleet.leader(members)
+            victim = leader if n % 2 == 0 and leader is not None else _other(members, leader)
+            wait_for(
+                f"{victim.name} to be mid-apply",
+                lambda v=victim: _mid_apply(v, engine_log),  # type: ignore[misc]
+                120,
+                every=0.05,
+            )
+            leader_kills += victim is leader
+            processes += fleet.kill(victim)
+            say(f"chaos: SIGKILL {victim.name}{' (the leader)' if victim is leader else ''}")
+            time.sleep(2.0)
+            fleet.start(victim)
+
+        def converged() -> bool:
+            return _all_applied(applied_dir, repo, "1")
+
+        wait_for("every stack applied after the kills", converged, timeout, every=0.5)
+        converge_s = time.time() - started
+        time.sleep(4.0)  # the leader's sweep marks what the dead left running
+    finally:
+        fleet.stop()
+    spans = spans_of(read_runs(database, root / "read"), repo.name)
+    return ChaosResult(
+        stacks=stacks,
+        replicas=replicas,
+        kills=kills,
+        leader_kills=leader_kills,
+        processes_killed=processes,
+        converge_s=converge_s,
+        not_applied=stacks - _applied_stacks(spans),
+        records=check_records(spans),
+        engine=check_engine_log(engine_log, fleet.killed_at),
+    )
+
+
+def _mid_apply(replica: Replica, engine_log: Path) -> bool:
+    """Whether one of the replica's engine processes has started an apply not ended."""
+    running: set[int] = set()
+    for line in engine_log.read_text().splitlines() if engine_log.exists() else []:
+        event, _, _, pid, _ = line.split()
+        if event == "apply-start":
+            running.add(int(pid))
+        else:
+            running.discard(int(pid))
+    proc = replica.proc
+    if proc is None or proc.poll() is not None:
+        return False
+    return bool(running & set(descendants(proc.pid)))
+
+
+def _other(members: list[Replica], leader: Replica | None) -> Replica:
+    """A replica other than the leader: the first one mid-apply, else the first."""
+    others = [r for r in members if r is not leader]
+    return others[0]
+
+
+def _all_applied(applied_dir: Path, repo: BenchRepo, version: str) -> bool:
+    for stack in repo.stacks:
+        path = applied_dir / f"{repo.name}_{stack}"
+        if not path.exists() or path.read_text().strip() != version:
+            return False
+    return True
+
+
+def _applied_stacks(spans: list[Span]) -> int:
+    """Stacks with an APPLIED apply run at their (one) commit."""
+    return len(
+        {s.stack for s in spans if s.kind is RunKind.APPLY and s.status is RunStatus.APPLIED}
+    )
+
+
+# ---------------------------------------------------------------- 3. terraform
+
+
+@dataclass(frozen=True)
+class TerraformResult:
+    stacks: int
+    replicas: int
+    sync_s: float
+    applied: int
+    per_replica: dict[str, int]
+    resources: int
+    records: RecordCheck
+
+
+def measure_terraform(
+    root: Path, server: PostgresServer, *, stacks: int, replicas: int, timeout: float
+) -> TerraformResult:
+    import boto3
+
+    from infra_gitops import sandbox
+
+    root.mkdir(parents=True)
+    info = sandbox.up(root / "cloud")
+    try:
+        repo = root / "repo"
+        repo.mkdir()
+        names = write_drift_repo(repo, real=stacks, declared=stacks, noop_engine=root / "unused")
+        database = server.create_database()
+        fleet = Fleet(root, replica_env())
+        args = ("--poll-interval", "600", "--parallelism", "2")
+        members = []
+        for i in range(replicas):
+            member = fleet.add(f"tf-{i}", "tf", str(repo), database, args)
+            # The one sandbox (emulator, provider mirror, state bucket) for every replica.
+            sandbox.sandbox_dir(member.state_dir).symlink_to(sandbox.sandbox_dir(info.state_dir))
+            members.append(member)
+        try:
+            started = time.time()
+            for member in members:
+                fleet.start(member)
+            say(f"terraform: {replicas} replicas applying {stacks} sandbox stacks ...")
+
+            def done() -> list[Run] | None:
+                runs = read_runs(database, root / "read")
+                closed = [
+                    r
+                    for r in runs
+                    if r.kind is RunKind.APPLY and r.status in (RunStatus.APPLIED, RunStatus.FAILED)
+                ]
+                return runs if len({r.stack for r in closed}) >= stacks else None
+
+            runs = wait_for(f"{stacks} Terraform stacks applied", done, timeout, every=1.0)
+            sync_s = (
+                max(
+                    datetime.fromisoformat(r.finished_at).timestamp() for r in runs if r.finished_at
+                )
+                - started
+            )
+        finally:
+            fleet.stop()
+        runs = read_runs(database, root / "read")
+        applied = {
+            r.stack for r in runs if r.kind is RunKind.APPLY and r.status is RunStatus.APPLIED
+        }
+        per_replica = _runs_per_replica(fleet, runs)
+        session = boto3.session.Session(
+            aws_access_key_id="test", aws_secret_access_key="test", region_name=info.region
+        )
+        sqs = session.client("sqs", endpoint_url=info.endpoint)
+        ssm = session.client("ssm", endpoint_url=info.endpoint)
+        queues = [u for u in sqs.list_queues().get("QueueUrls", []) if "/bench-" in u]
+        params = ssm.get_parameters_by_path(Path="/bench/").get("Parameters", [])
+        return TerraformResult(
+            stacks=len(names),
+            replicas=replicas,
+            sync_s=sync_s,
+            applied=len(applied),
+            per_replica=per_replica,
+            resources=len(queues) + len(params),
+            records=check_records(spans_of(runs, "tf")),
+        )
+    finally:
+        sandbox.down(root / "cloud")
+
+
+def _runs_per_replica(fleet: Fleet, runs: list[Run]) -> dict[str, int]:
+    """Apply runs per replica, from each replica's log (its run ids)."""
+    ids = {r.id for r in runs if r.kind is RunKind.APPLY}
+    counts = {}
+    for replica in fleet.replicas:
+        text = replica.log_file.read_text(errors="replace")
+        counts[replica.name] = sum(1 for run_id in ids if run_id in text)
+    return counts
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class Results:
+    scale: list[ScaleResult] = field(default_factory=list)
+    chaos: ChaosResult | None = None
+    terraform: TerraformResult | None = None
+    failures: list[str] = field(default_factory=list)
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    wall_s: float = 0.0
+
+
+def report(r: Results, command: str) -> str:
+    lines = [
+        f"`{command}`: {os.cpu_count()} CPUs for everything (PostgreSQL, every replica, every "
+        f"engine process), {platform.python_implementation()} {platform.python_version()}; "
+        f"load average {_load(r.load_before)} before, {_load(os.getloadavg())} after; "
+        f"{r.wall_s / 60:.1f} minutes",
+    ]
+    if r.scale:
+        lines += [
+            "",
+            "Stand-in engine (a `/bin/sh` script, not Terraform):",
+            "",
+            "| replicas per repo | stacks | first sync | jobs/s | drift lag p50 / p95 during sync "
+            "| drift lag p50 / p95 after | checks | push to first run started | push to applied "
+            "| overlaps | double applies |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for x in r.scale:
+            lines.append(
+                f"| {x.replicas} | {x.repos} x {x.stacks // x.repos:,} | {x.sync_s:.0f} s "
+                f"| {x.jobs_per_s:.1f} | {_pcts(x.lag_sync)} | {_pcts(x.lag_steady)} "
+                f"| {len(x.lag_sync) + len(x.lag_steady)} | {_median(x.start_s)} "
+                f"| {_median(x.applied_s)} "
+                f"| {_count(x.records.overlaps, x.engine.overlaps)} "
+                f"| {_count(x.records.double_applies, x.engine.double_applies)} |"
+            )
+    if r.chaos is not None:
+        c = r.chaos
+        lines += [
+            "",
+            f"Chaos (stand-in engine, apply 1 s): {c.stacks} stacks, {c.replicas} replicas, "
+            f"{c.kills} SIGKILLs mid-apply ({c.leader_kills} of the leader; "
+            f"{c.processes_killed} processes with their engines), each restarted 2 s later: "
+            f"converged in {c.converge_s:.0f} s; {len(c.records.interrupted)} runs interrupted, "
+            f"{len(c.records.replanned)} applied again after an interrupted apply; "
+            f"{c.engine.killed} engine applies killed; stacks without an applied run: "
+            f"{c.not_applied}; overlaps: {_count(c.records.overlaps, c.engine.overlaps)}; "
+            f"double applies: {_count(c.records.double_applies, c.engine.double_applies)}; "
+            f"runs left running: {len(c.records.still_running)}.",
+        ]
+    if r.terraform is not None:
+        t = r.terraform
+        lines += [
+            "",
+            f"Real embedded Terraform on the sandbox: {t.stacks} stacks, {t.replicas} replicas: "
+            f"all applied in {t.sync_s:.0f} s; {t.applied} applied, {t.resources} resources "
+            f"seen by boto3; apply runs per replica {t.per_replica}; overlaps: "
+            f"{len(t.records.overlaps)}; double applies: {len(t.records.double_applies)}.",
+        ]
+    problems = []
+    for x in r.scale:
+        problems += [f"R={x.replicas}: {p}" for p in x.records.problems()]
+        problems += [
+            f"R={x.replicas}: {p}" for p in (*x.engine.overlaps, *x.engine.double_applies)
+        ][:5]
+    if r.chaos is not None:
+        problems += [f"chaos: {p}" for p in r.chaos.records.problems()]
+        problems += [
+            f"chaos: {p}" for p in (*r.chaos.engine.overlaps, *r.chaos.engine.double_applies)
+        ][:5]
+    if r.terraform is not None:
+        problems += [f"terraform: {p}" for p in r.terraform.records.problems()]
+    if problems:
+        lines += ["", "Exactly-once violations:", *[f"- {p}" for p in problems]]
+    if r.failures:
+        lines += ["", "Failed (tracebacks on stderr):", *[f"- {f}" for f in r.failures]]
+    return "\n".join(lines)
+
+
+def _pcts(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return f"{statistics.median(ordered):.2f} / {p95:.2f} s"
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s" if values else "-"
+
+
+def _count(*found: tuple[Any, ...]) -> str:
+    return str(sum(len(f) for f in found))
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.2f}" for x in load)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    only = {part.strip() for part in args.only.split(",") if part.strip()}
+    unknown = only - set(SECTIONS)
+    if unknown:
+        sys.exit(f"--only: unknown section(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    quick = args.quick
+    repos = args.repos or (2 if quick else 4)
+    per_repo = args.stacks_per_repo or (150 if quick else 2500)
+    counts = [int(x) for x in (args.replicas or ("1,2" if quick else "1,2,4")).split(",")]
+    results = Results(load_before=os.getloadavg())
+    begun = time.monotonic()
+
+    def attempt(what: str, measure: Callable[[], T]) -> T | None:
+        try:
+            return measure()
+        except Exception as exc:  # noqa: BLE001 - reported in the output, the run goes on
+            say(traceback.format_exc())
+            results.failures.append(f"{what}: {type(exc).__name__}: {exc}")
+            return None
+
+    with tempfile.TemporaryDirectory(prefix="infra-gitops-bench-replicas-") as tmp:
+        root = Path(tmp)
+        say("starting PostgreSQL ...")
+        server = start_server(max_connections=args.max_connections)
+        try:
+            for r in counts if "scale" in only else []:
+                scale = attempt(
+                    f"scale with {r} replicas",
+                    partial(
+                        measure_scale,
+                        root / f"scale-{r}",
+                        server,
+                        replicas=r,
+                        repos=repos,
+                        stacks_per_repo=per_repo,
+                        drift_stacks=min(per_repo, 25 if quick else 100),
+                        drift_interval="20s" if quick else "1m",
+                        steady_s=25.0 if quick else 60.0,
+                        parallelism=args.parallelism,
+                        sync_timeout=args.timeout,
+                    ),
+                )
+                if scale is not None:
+                    results.scale.append(scale)
+            if "chaos" in only:
+                results.chaos = attempt(
+                    "chaos",
+                    lambda: measure_chaos(
+                        root / "chaos",
+                        server,
+                        stacks=60 if quick else 300,
+                        replicas=3,
+                        kills=2 if quick else 6,
+                        apply_seconds=1.0,
+                        timeout=args.timeout,
+                    ),
+                )
+            if "terraform" in only:
+                results.terraform = attempt(
+                    "terraform",
+                    lambda: measure_terraform(
+                        root / "terraform",
+                        server,
+                        stacks=6 if quick else 20,
+                        replicas=2,
+                        timeout=args.timeout,
+                    ),
+                )
+        finally:
+            remove(server)
+    results.wall_s = time.monotonic() - begun
+    command = "python -m bench.replicas " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(report(results, command.strip()))
+    violations = any(not x.records.ok or not x.engine.ok for x in results.scale) or (
+        results.chaos is not None and (not results.chaos.records.ok or not results.chaos.engine.ok)
+    )
+    return 1 if results.failures or violations else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.replicas",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="2 x 150 stacks, R = 1,2, small chaos")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections (default all: {','.join(SECTIONS)})",
+    )
+    parser.add_argument("--repos", type=int, help="repos (default 4; --quick 2)")
+    parser.add_argument("--stacks-per-repo", type=int, help="default 2,500 (--quick 150)")
+    parser.add_argument("--replicas", help="replicas per repo to measure (default 1,2,4)")
+    parser.add_argument("--parallelism", type=int, default=2, help="workers per replica (2)")
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds allowed for one sync (1800)"
+    )
+    parser.add_argument("--max-connections", type=int, default=400, help="PostgreSQL's")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
