@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from infra_gitops import __version__, report
+from infra_gitops import __version__, postgres, report
 from infra_gitops.commands import daemon, prune, rollback  # light: their add_arguments
 from infra_gitops.commands.arg_types import non_negative_seconds, positive_int, positive_seconds
 from infra_gitops.errors import GitOpsError
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="where records and working files live (default: $INFRA_GITOPS_HOME "
         "or ~/.local/state/infra-gitops)",
     )
+    # Stand-in for part A's common flags (i10-store): taken over by theirs at merge.
+    common.add_argument("--database-url", default=None, metavar="URL")
+    common.add_argument("--artifact-store", default=None)
     common.add_argument("--json", action="store_true", help="print a versioned JSON envelope")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -210,6 +213,8 @@ def options_from(args: argparse.Namespace) -> Options:
         parallelism=getattr(args, "parallelism", 2),
         timeout=getattr(args, "timeout", 1800.0),
         lock_wait=getattr(args, "lock_wait", 0.0),
+        database_url=postgres.url_from(args.database_url),
+        artifact_store=args.artifact_store,
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from infra_gitops import leftovers, sandbox
+from infra_gitops.coordination.locks import FileStackLocks, StackLocks
 from infra_gitops.engines.base import Engine, StackWorkspace
 from infra_gitops.engines.registry import engine_for_stack
 from infra_gitops.errors import SandboxError
@@ -123,8 +124,12 @@ class Core:
         outputs: OutputsCache,
         *,
         timeout: float,
+        locks: StackLocks | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.locks: StackLocks = locks or FileStackLocks(state_dir)
+        """The stacks' locks every runner holds (files by default; PostgreSQL for
+        replicas)."""
         self.store = store
         self.provider = provider
         self.outputs = outputs
@@ -184,6 +189,7 @@ class Core:
             source=view.source,
             engine_for=self.engine_for,
             workspace_for=workspace_for,
+            locks=self.locks,
             trigger=trigger,
             lock_wait=lock_wait,
             outputs=self.outputs,
@@ -192,9 +198,15 @@ class Core:
 
 @contextmanager
 def open_core(
-    state_dir: Path, progress: Progress, *, timeout: float, store: RunStore | None = None
+    state_dir: Path,
+    progress: Progress,
+    *,
+    timeout: float,
+    store: RunStore | None = None,
+    locks: StackLocks | None = None,
 ) -> Iterator[Core]:
-    """store: a daemon's own (else opened here); closing the core closes what it opened."""
+    """store: a daemon's own (else opened here); locks: the stacks' locks (None: files
+    in state_dir); closing the core closes what it opened."""
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with ExitStack() as stack:
         if store is None:
@@ -212,5 +224,10 @@ def open_core(
         stack.callback(provider.close)
         provider.open()
         yield Core(
-            state_dir, store, provider, OutputsCache(store.latest_state_change), timeout=timeout
+            state_dir,
+            store,
+            provider,
+            OutputsCache(store.latest_state_change),
+            timeout=timeout,
+            locks=locks,
         )

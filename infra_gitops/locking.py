@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,9 @@ class StackLock:
         self.path = path
         self.holder = holder
         self._fd = fd
+        self.lost = threading.Event()
+        """Never set: the kernel keeps a file lock for as long as the holder lives (the
+        coordination.locks.HeldLock Protocol's database locks can be lost)."""
 
     def update(self, *, run_id: str | None) -> None:
         self.holder = replace(self.holder, run_id=run_id)

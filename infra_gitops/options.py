@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra_gitops.postgres import DatabaseUrl
+
 DEFAULT_TIMEOUT = 1800.0
 
 
@@ -31,3 +33,5 @@ class Options:
     timeout: float = DEFAULT_TIMEOUT
     lock_wait: float = 0.0
     trigger: str = "cli"
+    database_url: DatabaseUrl | None = None
+    artifact_store: str | None = None

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra_gitops.errors import CommandTimeoutError
+from infra_gitops.errors import CommandTimeoutError, EngineError
 
 LineSink = Callable[[str], None]
 
@@ -24,6 +24,9 @@ PARENT_PID_ENV = "INFRA_GITOPS_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
 _WATCHDOG_POLL_S = 0.5
 _WATCHDOG_GRACE_S = 10.0
+_CANCEL_POLL_S = 0.1
+"""How often a run under cancel_on looks at its events."""
+_cancel_events = threading.local()
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,18 @@ def run(
         proc.stdin.write(stdin)
         proc.stdin.close()
     try:
-        returncode = proc.wait(timeout=timeout)
+        returncode = _wait(proc, timeout)
+    except _Cancelled:
+        kill_group(proc)
+        for reader in readers:
+            reader.join(timeout=5)
+        _close_pipes(proc)
+        raise EngineError(
+            f"{Path(argv[0]).name} {' '.join(argv[1:2])} was stopped, with its child "
+            "processes: the lock this operation held was lost (its database connection "
+            "broke), so another replica may take the stack over; nothing more is done "
+            "under a lock nobody can vouch for"
+        ) from None
     except subprocess.TimeoutExpired:
         kill_group(proc)
         for reader in readers:
@@ -89,6 +103,41 @@ def run(
         reader.join()
     _close_pipes(proc)
     return Completed(tuple(argv), returncode, "".join(out_lines), "".join(err_lines))
+
+
+@contextlib.contextmanager
+def cancel_on(event: threading.Event) -> Iterator[None]:
+    """Within the block, in this thread, a process.run whose event gets set is stopped:
+    its process group is killed and it raises EngineError (a lost stack lock: the
+    operation must not go on). Nests: any of the events stops it."""
+    events: list[threading.Event] = _cancel_events.__dict__.setdefault("events", [])
+    events.append(event)
+    try:
+        yield
+    finally:
+        events.remove(event)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _wait(proc: subprocess.Popen[str], timeout: float) -> int:
+    """proc.wait(timeout), in short slices when this thread runs under cancel_on."""
+    events: list[threading.Event] = list(_cancel_events.__dict__.get("events", ()))
+    if not events:
+        return proc.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        if any(event.is_set() for event in events):
+            raise _Cancelled
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        try:
+            return proc.wait(timeout=min(_CANCEL_POLL_S, left))
+        except subprocess.TimeoutExpired:
+            continue
 
 
 @contextlib.contextmanager

@@ -1,14 +1,15 @@
 """Run records, the audit trail: every plan, drift check and apply, against its commit.
 
-Records live in SQLite (<state_dir>/runs.db, WAL mode) and artifacts in files
-(<state_dir>/artifacts/<run_id>/). Every call opens its own connection and does one
-transaction, so one RunStore may be used from many threads, and another process (a
-`history` command, the daemon) may read or write the same state directory meanwhile.
+One store, two back ends (infra_gitops/store/): SQLite at <state_dir>/runs.db (the
+embedded default, one machine) or PostgreSQL (`database_url`: replicas of the daemon
+sharing one database). RunStore holds everything both share: rows to runs, scrubbing,
+filters, id allocation, stack state, bad commits; a back end gives it transactions, its
+migrations and the few statements that differ. Every call is one transaction, so one
+RunStore may be used from many threads while other processes read and write the same
+records.
 
-Only `RunStore.open` creates the database. Every later connection opens the very file
-opened then, or fails: a database deleted or replaced under a long-running process (the
-daemon) is an error naming the path, never a new empty history that would make every
-stack look new.
+Artifacts (plan JSON, logs) go to files under <state_dir>/artifacts (the default without
+a database), the database (the default with one) or S3 (store/artifacts.py).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import builtins
 import json
 import os
 import sqlite3
-import tempfile
-import time
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,15 +36,18 @@ from infra_gitops.models import (
     RunKind,
     RunStatus,
 )
-from infra_gitops.process import own_identity, owner_alive
+from infra_gitops.postgres import DatabaseUrl
+from infra_gitops.process import own_identity
 from infra_gitops.redaction import Scrubber
+from infra_gitops.store import artifacts as artifact_places
+from infra_gitops.store.artifacts import Artifacts, parse_artifact_store
+from infra_gitops.store.backend import RecordsBackend, Transaction
+from infra_gitops.store.sqlite import SqliteRecords
 
 DB_NAME = "runs.db"
 ARTIFACTS_DIR = "artifacts"
 PLAN_ARTIFACT = "plan.json"
 LOG_ARTIFACT = "log.txt"
-BUSY_TIMEOUT_S = 30.0
-"""How long a write waits for another process's write transaction (they are short)."""
 
 
 # ---------------------------------------------------------------- schema
@@ -152,6 +155,14 @@ def _newest_first_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX runs_by_started")  # a prefix of runs_by_newest
 
 
+def _owner_token_and_artifact_content(conn: sqlite3.Connection) -> None:
+    # The owner token of the store that started a run (PostgreSQL tells its liveness by
+    # the token's lease; SQLite keeps pid, host and start), and an artifact's bytes when
+    # the artifact store is the database.
+    conn.execute("ALTER TABLE runs ADD COLUMN owner_token TEXT")
+    conn.execute("ALTER TABLE artifacts ADD COLUMN content BLOB")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _schema_v1,
     _schema_v2,
@@ -159,6 +170,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _store_identity,
     _schema_prune_guard,
     _newest_first_indexes,
+    _owner_token_and_artifact_content,
 )
 """MIGRATIONS[n] takes the schema from version n to n + 1 (PRAGMA user_version).
 Append a function for every schema change; never edit a released one."""
@@ -192,33 +204,84 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> int:
 
 
 class RunStore:
-    """The run records of one state directory. Use `with RunStore.open(state_dir) as store`."""
+    """The run records of one state directory, or of one database shared by replicas.
+    Use `with RunStore.open(state_dir) as store`."""
 
-    def __init__(self, state_dir: Path, *, scrubber: Scrubber | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        backend: RecordsBackend,
+        artifacts: Artifacts,
+        *,
+        scrubber: Scrubber | None = None,
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.db_path = self.state_dir / DB_NAME
         self.artifacts_dir = self.state_dir / ARTIFACTS_DIR
+        self._backend = backend
+        self._artifacts = artifacts
         self._scrubber = scrubber or Scrubber(())
         self._open = False
-        self._file_id: tuple[int, int] | None = None
-        """(st_dev, st_ino) of the database file opened by open()."""
-        self._store_id: str | None = None
-        """The random id kept in the database opened by open()."""
 
     @classmethod
     @contextmanager
-    def open(cls, state_dir: Path, *, scrubber: Scrubber | None = None) -> Iterator[RunStore]:
+    def open(
+        cls,
+        state_dir: Path,
+        *,
+        scrubber: Scrubber | None = None,
+        database_url: DatabaseUrl | None = None,
+        artifact_store: str | None = None,
+    ) -> Iterator[RunStore]:
         """Create or migrate the store, and close it on exit.
 
-        A scrubber, when given, is applied once more to everything recorded (errors,
-        changes, text artifacts): a second net behind the engines' own redaction.
+        database_url: PostgreSQL instead of <state_dir>/runs.db. artifact_store: files,
+        database or s3://BUCKET/PREFIX (default: files without a database, database with
+        one). A scrubber, when given, is applied once more to everything recorded
+        (errors, changes, text artifacts): a second net behind the engines' own redaction.
         """
-        store = cls(state_dir, scrubber=scrubber)
-        store._initialize()
+        state_dir = Path(state_dir)
+        try:
+            where = parse_artifact_store(
+                artifact_store
+                or (artifact_places.DATABASE if database_url else artifact_places.FILES)
+            )
+        except ValueError as exc:
+            raise RunStoreError(str(exc)) from None
+        if database_url is None or where == artifact_places.FILES:
+            _make_private_dirs(state_dir)
+        backend = _open_backend(state_dir, database_url)
+        store = cls(
+            state_dir, backend, Artifacts(where, state_dir / ARTIFACTS_DIR), scrubber=scrubber
+        )
+        store._open = True
         try:
             yield store
         finally:
             store._open = False
+            backend.close()
+
+    # ------------------------------------------------------------ identity
+
+    @property
+    def owner_token(self) -> str:
+        """This open store's identity as the owner of the runs it starts."""
+        return self._backend.owner_token
+
+    @property
+    def lease_lost(self) -> threading.Event:
+        """Set when the owner lease is lost (PostgreSQL only): stop this store's engines,
+        then renew_lease()."""
+        return self._backend.lease_lost
+
+    @property
+    def database_url(self) -> DatabaseUrl | None:
+        return self._backend.database_url
+
+    def renew_lease(self) -> bool:
+        """After lease_lost: a new lease under a new owner_token (the old token's runs
+        become interruptible by anyone); False while the database is unreachable."""
+        return self._backend.renew_lease()
 
     # ------------------------------------------------------------ recording
 
@@ -232,17 +295,19 @@ class RunStore:
         *,
         actor: str | None = None,
     ) -> Run:
-        """Record a run as running now, owned by this process (asked for by actor)."""
+        """Record a run as running now, owned by this store (asked for by actor)."""
         started = _now()
         owner = own_identity()
-        with self._write() as conn:
+        with self._write() as tx:
             for _ in range(5):
                 run_id = _new_id(started)
-                inserted = conn.execute(
-                    """INSERT OR IGNORE INTO runs (id, stack, kind, trigger, status, engine,
+                inserted = tx.execute(
+                    """INSERT INTO runs (id, stack, kind, trigger, status, engine,
                         commit_sha, commit_author, commit_email, commit_date, commit_message,
-                        commit_dirty, started_at, owner_pid, owner_host, owner_start, actor)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                        commit_dirty, started_at, owner_pid, owner_host, owner_start,
+                        owner_token, actor)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING""",
                     (
                         run_id,
                         stack,
@@ -258,12 +323,13 @@ class RunStore:
                         int(commit.dirty),
                         _iso(started),
                         *owner,
+                        self.owner_token,
                         actor,
                     ),
                 ).rowcount
                 if inserted:
-                    return self._get_exact(conn, run_id)
-        raise RunStoreError(f"could not allocate a unique run id in {self.db_path}")
+                    return self._get_exact(tx, run_id)
+        raise RunStoreError(f"could not allocate a unique run id in {self._where}")
 
     def finish(
         self,
@@ -284,15 +350,15 @@ class RunStore:
         if counts is None:
             counts = ChangeCounts.of(list(changes), list(output_changes))
         finished = _now()
-        with self._write() as conn:
-            run = self._get_exact(conn, self._resolve_id(conn, run_id))
+        with self._write() as tx:
+            run = self._get_exact(tx, self._resolve_id(tx, run_id))
             # An interrupted run may still finish: its owner was alive after all.
             if run.status not in (RunStatus.RUNNING, RunStatus.INTERRUPTED):
                 raise RunStoreError(
                     f"run {run.id} already finished ({run.status} at {run.finished_at}); "
                     "a finished record is never rewritten"
                 )
-            conn.execute(
+            tx.execute(
                 """UPDATE runs SET status = ?, finished_at = ?, duration_s = ?,
                     count_create = ?, count_update = ?, count_replace = ?, count_delete = ?,
                     count_import = ?, count_move = ?, count_forget = ?, count_outputs = ?,
@@ -320,49 +386,70 @@ class RunStore:
                     run.id,
                 ),
             )
-            return self._get_exact(conn, run.id)
+            return self._get_exact(tx, run.id)
 
-    def attach(self, run_id: str, name: str, content: str | bytes | Path) -> Path:
-        """Keep an artifact of a run (e.g. PLAN_ARTIFACT, LOG_ARTIFACT); returns its path.
+    def attach(self, run_id: str, name: str, content: str | bytes | Path) -> Path | str:
+        """Keep an artifact of a run (e.g. PLAN_ARTIFACT, LOG_ARTIFACT); returns where it
+        is: a Path in the files store, a db:/s3:// reference otherwise.
 
-        Written to a temporary file and renamed into place: readers see the previous
-        version or the whole new one, never part of it. Attaching a name again replaces it.
+        Readers see the previous version or the whole new one, never part of it.
+        Attaching a name again replaces it.
         """
         _check_artifact_name(name)
         run = self.get(run_id)
-        data = self._scrub_bytes(_content_bytes(content))
-        run_dir = self.artifacts_dir / run.id
-        run_dir.mkdir(parents=True, exist_ok=True)
-        target = run_dir / name
-        _write_atomically(target, data)
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO artifacts (run_id, name, path, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (run.id, name, f"{run.id}/{name}", _iso(_now())),
+        stored = self._artifacts.put(run.id, name, self._scrub_bytes(_content_bytes(content)))
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO artifacts (run_id, name, path, created_at, content) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, name) DO UPDATE SET "
+                "path = excluded.path, created_at = excluded.created_at, "
+                "content = excluded.content",
+                (run.id, name, stored.reference, _iso(_now()), stored.content),
             )
-        return target
+        return self._artifacts.shown(stored.reference)
+
+    def read_artifact(self, run_id: str, name: str) -> bytes:
+        """The content of a run's artifact, wherever it is kept."""
+        with self._read() as tx:
+            resolved = self._resolve_id(tx, run_id)
+            row = tx.execute(
+                "SELECT path, content FROM artifacts WHERE run_id = ? AND name = ?",
+                (resolved, name),
+            ).fetchone()
+            if row is None:
+                names = [
+                    r["name"]
+                    for r in tx.execute(
+                        "SELECT name FROM artifacts WHERE run_id = ? ORDER BY name", (resolved,)
+                    ).fetchall()
+                ]
+                raise RunStoreError(
+                    f"run {resolved} has no artifact {name!r}; it has: {', '.join(names) or 'none'}"
+                )
+        return self._artifacts.read(row["path"], row["content"])
 
     def mark_interrupted(self) -> builtins.list[Run]:
-        """Runs left running by a process of this host that is gone become interrupted.
+        """Runs left running by an owner that is gone become interrupted.
 
-        Call at every start of the tool. Runs owned by other hosts are left alone: their
-        owner's liveness cannot be seen from here.
+        Call at every start of the tool. SQLite: owners are processes of this host (runs
+        of other hosts are left alone: their liveness cannot be seen from here).
+        PostgreSQL: an owner is gone when its lease is free, on whatever host it ran.
         """
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT id, owner_pid, owner_host, owner_start FROM runs WHERE status = ?",
+        with self._read() as tx:
+            rows = tx.execute(
+                "SELECT id, owner_pid, owner_host, owner_start, owner_token FROM runs "
+                "WHERE status = ?",
                 (str(RunStatus.RUNNING),),
             ).fetchall()
-        dead = [row for row in rows if owner_alive(*tuple(row)[1:]) is False]
+            dead = self._backend.dead_owner_runs(tx, rows)
         if not dead:
             return []
         ended = _now()
-        with self._write() as conn:
+        with self._write() as tx:
             marked = []
             for row in dead:
-                run = self._get_exact(conn, row["id"])
-                updated = conn.execute(
+                run = self._get_exact(tx, row["id"])
+                updated = tx.execute(
                     "UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, error = ? "
                     "WHERE id = ? AND status = ?",
                     (
@@ -375,15 +462,15 @@ class RunStore:
                     ),
                 ).rowcount
                 if updated:
-                    marked.append(self._get_exact(conn, run.id))
+                    marked.append(self._get_exact(tx, run.id))
             return marked
 
     # ------------------------------------------------------------ reading
 
     def get(self, run_id: str) -> Run:
         """The run with this id or unique id prefix."""
-        with self._read() as conn:
-            return self._get_exact(conn, self._resolve_id(conn, run_id))
+        with self._read() as tx:
+            return self._get_exact(tx, self._resolve_id(tx, run_id))
 
     def list(
         self,
@@ -400,8 +487,8 @@ class RunStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        with self._read() as conn:
-            return self._to_runs(conn, conn.execute(sql, params).fetchall())
+        with self._read() as tx:
+            return self._to_runs(tx, tx.execute(sql, params).fetchall())
 
     def recent_runs_by_stack(
         self, stacks: Iterable[str], per_stack: int
@@ -414,26 +501,20 @@ class RunStore:
         """
         names = builtins.list(dict.fromkeys(stacks))
         result: dict[str, builtins.list[Run]] = {name: [] for name in names}
-        with self._read() as conn:
-            rows = conn.execute(
-                """SELECT runs.* FROM json_each(?) AS wanted
-                JOIN runs ON runs.id IN (
-                    SELECT id FROM runs WHERE stack = wanted.value
-                    ORDER BY started_at DESC, id DESC LIMIT ?
-                )
-                ORDER BY runs.stack, runs.started_at DESC, runs.id DESC""",
-                (json.dumps(names), per_stack),
+        with self._read() as tx:
+            rows = tx.execute(
+                self._backend.recent_runs_sql, (self._backend.list_param(names), per_stack)
             ).fetchall()
-            for run in self._to_runs(conn, rows):
+            for run in self._to_runs(tx, rows):
                 result[run.stack].append(run)
         return result
 
     def stack_names(self) -> builtins.list[str]:
         """Every stack that has runs, sorted."""
-        with self._read() as conn:
+        with self._read() as tx:
             # A skip through the index, one seek per stack: distinct stacks without
             # reading every run (SELECT DISTINCT would walk all of them).
-            rows = conn.execute(
+            rows = tx.execute(
                 """WITH RECURSIVE seen (stack) AS (
                     SELECT MIN(stack) FROM runs
                     UNION ALL
@@ -442,7 +523,7 @@ class RunStore:
                 )
                 SELECT stack FROM seen WHERE stack IS NOT NULL"""
             ).fetchall()
-        return [str(row[0]) for row in rows]
+        return [str(row["stack"]) for row in rows]
 
     def latest(
         self, stack: str, kind: RunKind | None = None, status: RunStatus | None = None
@@ -459,30 +540,30 @@ class RunStore:
             "ORDER BY started_at DESC, id DESC LIMIT 1"
         )
         kinds = (str(RunKind.APPLY), str(RunKind.HEAL), str(RunKind.DESTROY))
-        with self._read() as conn:
-            row = conn.execute(sql, (stack, *kinds)).fetchone()
-        return f"{row[0]}:{row[1]}" if row is not None else None
+        with self._read() as tx:
+            row = tx.execute(sql, (stack, *kinds)).fetchone()
+        return f"{row['id']}:{row['status']}" if row is not None else None
 
-    def artifacts(self, run_id: str) -> dict[str, Path]:
-        """The artifacts of a run by name."""
-        with self._read() as conn:
-            rows = conn.execute(
+    def artifacts(self, run_id: str) -> dict[str, Path | str]:
+        """The artifacts of a run by name: paths in the files store, else references."""
+        with self._read() as tx:
+            rows = tx.execute(
                 "SELECT name, path FROM artifacts WHERE run_id = ? ORDER BY name",
-                (self._resolve_id(conn, run_id),),
+                (self._resolve_id(tx, run_id),),
             ).fetchall()
-        return {row["name"]: self.artifacts_dir / row["path"] for row in rows}
+        return {row["name"]: self._artifacts.shown(row["path"]) for row in rows}
 
     # ------------------------------------------------------------ stack state (daemon)
 
     def stack_states(self) -> dict[str, StackState]:
-        with self._read() as conn:
-            rows = conn.execute("SELECT * FROM stack_state ORDER BY stack").fetchall()
+        with self._read() as tx:
+            rows = tx.execute("SELECT * FROM stack_state ORDER BY stack").fetchall()
         return {row["stack"]: _to_stack_state(row) for row in rows}
 
     def stack_state(self, stack: str) -> StackState | None:
         """One stack's state (what stack_states() holds for it), by its key."""
-        with self._read() as conn:
-            row = conn.execute("SELECT * FROM stack_state WHERE stack = ?", (stack,)).fetchone()
+        with self._read() as tx:
+            row = tx.execute("SELECT * FROM stack_state WHERE stack = ?", (stack,)).fetchone()
         return _to_stack_state(row) if row is not None else None
 
     def update_stack_state(self, stack: str, **values: Any) -> None:
@@ -495,9 +576,9 @@ class RunStore:
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)
         updates = ", ".join(f"{name} = excluded.{name}" for name in columns)
-        with self._write() as conn:
+        with self._write() as tx:
             # Column names come from the whitelist above, never from input.
-            conn.execute(
+            tx.execute(
                 f"INSERT INTO stack_state (stack, {names}) VALUES (?, {marks}) "
                 f"ON CONFLICT (stack) DO UPDATE SET {updates}",
                 (stack, *columns.values()),
@@ -507,18 +588,18 @@ class RunStore:
 
     def record_bad_commit(self, sha: str, error: str) -> bool:
         """Note a commit the daemon cannot use; False when it was noted already."""
-        with self._write() as conn:
+        with self._write() as tx:
             return bool(
-                conn.execute(
-                    "INSERT OR IGNORE INTO bad_commits (commit_sha, error, recorded_at) "
-                    "VALUES (?, ?, ?)",
+                tx.execute(
+                    "INSERT INTO bad_commits (commit_sha, error, recorded_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (sha, self._scrubber.scrub(error), _iso(_now())),
                 ).rowcount
             )
 
     def latest_bad_commit(self) -> BadCommit | None:
-        with self._read() as conn:
-            row = conn.execute(
+        with self._read() as tx:
+            row = tx.execute(
                 "SELECT * FROM bad_commits ORDER BY recorded_at DESC LIMIT 1"
             ).fetchone()
         if row is None:
@@ -527,105 +608,38 @@ class RunStore:
 
     # ------------------------------------------------------------ internals
 
-    def _initialize(self) -> None:
-        # Records show infrastructure details, and work dirs hold state files and saved
-        # plans with secrets: the directory is its owner's only, made so if it was not
-        # (older versions, or a directory made by hand).
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if self.state_dir.stat().st_mode & 0o077:
-            self.state_dir.chmod(0o700)
-        self.artifacts_dir.mkdir(exist_ok=True, mode=0o700)
-        self._open = True
-        with self._connect(create=True) as conn:
-            _enable_wal(conn)
-            migrate(conn, self.db_path)
-            self._file_id = _file_id(self.db_path)
-            self._store_id = _read_store_id(conn)
-
     def check(self) -> None:
-        """Raise RunStoreError unless the database opened by open() is there, readable and
-        at this schema: cheap (one connection, no table scan), for readiness probes."""
-        with self._read() as conn:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
-        if version != SCHEMA_VERSION:
-            raise RunStoreError(
-                f"the run records {self.db_path} have schema version {version}, "
-                f"expected {SCHEMA_VERSION}: the file was changed by another program"
-            )
+        """Raise unless the database opened by open() is there, readable and at this
+        schema: cheap (one connection, no table scan), for readiness probes."""
+        with self._read() as tx:
+            self._backend.check(tx)
+
+    @property
+    def _where(self) -> str:
+        return self._backend.where
 
     @contextmanager
-    def _connect(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Transaction]:
+        with self._transaction(write=True) as tx:
+            yield tx
+
+    @contextmanager
+    def _read(self) -> Iterator[Transaction]:
+        with self._transaction(write=False) as tx:
+            yield tx
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Transaction]:
         if not self._open:
-            raise RunStoreError(f"the run store {self.db_path} is closed (use RunStore.open)")
-        # mode=rw: SQLite would otherwise create an empty database where it is missing.
-        uri = f"{self.db_path.absolute().as_uri()}?mode={'rwc' if create else 'rw'}"
-        try:
-            # isolation_level None: transactions are exactly the BEGIN/COMMIT written here.
-            conn = sqlite3.connect(uri, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=True)
-        except sqlite3.Error as exc:
-            if not create and not self.db_path.exists():
-                raise RunStoreError(self._gone_message("was deleted")) from None
-            raise RunStoreError(f"cannot open the run records {self.db_path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        try:
-            if not create:
-                self._check_same_file()
-                if _read_store_id(conn) != self._store_id:
-                    raise RunStoreError(self._gone_message("was replaced by another database"))
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            yield conn
-        except sqlite3.Error as exc:
-            raise RunStoreError(f"the run records {self.db_path} cannot be used: {exc}") from exc
-        finally:
-            conn.close()
+            raise RunStoreError(f"the run store {self._where} is closed (use RunStore.open)")
+        with self._backend.transaction(write=write) as tx:
+            yield tx
 
-    def _check_same_file(self) -> None:
-        try:
-            current = _file_id(self.db_path)
-        except OSError:
-            raise RunStoreError(self._gone_message("was deleted")) from None
-        if current != self._file_id:
-            raise RunStoreError(self._gone_message("was replaced by another file"))
-
-    def _gone_message(self, what: str) -> str:
-        return (
-            f"the run records {self.db_path} {what} while in use; refusing to go on with "
-            "another history (every stack would look new): restore the file, or restart "
-            "to start from the database now there"
-        )
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front: a deferred transaction that later
-        # needs it fails with "database is locked" instead of waiting its turn.
-        with self._transaction("BEGIN IMMEDIATE") as conn:
-            yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        # One snapshot for all the statements of a read (a run and its artifacts agree).
-        with self._transaction("BEGIN") as conn:
-            yield conn
-
-    @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
-            conn.execute(begin)
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:  # SQLite may have rolled back already on an error
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _resolve_id(self, conn: sqlite3.Connection, run_id: str) -> str:
+    def _resolve_id(self, tx: Transaction, run_id: str) -> str:
         if not run_id:
             raise RunStoreError("no run id given")
         # Ids are ASCII, so every id starting with the prefix sorts below prefix + DEL.
-        rows = conn.execute(
+        rows = tx.execute(
             "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
             (run_id, run_id + "\x7f"),
         ).fetchall()
@@ -633,7 +647,7 @@ class RunStore:
         if run_id in ids:
             return run_id
         if not ids:
-            raise RunStoreError(f"no run with id '{run_id}' in {self.db_path}")
+            raise RunStoreError(f"no run with id '{run_id}' in {self._where}")
         if len(ids) > 1:
             raise RunStoreError(
                 f"run id '{run_id}' is ambiguous: it starts {', '.join(ids[:5])}"
@@ -641,69 +655,24 @@ class RunStore:
             )
         return str(ids[0])
 
-    def _get_exact(self, conn: sqlite3.Connection, run_id: str) -> Run:
-        row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    def _get_exact(self, tx: Transaction, run_id: str) -> Run:
+        row = tx.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise RunStoreError(f"no run with id '{run_id}' in {self.db_path}")
-        return self._to_run(conn, row)
+            raise RunStoreError(f"no run with id '{run_id}' in {self._where}")
+        return self._to_runs(tx, [row])[0]
 
-    def _to_run(self, conn: sqlite3.Connection, row: sqlite3.Row) -> Run:
-        return self._to_runs(conn, [row])[0]
-
-    def _to_runs(self, conn: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> builtins.list[Run]:
+    def _to_runs(self, tx: Transaction, rows: Sequence[Any]) -> builtins.list[Run]:
         """Runs of rows, with the artifacts of all of them read in one query."""
         if not rows:
             return []
         artifacts: dict[str, dict[str, str]] = {row["id"]: {} for row in rows}
-        for r in conn.execute(
+        for r in tx.execute(
             "SELECT run_id, name, path FROM artifacts "
-            "WHERE run_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(builtins.list(artifacts)),),
-        ):
-            artifacts[r["run_id"]][r["name"]] = str(self.artifacts_dir / r["path"])
-        return [self._row_to_run(row, artifacts[row["id"]]) for row in rows]
-
-    def _row_to_run(self, row: sqlite3.Row, names: dict[str, str]) -> Run:
-        return Run(
-            id=row["id"],
-            stack=row["stack"],
-            kind=RunKind(row["kind"]),
-            trigger=row["trigger"],
-            status=RunStatus(row["status"]),
-            commit=Commit(
-                sha=row["commit_sha"],
-                author=row["commit_author"],
-                email=row["commit_email"],
-                date=row["commit_date"],
-                message=row["commit_message"],
-                dirty=bool(row["commit_dirty"]),
-            ),
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            duration_s=row["duration_s"],
-            counts=ChangeCounts(
-                create=row["count_create"],
-                update=row["count_update"],
-                replace=row["count_replace"],
-                delete=row["count_delete"],
-                imported=row["count_import"],
-                moved=row["count_move"],
-                forget=row["count_forget"],
-                outputs=row["count_outputs"],
-                deferred=row["count_deferred"],
-            ),
-            changes=_changes_from_json(row["changes"]),
-            drift=_changes_from_json(row["drift"]),
-            output_changes=tuple(
-                OutputChange.from_dict(item) for item in json.loads(row["output_changes"])
-            ),
-            engine=row["engine"],
-            engine_version=row["engine_version"],
-            error=row["error"],
-            plan_artifact=names.get(PLAN_ARTIFACT),
-            log_artifact=names.get(LOG_ARTIFACT),
-            actor=row["actor"],
-        )
+            f"WHERE run_id IN ({self._backend.id_list_sql})",
+            (self._backend.list_param(builtins.list(artifacts)),),
+        ).fetchall():
+            artifacts[r["run_id"]][r["name"]] = str(self._artifacts.shown(r["path"]))
+        return [_row_to_run(row, artifacts[row["id"]]) for row in rows]
 
     def _changes_json(self, changes: Iterable[ResourceChange]) -> str:
         return self._json([c.to_dict() for c in changes])
@@ -722,6 +691,72 @@ class RunStore:
         except UnicodeDecodeError:
             return data  # binary: nothing a text secret could be matched in reliably
         return self._scrubber.scrub(text).encode("utf-8")
+
+
+def _open_backend(state_dir: Path, database_url: DatabaseUrl | None) -> RecordsBackend:
+    if database_url is None:
+        sqlite = SqliteRecords(state_dir / DB_NAME, migrate=migrate, schema_version=SCHEMA_VERSION)
+        sqlite.open()
+        return sqlite
+    # Imported only here: psycopg is an optional dependency, and loads only when used.
+    from infra_gitops.store.postgres import PostgresRecords
+
+    records = PostgresRecords(database_url)
+    records.open()
+    return records
+
+
+def _make_private_dirs(state_dir: Path) -> None:
+    # Records show infrastructure details, and work dirs hold state files and saved
+    # plans with secrets: the directory is its owner's only, made so if it was not
+    # (older versions, or a directory made by hand).
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if state_dir.stat().st_mode & 0o077:
+        state_dir.chmod(0o700)
+    (state_dir / ARTIFACTS_DIR).mkdir(exist_ok=True, mode=0o700)
+
+
+def _row_to_run(row: Any, names: dict[str, str]) -> Run:
+    return Run(
+        id=row["id"],
+        stack=row["stack"],
+        kind=RunKind(row["kind"]),
+        trigger=row["trigger"],
+        status=RunStatus(row["status"]),
+        commit=Commit(
+            sha=row["commit_sha"],
+            author=row["commit_author"],
+            email=row["commit_email"],
+            date=row["commit_date"],
+            message=row["commit_message"],
+            dirty=bool(row["commit_dirty"]),
+        ),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        duration_s=row["duration_s"],
+        counts=ChangeCounts(
+            create=row["count_create"],
+            update=row["count_update"],
+            replace=row["count_replace"],
+            delete=row["count_delete"],
+            imported=row["count_import"],
+            moved=row["count_move"],
+            forget=row["count_forget"],
+            outputs=row["count_outputs"],
+            deferred=row["count_deferred"],
+        ),
+        changes=_changes_from_json(row["changes"]),
+        drift=_changes_from_json(row["drift"]),
+        output_changes=tuple(
+            OutputChange.from_dict(item) for item in json.loads(row["output_changes"])
+        ),
+        engine=row["engine"],
+        engine_version=row["engine_version"],
+        error=row["error"],
+        plan_artifact=names.get(PLAN_ARTIFACT),
+        log_artifact=names.get(LOG_ARTIFACT),
+        actor=row["actor"],
+    )
 
 
 # ---------------------------------------------------------------- helpers
@@ -768,7 +803,7 @@ _STACK_STATE_FIELDS = {
 }
 
 
-def _to_stack_state(row: sqlite3.Row) -> StackState:
+def _to_stack_state(row: Any) -> StackState:
     return StackState(
         stack=row["stack"],
         desired_commit=row["desired_commit"],
@@ -792,35 +827,9 @@ def _filters(
             clauses.append(f"{column} = ?")
             params.append(str(value))
     if commit is not None:
-        clauses.append("substr(commit_sha, 1, ?) = ?")
+        clauses.append("substr(commit_sha, 1, CAST(? AS INTEGER)) = ?")
         params.extend([len(commit), commit.lower()])
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to WAL (persistent in it), so readers run while a writer writes."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            # The switch needs the file to itself and SQLite does not call the busy
-            # handler for it: several processes opening a new store at once must retry.
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-def _read_store_id(conn: sqlite3.Connection) -> str | None:
-    row = conn.execute("SELECT id FROM store_identity LIMIT 1").fetchone()
-    return None if row is None else str(row[0])
-
-
-def _file_id(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_dev, st.st_ino
 
 
 def _changes_from_json(text: str) -> tuple[ResourceChange, ...]:
@@ -843,19 +852,6 @@ def _content_bytes(content: str | bytes | Path) -> bytes:
     if isinstance(content, str):
         return content.encode("utf-8")
     return bytes(content)
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())  # the rename must not land before the data
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _interrupted_note(run: Run, pid: int, host: str) -> str:

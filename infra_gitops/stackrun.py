@@ -20,9 +20,10 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
+from infra_gitops import process
+from infra_gitops.coordination.locks import HeldLock, StackLocks
 from infra_gitops.engines.base import Engine, StackWorkspace
 from infra_gitops.errors import GitOpsError, LockHeldError, OutputsPendingError
-from infra_gitops.locking import StackLock, stack_lock
 from infra_gitops.models import (
     UNKNOWN_MARKER,
     ApplyResult,
@@ -56,6 +57,8 @@ class StackRunner:
     source: Source
     engine_for: Callable[[Stack], Engine]
     workspace_for: WorkspaceFactory
+    locks: StackLocks
+    """Where the stacks' locks are held (files for one machine, PostgreSQL for replicas)."""
     trigger: str = "cli"
     lock_wait: float = 0.0
     keep_plan: PlanKeeper | None = None
@@ -78,7 +81,7 @@ class StackRunner:
     def drift(self, stack: Stack, *, heal: bool) -> StackOutcome:
         """Refresh-only check; with heal, a drifted stack gets the Git state applied back."""
 
-        def check_then_heal(lock: StackLock) -> StackOutcome:
+        def check_then_heal(lock: HeldLock) -> StackOutcome:
             checked = self._drift_check(stack, lock)
             if not heal or checked.status is not RunStatus.DRIFTED:
                 return checked
@@ -106,7 +109,7 @@ class StackRunner:
 
     # ------------------------------------------------------------ internals
 
-    def _destroy(self, stack: Stack, lock: StackLock) -> StackOutcome:
+    def _destroy(self, stack: Stack, lock: HeldLock) -> StackOutcome:
         with self._recorded(stack, RunKind.DESTROY, lock) as rec:
             rec.engine.prepare(rec.ws)
             rec.ws.progress("destroying every resource of the stack")
@@ -114,7 +117,7 @@ class StackRunner:
             return self._learned(rec.finish_applied(result), result.outputs)
         return rec.closed_outcome()
 
-    def _plan(self, stack: Stack, lock: StackLock) -> StackOutcome:
+    def _plan(self, stack: Stack, lock: HeldLock) -> StackOutcome:
         with self._recorded(stack, RunKind.PLAN, lock) as rec:
             rec.engine.prepare(rec.ws)
             plan = rec.planned(rec.engine.plan(rec.ws))
@@ -124,7 +127,7 @@ class StackRunner:
             return self._learned(rec.finish(status, plan), plan.prior_outputs)
         return rec.closed_outcome()
 
-    def _apply_saved(self, stack: Stack, plan: Plan, lock: StackLock) -> StackOutcome:
+    def _apply_saved(self, stack: Stack, plan: Plan, lock: HeldLock) -> StackOutcome:
         with self._recorded(stack, RunKind.APPLY, lock) as rec:
             rec.planned(plan)
             rec.engine.prepare(rec.ws)
@@ -134,7 +137,7 @@ class StackRunner:
             return self._learned(replace(outcome, outputs=result.outputs), result.outputs)
         return rec.closed_outcome()
 
-    def _drift_check(self, stack: Stack, lock: StackLock) -> StackOutcome:
+    def _drift_check(self, stack: Stack, lock: HeldLock) -> StackOutcome:
         with self._recorded(stack, RunKind.DRIFT, lock) as rec:
             rec.engine.prepare(rec.ws)
             plan = rec.planned(rec.engine.plan(rec.ws, refresh_only=True))
@@ -143,7 +146,7 @@ class StackRunner:
         return rec.closed_outcome()
 
     def _apply(
-        self, stack: Stack, kind: RunKind, approve: Approver | None, lock: StackLock
+        self, stack: Stack, kind: RunKind, approve: Approver | None, lock: HeldLock
     ) -> StackOutcome:
         with self._recorded(stack, kind, lock) as rec:
             rec.engine.prepare(rec.ws)
@@ -168,18 +171,23 @@ class StackRunner:
         return outcome
 
     def _exclusively(
-        self, stack: Stack, kind: RunKind, operation: Callable[[StackLock], StackOutcome]
+        self, stack: Stack, kind: RunKind, operation: Callable[[HeldLock], StackOutcome]
     ) -> StackOutcome:
         """Run operation holding the stack's lock. When another run holds it, the stack
-        fails at once, naming the holder; nothing is recorded, since nothing ran."""
+        fails at once, naming the holder; nothing is recorded, since nothing ran. When
+        the lock is lost meanwhile (a database lock whose connection broke), the engine
+        process running under it is stopped and the operation fails."""
         try:
-            with stack_lock(self.state_dir, stack.name, wait=self.lock_wait) as lock:
+            with (
+                self.locks.hold(stack.name, wait=self.lock_wait) as lock,
+                process.cancel_on(lock.lost),
+            ):
                 return operation(lock)
         except LockHeldError as exc:
             return StackOutcome(stack.name, kind, RunStatus.FAILED, error=str(exc))
 
     @contextmanager
-    def _recorded(self, stack: Stack, kind: RunKind, lock: StackLock) -> Iterator[_Recording]:
+    def _recorded(self, stack: Stack, kind: RunKind, lock: HeldLock) -> Iterator[_Recording]:
         """Start a run record; whatever happens in the block, the record gets closed.
 
         Expected failures (GitOpsError) close it as failed (or skipped, for a dependency's

@@ -146,10 +146,12 @@ class LocalPlanStore:
 
 
 class S3PlanStore:
-    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+    def __init__(self, client: Any, bucket: str, prefix: str, *, noun: str = "plan store") -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+        self.noun = noun
+        """What errors call it (the run store keeps artifacts through it too)."""
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
@@ -225,12 +227,12 @@ class S3PlanStore:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             raise GitOpsError(
-                f"plan store s3://{self.bucket}/{key}: cannot {what} ({code}: "
+                f"{self.noun} s3://{self.bucket}/{key}: cannot {what} ({code}: "
                 f"{exc.response.get('Error', {}).get('Message', '')})"
             ) from None
         except BotoCoreError as exc:
             raise GitOpsError(
-                f"plan store s3://{self.bucket}/{key}: cannot {what}: {exc}"
+                f"{self.noun} s3://{self.bucket}/{key}: cannot {what}: {exc}"
             ) from None
 
 

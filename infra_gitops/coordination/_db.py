@@ -109,3 +109,81 @@ class Listener:
     def close(self) -> None:
         with self._lock:
             self._drop()
+
+
+def with_params(url: DatabaseUrl, **params: str | int) -> DatabaseUrl:
+    """url with libpq connection parameters added to its query string."""
+    from urllib.parse import urlencode
+
+    sep = "&" if "?" in url.dsn else "?"
+    return DatabaseUrl(url.dsn + sep + urlencode({k: str(v) for k, v in params.items()}))
+
+
+VOUCH_TIMEOUT_MS = 10_000
+"""libpq's tcp_user_timeout on connections that vouch for a lock: a query whose data the
+server does not acknowledge within this time (a network gone silent) fails instead of
+hanging for the kernel's ~15 minutes of retransmissions, so the lock is reported lost."""
+
+PING_S = 1.0
+
+
+class Watched:
+    """A connection whose life a lock depends on: `lost` is set when it breaks."""
+
+    def __init__(self, conn: psycopg.Connection[Any], lost: threading.Event) -> None:
+        self.conn = conn
+        self.lost = lost
+        self.lock = threading.Lock()
+        """Held while the connection is used: the watchdog never pings a closed one."""
+        self.closed = False
+
+
+class Watchdog:
+    """One thread pinging (SELECT 1) every watched connection every PING_S; a failed
+    ping sets its `lost`. The thread runs only while something is watched."""
+
+    def __init__(self, period: float = PING_S) -> None:
+        self.period = period
+        self._watched: list[Watched] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, item: Watched) -> None:
+        with self._lock:
+            self._watched.append(item)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="coordination-watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def unwatch(self, item: Watched) -> None:
+        with self._lock:
+            if item in self._watched:
+                self._watched.remove(item)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.period)
+            with self._lock:
+                items = list(self._watched)
+                if not items:
+                    self._thread = None
+                    return
+            for item in items:
+                ping(item)
+
+
+def ping(item: Watched) -> bool:
+    """SELECT 1 on item's connection; False (and `lost` set) when it is broken."""
+    with item.lock:
+        if item.closed:
+            return True
+        if item.lost.is_set():
+            return False
+        try:
+            item.conn.execute("SELECT 1")
+            return True
+        except Exception:  # any failure: the connection cannot vouch for the lock
+            item.lost.set()
+            return False

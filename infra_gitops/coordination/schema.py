@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from infra_gitops.coordination.heads import heads_table
 from infra_gitops.postgres import Migration
 
 if TYPE_CHECKING:
@@ -87,5 +88,5 @@ def _v1_tables(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-STEPS: list[Migration] = [_v1_tables]
+STEPS: list[Migration] = [_v1_tables, heads_table]
 """steps[n] takes the tables from version n to n + 1."""

@@ -32,10 +32,9 @@ PASS_PARALLELISM = 512
 """Operations of a wave enqueued at once by the leader: its threads only wait, the
 workers of all replicas bound what runs."""
 
-WAIT_SLICE_S = 0.5
-"""How long one WorkQueue.wait call lasts before the waiter looks at new jobs again."""
-
-FINISHED_STATES = ("done", "interrupted")
+WAIT_SLICE_S = 1.0
+"""How long one WorkQueue.wait call lasts at most before the waiter looks at new jobs
+again (it returns as soon as one of the jobs it waits for ends)."""
 
 
 def outcome_of(op: Operation, job: Job, run: Run | None) -> StackOutcome:
@@ -83,15 +82,27 @@ class JobWaiter:
         self._thread = threading.Thread(target=self._loop, name="job-waiter", daemon=True)
         self._thread.start()
 
-    def wait_for(self, job_id: int) -> Job:
-        """The job once done or interrupted; raises PassAbandoned when abandoned."""
+    def wait_for(self, job_id: int, valid: Callable[[], bool]) -> Job:
+        """The job once done or interrupted; raises PassAbandoned when abandoned, or when
+        valid() is false once registered (an abandon() that came just before)."""
         future: Future[Job] = Future()
         with self._cond:
             if self._closed:
                 raise PassAbandoned("the replica is stopping")
             self._pending.setdefault(job_id, []).append(future)
             self._cond.notify_all()
+        if not valid():
+            self._forget(job_id, future)
+            raise PassAbandoned("this replica no longer leads")
         return future.result()
+
+    def _forget(self, job_id: int, future: Future[Job]) -> None:
+        with self._cond:
+            futures = self._pending.get(job_id, [])
+            if future in futures:
+                futures.remove(future)
+            if not futures:
+                self._pending.pop(job_id, None)
 
     def abandon(self, reason: str) -> None:
         """Wake every waiting pass thread with PassAbandoned(reason)."""
@@ -121,7 +132,7 @@ class JobWaiter:
                     return
                 ids = list(self._pending)
             try:
-                jobs = self._queue.wait(ids, WAIT_SLICE_S)
+                jobs = self._queue.wait(ids, WAIT_SLICE_S, first=True)
             except GitOpsError as exc:
                 # The database is away: the replica steps down (abandon) or it comes
                 # back; either way try again shortly.
@@ -135,7 +146,7 @@ class JobWaiter:
         done: list[tuple[Job, list[Future[Job]]]] = []
         with self._cond:
             for job in jobs:
-                if job.state in FINISHED_STATES and job.id in self._pending:
+                if job.finished and job.id in self._pending:
                     done.append((job, self._pending.pop(job.id)))
         for job, futures in done:
             for future in futures:
@@ -157,7 +168,7 @@ class SharedExecutor:
         if not self._leading():
             raise PassAbandoned("this replica no longer leads")
         job = self._queue.enqueue(op.stack.name, str(op.action), op.commit, op.trigger)
-        finished = self._waiter.wait_for(job.id)
+        finished = self._waiter.wait_for(job.id, self._leading)
         return outcome_of(op, finished, _run_record(ctx, finished.run_id))
 
 
