@@ -158,35 +158,47 @@ def _applies_twice(spans: list[Span]) -> tuple[list[tuple[Span, Span]], list[Spa
     return doubles, replanned
 
 
+@dataclass
+class _EngineApply:
+    stack: str
+    version: str
+    pid: int
+    started: float
+    ended: float | None = None
+
+
 def check_engine_log(log: Path, killed_at: Mapping[int, float]) -> EngineCheck:
     """The stand-in engine's account: `apply-start|apply-end STACK VERSION PID TIME` lines;
-    killed_at maps the pids the bench killed to when."""
-    starts: dict[int, tuple[str, str, float]] = {}
-    ends: dict[int, float] = {}
+    killed_at maps the pids the bench killed to when. Read in order: an end closes the
+    open start of its pid (pids are reused over a long run)."""
+    applies: list[_EngineApply] = []
+    open_by_pid: dict[int, _EngineApply] = {}
     for line in log.read_text().splitlines() if log.exists() else []:
         event, stack_id, version_id, pid_text, at = line.split()
+        pid = int(pid_text)
         if event == "apply-start":
-            starts[int(pid_text)] = (stack_id, version_id, float(at))
-        elif event == "apply-end":
-            ends[int(pid_text)] = float(at)
+            open_by_pid[pid] = _EngineApply(stack_id, version_id, pid, float(at))
+            applies.append(open_by_pid[pid])
+        elif event == "apply-end" and pid in open_by_pid:
+            open_by_pid.pop(pid).ended = float(at)
     by_stack: dict[str, list[tuple[float, float, str, int]]] = defaultdict(list)
     completed: dict[tuple[str, str], int] = defaultdict(int)
     killed = 0
-    for pid, (stack, version, started) in starts.items():
-        if pid in ends:
-            completed[(stack, version)] += 1
-            end = ends[pid]
-        elif pid in killed_at:
+    for apply in applies:
+        if apply.ended is not None:
+            completed[(apply.stack, apply.version)] += 1
+            end = apply.ended
+        elif killed_at.get(apply.pid, -_FOREVER) >= apply.started:
             killed += 1
-            end = killed_at[pid]
+            end = killed_at[apply.pid]
         else:
             end = _FOREVER  # neither ended nor killed: still running, or lost
-        by_stack[stack].append((started, end, version, pid))
+        by_stack[apply.stack].append((apply.started, end, apply.version, apply.pid))
     overlaps = []
-    for name, applies in by_stack.items():
-        applies.sort()
+    for name, stack_applies in by_stack.items():
+        stack_applies.sort()
         last_end, last_pid = -_FOREVER, 0  # the apply so far that ends last
-        for start, stop, _, engine_pid in applies:
+        for start, stop, _, engine_pid in stack_applies:
             if start < last_end:
                 overlaps.append(f"{name}: engine pids {last_pid} and {engine_pid} applied at once")
             if stop > last_end:
@@ -197,7 +209,7 @@ def check_engine_log(log: Path, killed_at: Mapping[int, float]) -> EngineCheck:
         if n > 1
     )
     return EngineCheck(
-        applies=len(starts),
+        applies=len(applies),
         completed=sum(completed.values()),
         killed=killed,
         overlaps=tuple(overlaps),

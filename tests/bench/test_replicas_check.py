@@ -115,6 +115,11 @@ def test_the_engine_log_catches_applies_at_once_and_applied_twice(tmp_path: Path
                 "apply-start r0/s2 1 202 10.5",
                 "apply-end r0/s2 1 201 11.0",
                 "apply-end r0/s2 1 202 11.5",
+                # pid 301 reused by a later apply of another stack: two applies.
+                "apply-start r0/s3 1 301 20.0",
+                "apply-end r0/s3 1 301 21.0",
+                "apply-start r0/s4 1 301 22.0",
+                "apply-end r0/s4 1 301 23.0",
             ]
         )
         + "\n"
@@ -122,7 +127,7 @@ def test_the_engine_log_catches_applies_at_once_and_applied_twice(tmp_path: Path
 
     check = check_engine_log(log, killed_at={101: 12.0})
 
-    assert (check.applies, check.completed, check.killed) == (4, 3, 1)
+    assert (check.applies, check.completed, check.killed) == (6, 5, 1)
     assert check.overlaps == ("r0/s2: engine pids 201 and 202 applied at once",)
     assert check.double_applies == ("r0/s2 version 1 applied to the end 2 times",)
     # The killed apply counts as running until it was killed.
