@@ -23,6 +23,7 @@ from infra_gitops.commands.arg_types import non_negative_seconds, positive_int, 
 from infra_gitops.errors import GitOpsError
 from infra_gitops.options import Options, default_state_dir
 from infra_gitops.progress import Progress
+from infra_gitops.store.artifacts import CHOICES_HELP, parse_artifact_store
 
 Command = Callable[[Options, argparse.Namespace, TextIO, Progress], int]
 
@@ -37,9 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="where records and working files live (default: $INFRA_GITOPS_HOME "
         "or ~/.local/state/infra-gitops)",
     )
-    # Stand-in for part A's common flags (i10-store): taken over by theirs at merge.
-    common.add_argument("--database-url", default=None, metavar="URL")
-    common.add_argument("--artifact-store", default=None)
+    common.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="PostgreSQL for the run records, shared by daemon replicas "
+        f"(default: ${postgres.DATABASE_URL_ENV}; else SQLite in the state dir). Keep the "
+        "password off the command line: use the variable, $PGPASSWORD or ~/.pgpass",
+    )
+    common.add_argument(
+        "--artifact-store",
+        type=_artifact_store,
+        default=None,
+        metavar="WHERE",
+        help=f"where plans and logs of runs are kept: {CHOICES_HELP} (default: files, "
+        "or database with --database-url)",
+    )
     common.add_argument("--json", action="store_true", help="print a versioned JSON envelope")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -118,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func="history:run")
     p = sub.add_parser("show", parents=[common], help="one run in detail")
     p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument(
+        "--artifact",
+        default=None,
+        metavar="NAME",
+        help="print this artifact of the run (e.g. plan.json, log.txt) as it was kept",
+    )
     p.set_defaults(func="history:show")
     p = sub.add_parser(
         "sandbox", parents=[common], help="the offline local cloud (moto + provider)"
@@ -129,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(func="schema_cmd:run")
     _add_daemon_commands(sub, common)
     return parser
+
+
+def _artifact_store(text: str) -> str:
+    try:
+        return parse_artifact_store(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 _STORE_HELP = (
@@ -213,8 +240,8 @@ def options_from(args: argparse.Namespace) -> Options:
         parallelism=getattr(args, "parallelism", 2),
         timeout=getattr(args, "timeout", 1800.0),
         lock_wait=getattr(args, "lock_wait", 0.0),
-        database_url=postgres.url_from(args.database_url),
-        artifact_store=args.artifact_store,
+        database_url=postgres.url_from(getattr(args, "database_url", None)),
+        artifact_store=getattr(args, "artifact_store", None),
     )
 
 

@@ -24,6 +24,7 @@ from infra_gitops.engines.base import Engine, StackWorkspace
 from infra_gitops.engines.registry import engine_for_stack
 from infra_gitops.errors import SandboxError
 from infra_gitops.models import Stack
+from infra_gitops.postgres import DatabaseUrl
 from infra_gitops.process import running
 from infra_gitops.progress import Progress
 from infra_gitops.runs import RunStore
@@ -204,13 +205,17 @@ def open_core(
     timeout: float,
     store: RunStore | None = None,
     locks: StackLocks | None = None,
+    database_url: DatabaseUrl | None = None,
+    artifact_store: str | None = None,
 ) -> Iterator[Core]:
     """store: a daemon's own (else opened here); locks: the stacks' locks (None: files
     in state_dir); closing the core closes what it opened."""
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with ExitStack() as stack:
         if store is None:
-            store = stack.enter_context(RunStore.open(state_dir))
+            store = stack.enter_context(
+                RunStore.open(state_dir, database_url=database_url, artifact_store=artifact_store)
+            )
         for run in store.mark_interrupted():
             progress.say(
                 f"run {run.id} of {run.stack} was left running by a dead process: interrupted"

@@ -34,4 +34,6 @@ class Options:
     lock_wait: float = 0.0
     trigger: str = "cli"
     database_url: DatabaseUrl | None = None
+    """PostgreSQL for the run records (replicas share it); None: SQLite in state_dir."""
     artifact_store: str | None = None
+    """files, database or s3://BUCKET/PREFIX; None: files, or database with a database."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from infra_gitops.models import (
     SENSITIVE_MARKER,
@@ -308,6 +308,18 @@ def render_run(run: Run) -> str:
         if path:
             lines.append(f"  {label} artifact: {path}")
     return "\n".join(lines)
+
+
+def write_artifact(data: bytes, out: TextIO) -> None:
+    """An artifact's bytes as they are: to out's binary buffer when it has one (stdout),
+    else decoded (a text stream in tests)."""
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        out.write(data.decode("utf-8", errors="replace"))
+        return
+    out.flush()
+    buffer.write(data)
+    buffer.flush()
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

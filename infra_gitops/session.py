@@ -61,7 +61,13 @@ class Session:
 def open_session(options: Options, progress: Progress) -> Iterator[Session]:
     """The core and the view of options.ref (or of the working tree) for one command."""
     with (
-        open_core(options.state_dir, progress, timeout=options.timeout) as core,
+        open_core(
+            options.state_dir,
+            progress,
+            timeout=options.timeout,
+            database_url=options.database_url,
+            artifact_store=options.artifact_store,
+        ) as core,
         open_view(options.repo, options.ref, options.state_dir) as view,
     ):
         dirty = " (+ uncommitted changes)" if view.source.commit.dirty else ""

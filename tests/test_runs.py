@@ -27,6 +27,7 @@ from infra_gitops.models import (
     RunKind,
     RunStatus,
 )
+from infra_gitops.postgres import DATABASE_URL_ENV, DatabaseUrl
 from infra_gitops.redaction import Scrubber
 from infra_gitops.runs import LOG_ARTIFACT, MIGRATIONS, PLAN_ARTIFACT, SCHEMA_VERSION, RunStore
 
@@ -68,9 +69,10 @@ import sys, time
 from pathlib import Path
 from typing import Any
 from infra_gitops.models import Commit, RunKind
+from infra_gitops.postgres import url_from
 from infra_gitops.runs import RunStore
 commit = Commit("c" * 40, "Ada", "ada@example.com", "2026-11-23T17:00:00+00:00", "msg")
-with RunStore.open(Path(sys.argv[1])) as store:
+with RunStore.open(Path(sys.argv[1]), database_url=url_from(None)) as store:
     run = store.start("app", RunKind.APPLY, "cli", commit, "terraform")
     print(run.id, flush=True)
     time.sleep(120)
@@ -81,12 +83,13 @@ import sys
 from pathlib import Path
 from typing import Any
 from infra_gitops.models import Action, Commit, ResourceChange, RunKind, RunStatus
+from infra_gitops.postgres import url_from
 from infra_gitops.runs import RunStore
 commit = Commit("d" * 40, "Ada", "ada@example.com", "2026-11-23T17:00:00+00:00", "msg")
 changes = [
     ResourceChange(f"x.r{i}", "x", f"r{i}", Action.CREATE, after={"n": i}) for i in range(50)
 ]
-with RunStore.open(Path(sys.argv[1])) as store:
+with RunStore.open(Path(sys.argv[1]), database_url=url_from(None)) as store:
     for _ in range(int(sys.argv[2])):
         run = store.start("app", RunKind.PLAN, "daemon", commit, "terraform")
         store.finish(run.id, RunStatus.CHANGES, changes=changes, engine_version="1.15.5")
@@ -96,17 +99,36 @@ ATTACH_MANY = """
 import sys
 from pathlib import Path
 from typing import Any
+from infra_gitops.postgres import url_from
 from infra_gitops.runs import RunStore
-with RunStore.open(Path(sys.argv[1])) as store:
+with RunStore.open(Path(sys.argv[1]), database_url=url_from(None)) as store:
     for i in range(int(sys.argv[3])):
         store.attach(sys.argv[2], "log.txt", ("A" if i % 2 else "B") * 2_000_000)
 """
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> DatabaseUrl | None:
+    """Where the store keeps its records: None for SQLite, else a fresh PostgreSQL
+    database (a real server; these tests fail, never skip, without one)."""
+    if request.param == "sqlite":
+        return None
+    return DatabaseUrl.parse(request.getfixturevalue("database_url"))
+
+
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+"""For what only the embedded back end has: the file, WAL, pids of this host."""
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[RunStore]:
-    with RunStore.open(tmp_path / "state") as opened:
+def store(tmp_path: Path, backend: DatabaseUrl | None) -> Iterator[RunStore]:
+    with RunStore.open(tmp_path / "state", database_url=backend) as opened:
         yield opened
+
+
+def where(store: RunStore) -> str:
+    """The records as messages name them."""
+    return store.database_url.display if store.database_url else str(store.db_path)
 
 
 @pytest.fixture
@@ -119,9 +141,17 @@ def children() -> Iterator[list[subprocess.Popen[str]]]:
         proc.wait()
 
 
-def spawn(procs: list[subprocess.Popen[str]], script: str, *args: str) -> subprocess.Popen[str]:
+def spawn(
+    procs: list[subprocess.Popen[str]],
+    script: str,
+    *args: str,
+    database_url: DatabaseUrl | None = None,
+) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != DATABASE_URL_ENV}
+    if database_url is not None:
+        env[DATABASE_URL_ENV] = database_url.dsn
     proc = subprocess.Popen(
-        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True, env=env
     )
     procs.append(proc)
     return proc
@@ -273,9 +303,7 @@ def test_get_by_unique_prefix_and_clear_errors(store: RunStore, tmp_path: Path) 
 
     with pytest.raises(RunStoreError) as unknown:
         store.get("19990101T000000Z-000000")
-    assert str(unknown.value) == (
-        f"no run with id '19990101T000000Z-000000' in {tmp_path / 'state' / 'runs.db'}"
-    )
+    assert str(unknown.value) == f"no run with id '19990101T000000Z-000000' in {where(store)}"
 
     second = store.start("network", RunKind.PLAN, "cli", COMMIT, "terraform")
     common = os.path.commonprefix([run.id, second.id])
@@ -316,8 +344,8 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         pass
 
 
-def test_a_closed_store_refuses_calls(tmp_path: Path) -> None:
-    with RunStore.open(tmp_path / "state") as store:
+def test_a_closed_store_refuses_calls(tmp_path: Path, backend: DatabaseUrl | None) -> None:
+    with RunStore.open(tmp_path / "state", database_url=backend) as store:
         pass
     with pytest.raises(RunStoreError, match="closed"):
         store.list()
@@ -326,6 +354,7 @@ def test_a_closed_store_refuses_calls(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- artifacts
 
 
+@SQLITE_ONLY
 def test_artifacts_are_kept_and_named_on_the_run(store: RunStore, tmp_path: Path) -> None:
     run = store.start("network", RunKind.PLAN, "cli", COMMIT, "terraform")
     plan_file = tmp_path / "plan-redacted.json"
@@ -353,6 +382,20 @@ def test_artifacts_are_kept_and_named_on_the_run(store: RunStore, tmp_path: Path
     assert sorted(p.name for p in log_path.parent.iterdir()) == ["log.txt", "plan.json", "raw.bin"]
 
 
+def test_artifacts_are_read_back_by_name_wherever_they_are_kept(store: RunStore) -> None:
+    run = store.start("network", RunKind.PLAN, "cli", COMMIT, "terraform")
+    store.attach(run.id, PLAN_ARTIFACT, '{"resource_changes": []}')
+    store.attach(run.id, "raw.bin", b"\x00\xff")
+    store.attach(run.id, PLAN_ARTIFACT, '{"resource_changes": [1]}')  # replaces
+
+    assert store.read_artifact(run.id[:-1], PLAN_ARTIFACT) == b'{"resource_changes": [1]}'
+    assert store.read_artifact(run.id, "raw.bin") == b"\x00\xff"
+    assert sorted(store.artifacts(run.id)) == ["plan.json", "raw.bin"]
+    assert store.get(run.id).plan_artifact == str(store.artifacts(run.id)["plan.json"])
+    with pytest.raises(RunStoreError, match="has no artifact 'log.txt'; it has: plan.json, raw"):
+        store.read_artifact(run.id, LOG_ARTIFACT)
+
+
 def test_artifact_names_and_runs_are_checked(store: RunStore) -> None:
     run = store.start("network", RunKind.PLAN, "cli", COMMIT, "terraform")
     for bad in ("", "../escape", "a/b", ".hidden"):
@@ -362,6 +405,7 @@ def test_artifact_names_and_runs_are_checked(store: RunStore) -> None:
         store.attach("nope", "log.txt", "x")
 
 
+@SQLITE_ONLY
 def test_a_failed_artifact_write_leaves_nothing_behind(
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -379,6 +423,7 @@ def test_a_failed_artifact_write_leaves_nothing_behind(
     assert store.get(run.id).plan_artifact is None
 
 
+@SQLITE_ONLY
 def test_readers_never_see_a_half_written_artifact(
     store: RunStore, children: list[subprocess.Popen[str]]
 ) -> None:
@@ -402,7 +447,7 @@ def test_readers_never_see_a_half_written_artifact(
 def test_a_killed_run_is_marked_interrupted(
     store: RunStore, children: list[subprocess.Popen[str]]
 ) -> None:
-    child = spawn(children, START_AND_HANG, str(store.state_dir))
+    child = spawn(children, START_AND_HANG, str(store.state_dir), database_url=store.database_url)
     assert child.stdout is not None
     run_id = child.stdout.readline().strip()
     mine = store.start("network", RunKind.PLAN, "cli", COMMIT, "terraform")
@@ -424,6 +469,7 @@ def test_a_killed_run_is_marked_interrupted(
     assert store.mark_interrupted() == []
 
 
+@SQLITE_ONLY
 def test_a_reused_pid_does_not_keep_a_dead_run_running(store: RunStore) -> None:
     run = store.start("network", RunKind.PLAN, "cli", COMMIT, "terraform")
     # The recorded owner had this pid but started at another time: a different process.
@@ -432,6 +478,7 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running(store: RunStore) -> None:
     assert [r.id for r in store.mark_interrupted()] == [run.id]
 
 
+@SQLITE_ONLY
 def test_runs_of_other_hosts_are_left_alone(store: RunStore) -> None:
     run = store.start("network", RunKind.PLAN, "cli", COMMIT, "terraform")
     assert socket.gethostname() != "elsewhere.example"
@@ -444,6 +491,7 @@ def test_runs_of_other_hosts_are_left_alone(store: RunStore) -> None:
     assert store.get(run.id).status is RunStatus.RUNNING
 
 
+@SQLITE_ONLY
 def test_an_interrupted_run_may_still_record_its_end(store: RunStore) -> None:
     run = store.start("network", RunKind.PLAN, "cli", COMMIT, "terraform")
     with sqlite3.connect(store.db_path) as conn:
@@ -455,7 +503,9 @@ def test_an_interrupted_run_may_still_record_its_end(store: RunStore) -> None:
 def test_reading_while_another_process_writes(
     store: RunStore, children: list[subprocess.Popen[str]]
 ) -> None:
-    writer = spawn(children, WRITE_MANY, str(store.state_dir), "150")
+    writer = spawn(
+        children, WRITE_MANY, str(store.state_dir), "150", database_url=store.database_url
+    )
     reads_during_writes = 0
     while writer.poll() is None:
         runs = store.list("app", limit=5)
@@ -504,23 +554,27 @@ def open_at_once(state: Path, openers: int) -> list[BaseException]:
 # ---------------------------------------------------------------- secrets
 
 
-def test_a_scrubbing_store_keeps_secrets_out_of_records_and_artifacts(tmp_path: Path) -> None:
+def test_a_scrubbing_store_keeps_secrets_out_of_records_and_artifacts(
+    tmp_path: Path, backend: DatabaseUrl | None
+) -> None:
     secret = "s3cr3t-db-password"
-    with RunStore.open(tmp_path / "state", scrubber=Scrubber([secret])) as store:
+    scrubber = Scrubber([secret])
+    with RunStore.open(tmp_path / "state", scrubber=scrubber, database_url=backend) as store:
         run = store.start("db", RunKind.APPLY, "cli", COMMIT, "terraform")
         leaked = ResourceChange(
             "x.db", "x", "db", Action.UPDATE, after={"password": secret, "note": f"pw {secret}"}
         )
         store.finish(run.id, RunStatus.FAILED, changes=(leaked,), error=f"auth failed: {secret}")
-        log = store.attach(run.id, LOG_ARTIFACT, f"connecting with {secret}\n")
+        store.attach(run.id, LOG_ARTIFACT, f"connecting with {secret}\n")
 
         recorded = store.get(run.id)
+        log = store.read_artifact(run.id, LOG_ARTIFACT)
     assert recorded.error == f"auth failed: {SENSITIVE_MARKER}"
     assert recorded.changes[0].after == {
         "password": SENSITIVE_MARKER,
         "note": f"pw {SENSITIVE_MARKER}",
     }
-    assert log.read_text() == f"connecting with {SENSITIVE_MARKER}\n"
+    assert log == f"connecting with {SENSITIVE_MARKER}\n".encode()
     raw = b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*") if p.is_file())
     assert secret.encode() not in raw
 
@@ -535,6 +589,7 @@ def test_duration_is_measured_from_start(store: RunStore) -> None:
 # ---------------------------------------------------------------- the file under the store
 
 
+@SQLITE_ONLY
 def test_a_deleted_database_is_an_error_never_a_new_empty_one(store: RunStore) -> None:
     store.start("storage", RunKind.APPLY, "cli", COMMIT, "terraform")
     for suffix in ("", "-wal", "-shm"):
@@ -549,6 +604,7 @@ def test_a_deleted_database_is_an_error_never_a_new_empty_one(store: RunStore) -
     assert not store.db_path.exists()
 
 
+@SQLITE_ONLY
 def test_a_replaced_database_is_an_error(store: RunStore, tmp_path: Path) -> None:
     store.start("storage", RunKind.APPLY, "cli", COMMIT, "terraform")
     with RunStore.open(tmp_path / "other") as other:
@@ -559,6 +615,7 @@ def test_a_replaced_database_is_an_error(store: RunStore, tmp_path: Path) -> Non
         store.list()
 
 
+@SQLITE_ONLY
 def test_check_fails_on_a_corrupt_database(store: RunStore) -> None:
     store.check()
     with open(store.db_path, "r+b") as db:
@@ -576,6 +633,7 @@ def test_the_state_dir_is_made_owner_only(tmp_path: Path) -> None:
     assert state.stat().st_mode & 0o777 == 0o700
 
 
+@SQLITE_ONLY
 def test_another_database_copied_over_in_place_is_an_error(store: RunStore, tmp_path: Path) -> None:
     store.start("storage", RunKind.APPLY, "cli", COMMIT, "terraform")
     with RunStore.open(tmp_path / "other") as other:
@@ -613,6 +671,7 @@ def test_recent_runs_by_stack_are_what_list_gives_each_stack(store: RunStore) ->
     assert store.stack_names() == ["s0", "s1", "s2"]
 
 
+@SQLITE_ONLY
 def test_run_queries_walk_an_index_never_the_whole_table(
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,7 @@ import dataclasses
 from typing import TextIO
 
 from infra_gitops import report
+from infra_gitops.commands.history import open_store
 from infra_gitops.daemon.contracts import StackView
 from infra_gitops.daemon.status import stack_views
 from infra_gitops.options import Options
@@ -17,7 +18,7 @@ from infra_gitops.runs import BadCommit, RunStore
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
-    with RunStore.open(options.state_dir) as store:
+    with open_store(options) as store:
         store.mark_interrupted()
         views = stack_views(store)
         bad = current_bad_commit(store)

@@ -64,6 +64,8 @@ def _v1_tables(conn: psycopg.Connection[Any]) -> None:
             stack TEXT NOT NULL,
             interval_s DOUBLE PRECISION NOT NULL CHECK (interval_s > 0),
             due_at TIMESTAMPTZ NOT NULL,
+            claimed_by TEXT,
+            claimed_at TIMESTAMPTZ,
             PRIMARY KEY (scope, stack)
         )"""
     )
@@ -84,6 +86,14 @@ def _v1_tables(conn: psycopg.Connection[Any]) -> None:
             started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
             last_seen TIMESTAMPTZ NOT NULL DEFAULT now(),
             PRIMARY KEY (scope, owner_token)
+        )"""
+    )
+    # Who took the leader lock last (for status); the lock itself is the truth.
+    conn.execute(
+        """CREATE TABLE leaders (
+            scope TEXT PRIMARY KEY,
+            owner_token TEXT NOT NULL,
+            since TIMESTAMPTZ NOT NULL DEFAULT now()
         )"""
     )
 

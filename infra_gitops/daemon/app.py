@@ -146,7 +146,7 @@ class Daemon:
                 LogProgress(),
                 timeout=self.settings.timeout,
                 store=store,
-                **self._core_locks(store),
+                locks=self._stack_locks(store),
             )
         )
         views = ViewCache(self.mirror.path, self.settings.state_dir)
@@ -184,11 +184,6 @@ class Daemon:
     def _stack_locks(self, store: RunStore) -> StackLocks | None:
         """The stack locks of the core (None: file locks in the state dir)."""
         return None
-
-    def _core_locks(self, store: RunStore) -> dict[str, Any]:
-        # Until i10-coord's open_core(locks=...) is merged.
-        locks = self._stack_locks(store)
-        return {} if locks is None else {"locks": locks}
 
     def _executor(self) -> passes.Executor:
         """How passes carry their operations out: here, in this process."""

@@ -54,7 +54,11 @@ def prune_confirmed(options: Options, name: str, actor: str, progress: Progress)
             f"stack {name!r} is still declared in {config.MANIFEST_NAME} at HEAD: remove it "
             "from the manifest first (prune only destroys stacks gone from it)"
         )
-    with RunStore.open(options.state_dir) as store:
+    with RunStore.open(
+        options.state_dir,
+        database_url=options.database_url,
+        artifact_store=options.artifact_store,
+    ) as store:
         store.mark_interrupted()
         applied = applied_run(store.list(stack=name, limit=RECENT_RUNS))
         state = store.stack_states().get(name)

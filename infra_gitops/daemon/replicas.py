@@ -70,6 +70,9 @@ SWEEP_S = 3.0
 """How often the leader marks the runs and jobs of dead replicas interrupted, and the
 gauges are refreshed."""
 
+FORGET_JOBS_AFTER_S = 24 * 3600.0
+"""Finished jobs are deleted after a day (the run records keep what they did)."""
+
 RECONNECT_S = 3.0
 """How often a replica that lost the database tries a new lease."""
 
@@ -96,6 +99,9 @@ class Replica(Daemon):
         self._db_ok = threading.Event()
         self._leading = threading.Event()
         self._leader: LeaderLock | None = None
+        """The leader lock while leading."""
+        self._candidate: LeaderLock | None = None
+        """The leader lock tried (kept: one watchdog, one connection when taken)."""
         self._threads: list[threading.Thread] = []
         self._published: tuple[str, config.Manifest] | None = None
         self._published_lock = threading.Lock()
@@ -127,7 +133,7 @@ class Replica(Daemon):
         return store
 
     def _stack_locks(self, store: RunStore) -> StackLocks:
-        self._locks = PostgresStackLocks(self.url, store.owner_token)
+        self._locks = PostgresStackLocks(self.url, store.owner_token, scope=self.scope)
         return self._locks
 
     def _executor(self) -> passes.Executor:
@@ -212,22 +218,19 @@ class Replica(Daemon):
             self._step_down("lost the leader lock")
         if self._stop.is_set() or not self._db_ok.is_set():
             return False
-        leader = LeaderLock(self.url, self.scope)
+        token = self._context().store.owner_token
+        if self._candidate is None or self._candidate.owner_token != token:
+            self._candidate = LeaderLock(self.url, self.scope, owner_token=token)
         try:
-            acquired = leader.try_acquire()
+            acquired = self._candidate.try_acquire()
         except GitOpsError as exc:
             log.debug("cannot try the leader lock: %s", exc)
             acquired = False
         if not acquired:
-            _quietly(leader.release)
             return False
-        self._leader = leader
+        self._leader = self._candidate
         with self._lock:
             self._pending = True  # a new leader reconciles the head at once
-        try:
-            self.heads.lead(self._context().store.owner_token, self.host, os.getpid())
-        except GitOpsError as exc:
-            log.warning("cannot publish this replica as the leader: %s", exc)
         self._leading.set()
         self._gauge("leader", True)
         log.info(
@@ -293,8 +296,8 @@ class Replica(Daemon):
             except Exception:
                 log.exception("worker failed")
                 worked = False
-            if not worked:
-                self._stop.wait(IDLE_S)
+            if not worked and not self._stop.is_set():
+                self.queue.wait_queued(IDLE_S)  # woken at once by a new job
 
     def _work_once(self) -> bool:
         """Run one job, else one due drift check; False when there was nothing to do."""
@@ -332,11 +335,10 @@ class Replica(Daemon):
     def _published_manifest(self) -> config.Manifest | None:
         """The manifest of the head the leader reconciled last (drift checks use it)."""
         try:
-            head = self.heads.get()
+            sha = self.heads.get()
         except GitOpsError as exc:
             log.debug("cannot read the published head: %s", exc)
-            head = None
-        sha = head.sha if head is not None else None
+            sha = None
         with self._published_lock:
             if sha is None or (self._published is not None and self._published[0] == sha):
                 return self._manifest
@@ -356,6 +358,7 @@ class Replica(Daemon):
 
     def _housekeeping_loop(self) -> None:
         next_sweep = next_reconnect = 0.0
+        next_forget = time.monotonic() + SWEEP_S * 100
         while not self._stop.wait(TICK_S):
             now = time.monotonic()
             if not self._database_held() and now >= next_reconnect:
@@ -368,6 +371,9 @@ class Replica(Daemon):
             if now >= next_sweep and self._db_ok.is_set():
                 next_sweep = now + SWEEP_S
                 self._sweep()
+            if now >= next_forget and self._leading.is_set():
+                next_forget = now + SWEEP_S * 100
+                _quietly(lambda: self.queue.forget_finished(FORGET_JOBS_AFTER_S))
 
     def _database_held(self) -> bool:
         """False once the store's lease is lost (then stop claiming and leading)."""
