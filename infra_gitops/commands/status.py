@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from infra_gitops import report
 from infra_gitops.commands.history import open_store
@@ -16,18 +16,27 @@ from infra_gitops.options import Options
 from infra_gitops.progress import Progress
 from infra_gitops.runs import BadCommit, RunStore
 
+if TYPE_CHECKING:
+    from infra_gitops.daemon.replica_status import ReplicaGroup
+
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
     with open_store(options) as store:
         store.mark_interrupted()
         views = stack_views(store)
         bad = current_bad_commit(store)
+    groups = _replicas(options)
     if options.stacks:
         views = [v for v in views if v.name in options.stacks]
     if args.json:
         stacks = [dataclasses.asdict(v) | {"status": str(v.status)} for v in views]
         bad_commit = {"sha": bad.sha, "error": bad.error} if bad else None
-        print(report.envelope("status", 0, {"stacks": stacks, "bad_commit": bad_commit}), file=out)
+        data: dict[str, Any] = {"stacks": stacks, "bad_commit": bad_commit}
+        if groups is not None:
+            from infra_gitops.daemon.replica_status import replicas_json
+
+            data["replicas"] = replicas_json(groups)
+        print(report.envelope("status", 0, data), file=out)
     else:
         table = render(views)
         if bad is not None and not views:
@@ -35,7 +44,20 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         print(table, file=out)
         if bad is not None:
             print(f"\n{bad.error}", file=out)
+        if groups is not None:
+            from infra_gitops.daemon.replica_status import render_replicas
+
+            print(f"\n{render_replicas(groups)}", file=out)
     return 0
+
+
+def _replicas(options: Options) -> list[ReplicaGroup] | None:
+    """The daemon replicas on the database (None without one)."""
+    if options.database_url is None:
+        return None
+    from infra_gitops.daemon.replica_status import replica_groups
+
+    return replica_groups(options.database_url)
 
 
 def current_bad_commit(store: RunStore) -> BadCommit | None:

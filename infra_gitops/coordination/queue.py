@@ -107,7 +107,11 @@ class WorkQueue:
 
     def claim(self, owner_token: str) -> Job | None:
         """Take the oldest queued job (running, claimed by owner_token); None when none.
-        Concurrent claimers never get the same job, and never wait for each other."""
+        Concurrent claimers never get the same job, and never wait for each other.
+
+        owner_token's lease must be held (by the replica's run store) for as long as
+        the job runs: a job whose claimer's lease is free is taken for a dead
+        replica's by interrupt_dead()."""
         with self._db.use() as conn:
             row = conn.execute(
                 "UPDATE jobs SET state = 'running', claimed_by = %s, claimed_at = now() "

@@ -28,7 +28,6 @@ import os
 import socket
 import threading
 import time
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -121,7 +120,9 @@ class Replica(Daemon):
         self.drift = DriftSchedule(self.url, self.scope)
         self.polls = PollRequests(self.url, self.scope)
         self.replicas = Replicas(self.url, self.scope)
-        self.heads = PublishedHeads(self.url, self.scope)
+        self.heads = PublishedHeads(
+            self.url, self.scope, repo=display_url(self.mirror.url), branch=self.settings.branch
+        )
         for each in (self.queue, self.drift, self.polls, self.replicas, self.heads):
             close = getattr(each, "close", None)
             if close is not None:
@@ -310,7 +311,7 @@ class Replica(Daemon):
         if not due:
             return False
         for check in due:
-            self._gauge("drift_lag", (datetime.now(UTC) - check.due_at).total_seconds())
+            self._gauge("drift_lag", check.lag_s)
             if self._published_manifest() is not None:
                 self.check_drift(check.stack)
         return True

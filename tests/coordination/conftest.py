@@ -3,12 +3,14 @@ a replica's run store holds them, and helper processes that are always killed.""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from coord_helpers import Helpers
+from postgres_server import PostgresServer
 
 from infra_gitops import coordination, postgres
 from infra_gitops.postgres import DatabaseUrl
@@ -44,3 +46,14 @@ def helpers() -> Iterator[Helpers]:
     procs = Helpers()
     yield procs
     procs.kill_all()
+
+
+@pytest.fixture
+def restarted(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
+    """The session's server, for a test that stops it: started again after the test
+    however it ends."""
+    try:
+        yield postgres_server
+    finally:
+        with contextlib.suppress(RuntimeError):  # already running
+            postgres_server.start()

@@ -3,11 +3,8 @@ of the leader's SIGKILL, leadership reported lost when the database goes away.""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 
-import pytest
 from coord_helpers import Helpers
 from postgres_server import PostgresServer
 
@@ -56,15 +53,6 @@ def test_the_other_replica_leads_within_seconds_of_the_leaders_sigkill(
         time.sleep(0.1)
     assert contender.is_leader and not contender.lost.is_set()
     contender.release()
-
-
-@pytest.fixture
-def restarted(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
-    try:
-        yield postgres_server
-    finally:
-        with contextlib.suppress(RuntimeError):  # already running
-            postgres_server.start()
 
 
 def test_leadership_is_lost_when_the_database_restarts(

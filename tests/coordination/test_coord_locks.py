@@ -4,12 +4,11 @@ connection breaks is reported lost, and the engine process running under it stop
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -128,16 +127,6 @@ def test_a_released_postgres_lock_leaves_no_holder_row(url: DatabaseUrl) -> None
         assert row == {"owner_token": "r1", "run_id": "run-7"}
     with postgres.connection(url) as conn:
         assert conn.execute("SELECT count(*) AS n FROM stack_lock_holders").fetchone() == {"n": 0}
-
-
-@pytest.fixture
-def restarted(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
-    """The session's server, started again after the test however it ends."""
-    try:
-        yield postgres_server
-    finally:
-        with contextlib.suppress(RuntimeError):  # already running
-            postgres_server.start()
 
 
 def test_a_lost_connection_sets_lost_and_stops_the_engine_under_it(

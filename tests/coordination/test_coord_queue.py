@@ -4,6 +4,7 @@ one active job per stack, jobs of a dead claimer interrupted and never run again
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -40,12 +41,14 @@ print(json.dumps(claimed), flush=True)
 """
 
 HOLDER = """
-import sys, time
+import os, socket, sys, time
 from infra_gitops import postgres
 from infra_gitops.coordination.queue import WorkQueue
+from infra_gitops.coordination.replicas import Replicas
 url, token = postgres.DatabaseUrl.parse(sys.argv[1]), sys.argv[2]
 conn = postgres.connect(url, autocommit=True)
 assert postgres.take_owner_lease(conn, token)
+Replicas(url, sys.argv[3]).register(token, socket.gethostname(), os.getpid())
 job = WorkQueue(url, sys.argv[3]).claim(token)
 print(job.id, flush=True)
 time.sleep(600)
@@ -123,6 +126,8 @@ def test_enqueue_is_idempotent_per_stack_while_a_job_is_active(url: DatabaseUrl)
         thread.join()
     assert len(set(results)) == 1 and len(results) == 8
     assert queue.pending_count() == 2  # network (ccc) and app
+    assert queue.forget_finished(0) == 1  # the finished one; active jobs are kept
+    assert queue.get(first.id) is None and queue.pending_count() == 2
 
 
 def test_a_job_of_a_killed_claimer_is_interrupted_and_never_claimed_again(
@@ -142,7 +147,8 @@ def test_a_job_of_a_killed_claimer_is_interrupted_and_never_claimed_again(
     assert [job.id for job in interrupted] == [doomed.id]
     job = queue.get(doomed.id)
     assert job is not None and job.state == "interrupted" and job.finished_at is not None
-    assert job.error is not None and "doomed-replica" in job.error and "not retried" in job.error
+    assert job.error is not None and "not retried" in job.error
+    assert f"host {socket.gethostname()}, pid {proc.pid}" in job.error
     running = queue.get(survivor.id)
     assert running is not None and running.state == "running"  # a live claimer's job stays
 
@@ -175,6 +181,13 @@ def test_wait_returns_as_soon_as_the_jobs_finish(
 
     thread = threading.Thread(target=work)
     thread.start()
+    woken: list[bool] = []
+    idle = threading.Thread(target=lambda: woken.append(worker.wait_queued(20)))
+    idle.start()
+    time.sleep(0.5)  # it listens
+    queue.enqueue("c", "plan", "c1", "poll")  # wakes the idle worker at once
+    idle.join(timeout=5)
+    assert woken == [True]
     first = queue.wait([a.id, b.id], 10, first=True)
     woke_first = time.monotonic()
     done = queue.wait([a.id, b.id], 10)
