@@ -137,27 +137,28 @@ def _commit(root: Path) -> None:
 
 # ------------------------------------------------ several repos for the replicas bench
 
-_STAND_IN_STACK = """# stand-in stack @ID@ version @VERSION@
+_STAND_IN_STACK = """# stand-in stack @ID@ @KEY@ version @VERSION@
 # Run by the stand-in engine of bench/generate.py (binary:), never by Terraform.
 terraform {}
 """
 
 # A stand-in `terraform` with state: what it "applied" is a file per stack in @STATE@,
 # shared by every replica (as a state bucket is), so a stack planned by any replica shows a
-# change until some replica applied its version. Its apply sleeps @APPLY_SECONDS@ s (long
+# change until some replica applied its version. Its apply may sleep (apply_seconds: long
 # enough to be killed mid-apply in the chaos run) and logs `apply-start` and `apply-end`
 # lines to @LOG@: the engine's own account of what was applied, next to the run records.
 _STAND_IN_ENGINE = r"""#!/bin/sh
-marker=$(sed -n 's/^# stand-in stack \([^ ]*\) version \([^ ]*\)$/\1 \2/p' main.tf 2>/dev/null)
-id=${marker% *}; version=${marker#* }
-state='@STATE@'/$(echo "$id" | tr / _)
+# Shell builtins where it can (read, case, echo): a fork costs as much as the rest.
+read -r _ _ _ id key _ version < main.tf 2>/dev/null
+state='@STATE@'/$key
 case "$1" in
   plan)
     out=; refresh=
     for arg in "$@"; do
       case "$arg" in -out=*) out=${arg#-out=} ;; -refresh-only) refresh=1 ;; esac
     done
-    if [ -z "$refresh" ] && [ "$(cat "$state" 2>/dev/null)" != "$version" ]; then
+    applied=; [ -f "$state" ] && read -r applied < "$state"
+    if [ -z "$refresh" ] && [ "$applied" != "$version" ]; then
       echo "$id $version" > "$out"; exit 2
     fi
     : > "$out"; exit 0 ;;
@@ -176,8 +177,7 @@ case "$1" in
     for last; do :; done
     read -r planned_id planned_version < "$last"
     echo "apply-start $planned_id $planned_version $$ $(date +%s.%N)" >> '@LOG@'
-    sleep @APPLY_SECONDS@
-    echo "$planned_version" > "$state"
+@SLEEP@    echo "$planned_version" > "$state"
     echo "apply-end $planned_id $planned_version $$ $(date +%s.%N)" >> '@LOG@' ;;
   output) echo '{}' ;;
   version) echo '{"terraform_version":"1.15.5"}' ;;
@@ -204,7 +204,7 @@ def write_stand_in_engine(
     text = (
         _STAND_IN_ENGINE.replace("@STATE@", str(state_dir))
         .replace("@LOG@", str(log))
-        .replace("@APPLY_SECONDS@", f"{apply_seconds:g}")
+        .replace("@SLEEP@", f"    sleep {apply_seconds:g}\n" if apply_seconds > 0 else "")
     )
     path.write_text(text)
     path.chmod(0o755)
@@ -267,7 +267,9 @@ def _write_versions(repo: BenchRepo, version: int, stacks: int | None = None) ->
     for stack in repo.stacks[:stacks]:
         stack_dir = repo.work / "stacks" / stack
         stack_dir.mkdir(parents=True, exist_ok=True)
-        text = _STAND_IN_STACK.replace("@ID@", f"{repo.name}/{stack}")
+        text = _STAND_IN_STACK.replace("@ID@", f"{repo.name}/{stack}").replace(
+            "@KEY@", f"{repo.name}_{stack}"
+        )
         (stack_dir / "main.tf").write_text(text.replace("@VERSION@", str(version)))
 
 
