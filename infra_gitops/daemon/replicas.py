@@ -206,6 +206,8 @@ class Replica(Daemon):
                 except passes.PassAbandoned as exc:
                     self._step_down(str(exc))
                     continue
+                except GitOpsError as exc:
+                    log.warning("the leader's poll failed: %s", exc)
                 except Exception:
                     log.exception("the leader's poll failed")
                 self._wait_for_next_poll()
@@ -363,6 +365,7 @@ class Replica(Daemon):
         while not self._stop.wait(TICK_S):
             now = time.monotonic()
             if not self._database_held() and now >= next_reconnect:
+                # Also after a renewed lease whose registration failed: until all works.
                 next_reconnect = now + RECONNECT_S
                 self._reconnect()
             leader = self._leader
@@ -377,10 +380,11 @@ class Replica(Daemon):
                 _quietly(lambda: self.queue.forget_finished(FORGET_JOBS_AFTER_S))
 
     def _database_held(self) -> bool:
-        """False once the store's lease is lost (then stop claiming and leading)."""
+        """False from the loss of the store's lease (then stop claiming and leading)
+        until a reconnection worked."""
         store = self._context().store
         if not store.lease_lost.is_set():
-            return True
+            return self._db_ok.is_set()
         if self._db_ok.is_set():
             self._db_ok.clear()
             self._leading.clear()

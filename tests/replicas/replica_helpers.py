@@ -56,11 +56,14 @@ class Replicas:
     def runs(self, **where: str) -> list[RunRow]:
         clauses = " AND ".join(f"{column} = %s" for column in where) or "TRUE"
         with psycopg.connect(self.url, row_factory=dict_row) as conn:
-            rows = conn.execute(
-                "SELECT id, stack, kind, status, commit_sha, started_at, finished_at, "
-                f"owner_pid, error FROM runs WHERE {clauses} ORDER BY started_at",
-                tuple(where.values()),
-            ).fetchall()
+            try:
+                rows = conn.execute(
+                    "SELECT id, stack, kind, status, commit_sha, started_at, finished_at, "
+                    f"owner_pid, error FROM runs WHERE {clauses} ORDER BY started_at",
+                    tuple(where.values()),
+                ).fetchall()
+            except psycopg.errors.UndefinedTable:
+                return []  # no replica has opened the store yet
         return [
             RunRow(
                 r["id"],
