@@ -155,6 +155,8 @@ class ScaleResult:
     steps: list[ScaleStep]
     records: RecordCheck
     engine: EngineCheck
+    failed: tuple[str, ...]
+    """Failed runs (a stand-in never fails: these are the controller's)."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def measure_scale(
     parallelism: int,
     sync_timeout: float,
 ) -> ScaleResult:
-    """The first sync of every stack with the most replicas, then for each fleet size a
+    """The first sync of every stack with one replica per repo, then for each fleet size a
     commit changing `change_per_repo` stacks of each repo (jobs/s, drift lag while busy),
     `idle_s` of drift checks alone, and one push of one stack per repo (start latency).
     The fleet is resized between steps as an operator would: replicas stopped (SIGTERM,
@@ -223,17 +225,20 @@ def measure_scale(
     marks: list[_StepMarks] = []
     try:
         started = time.time()
-        for replica in fleet.replicas:
-            fleet.start(replica)
-        say(f"scale: {len(fleet.replicas)} replicas up; first sync of {total:,} stacks ...")
+        first = [members[0] for members in by_repo.values()]
+        fleet.start(*first)
+        say(f"scale: {len(first)} replicas up; first sync of {total:,} stacks ...")
+        heads = {repo.name: head_of(repo) for repo in made}
 
         def synced() -> bool:
             sample()
-            return _applied_count(engine_log, "1") >= total
+            return all(
+                _settled(databases[name], sha, stacks_per_repo) for name, sha in heads.items()
+            )
 
         wait_for(f"{total:,} stacks applied", synced, sync_timeout, every=0.5)
         first_sync_s = time.time() - started
-        say(f"scale: {total:,} stacks applied in {first_sync_s:.0f} s")
+        say(f"scale: {total:,} stacks done in {first_sync_s:.0f} s")
         version = 1
         for count in counts:
             _resize(fleet, by_repo, count)
@@ -257,8 +262,15 @@ def measure_scale(
     finally:
         fleet.stop()
     spans: list[Span] = []
+    failed: list[str] = []
     for repo in made:
-        spans += spans_of(read_runs(databases[repo.name], root / "read" / repo.name), repo.name)
+        runs = read_runs(databases[repo.name], root / "read" / repo.name)
+        spans += spans_of(runs, repo.name)
+        failed += [
+            f"{repo.name}/{r.stack} {r.kind} at {r.commit.sha[:10]}: {r.error}"
+            for r in runs
+            if r.status is RunStatus.FAILED
+        ]
     lags = watch.lags(spans)
     steps = []
     for m in marks:
@@ -277,12 +289,13 @@ def measure_scale(
     return ScaleResult(
         repos=repos,
         stacks=total,
-        first_replicas=most,
+        first_replicas=1,
         first_sync_s=first_sync_s,
         first_jobs_per_s=_jobs_per_s(spans, first_commits),
         steps=steps,
         records=check_records(spans),
         engine=check_engine_log(engine_log, fleet.killed_at),
+        failed=tuple(failed),
     )
 
 
@@ -290,10 +303,14 @@ def _resize(fleet: Fleet, by_repo: dict[str, list[Replica]], count: int) -> None
     """`count` replicas running per repo: the first ones; the others drained."""
     extra = [r for members in by_repo.values() for r in members[count:]]
     fleet.stop(extra)
-    for members in by_repo.values():
-        for replica in members[:count]:
-            if replica.proc is None or replica.proc.poll() is not None:
-                fleet.start(replica)
+    fleet.start(
+        *[
+            replica
+            for members in by_repo.values()
+            for replica in members[:count]
+            if replica.proc is None or replica.proc.poll() is not None
+        ]
+    )
     running = [r for members in by_repo.values() for r in members[:count]]
     wait_for("the replicas ready", lambda: all(fleet.ready(r) for r in running), 120, every=0.5)
 
@@ -313,16 +330,16 @@ def _step(
 ) -> _StepMarks:
     say(f"scale R={count}: a commit changing {changed} stacks per repo ...")
     pushed = time.time()
-    commits = []
+    commits = {}
     for repo in made:
         sha = push_version(repo, version, changed)
-        commits.append(sha)
+        commits[repo.name] = sha
         _webhook_to_a_follower(fleet, by_repo[repo.name][:count], sha)
     expected = changed * len(made)
 
     def applied() -> bool:
         sample()
-        return _applied_count(engine_log, str(version)) >= expected
+        return all(_settled(databases[name], sha, changed) for name, sha in commits.items())
 
     wait_for(f"{expected} changed stacks applied", applied, timeout, every=0.2)
     applied_at = time.time()
@@ -336,7 +353,9 @@ def _step(
         _one_push(fleet, repo, by_repo[repo.name][:count], engine_log, version + 1, databases)
         for repo in made
     ]
-    return _StepMarks(count, expected, frozenset(commits), pushed, applied_at, idle_until, pushes)
+    return _StepMarks(
+        count, expected, frozenset(commits.values()), pushed, applied_at, idle_until, pushes
+    )
 
 
 def _jobs_per_s(spans: list[Span], commits: frozenset[str]) -> float:
@@ -383,14 +402,21 @@ def _one_push(
     return first, ended, pushed
 
 
-def _applied_count(engine_log: Path, version: str) -> int:
-    if not engine_log.exists():
-        return 0
-    return sum(
-        1
-        for line in engine_log.read_text().splitlines()
-        if line.startswith("apply-end ") and line.split()[2] == version
-    )
+def _settled(database_url: str, sha: str, stacks: int) -> bool:
+    """Whether `stacks` stacks have a finished job at commit sha and none is queued or
+    running (the queue's own account: a failed job counts as finished)."""
+    url = postgres.DatabaseUrl.parse(database_url)
+    try:
+        with postgres.connection(url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(DISTINCT stack) FILTER (WHERE commit_sha = %s"
+                " AND state IN ('done', 'interrupted')) AS finished,"
+                " count(*) FILTER (WHERE state IN ('queued', 'running')) AS active FROM jobs",
+                (sha,),
+            ).fetchone()
+    except postgres.DatabaseError:
+        return False  # no leader has made the tables yet
+    return row is not None and row["finished"] >= stacks and row["active"] == 0
 
 
 def _apply_end(engine_log: Path, stack: str, version: str) -> float | None:
@@ -667,7 +693,9 @@ def report(r: Results, command: str) -> str:
             f"{len(x.records.double_applies)}, interrupted: {len(x.records.interrupted)}, "
             f"left running: {len(x.records.still_running)}; the stand-in's log: "
             f"{x.engine.applies:,} applies, {len(x.engine.overlaps)} at once with another of "
-            f"their stack, {len(x.engine.double_applies)} versions applied twice.",
+            f"their stack, {len(x.engine.double_applies)} versions applied twice; failed runs: "
+            f"{len(x.failed)}.",
+            *[f"- failed: {f}" for f in x.failed[:5]],
         ]
     if r.chaos is not None:
         c = r.chaos
@@ -790,7 +818,7 @@ def main(argv: list[str] | None = None) -> int:
                         replicas=3,
                         kills=2 if quick else 6,
                         apply_seconds=1.0,
-                        timeout=args.timeout,
+                        timeout=min(args.timeout, 600.0),
                     ),
                 )
             if "terraform" in only:
@@ -801,7 +829,7 @@ def main(argv: list[str] | None = None) -> int:
                         server,
                         stacks=6 if quick else 20,
                         replicas=2,
-                        timeout=args.timeout,
+                        timeout=min(args.timeout, 900.0),
                     ),
                 )
         finally:

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -69,8 +70,17 @@ class Fleet:
         self.replicas.append(replica)
         return replica
 
-    def start(self, replica: Replica) -> None:
-        """Start (or restart, on the same state dir) and wait until it serves HTTP."""
+    def start(self, *replicas: Replica) -> None:
+        """Start (or restart, on the same state dir) these replicas at once, and wait
+        until each serves HTTP."""
+        offsets = [self._launch(replica) for replica in replicas]
+        for replica, offset in zip(replicas, offsets, strict=True):
+            replica.url = wait_for(
+                f"replica {replica.name} to listen", partial(_serving, replica, offset), 180
+            )
+
+    def _launch(self, replica: Replica) -> int:
+        """Start the process; returns where its log of this start begins."""
         argv = [
             *_cli_argv(),
             "daemon",
@@ -94,16 +104,7 @@ class Fleet:
                 argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         replica.starts += 1
-        proc = replica.proc
-
-        def serving() -> str | None:
-            text = replica.log_file.read_bytes()[offset:].decode(errors="replace")
-            if proc.poll() is not None:
-                raise RuntimeError(f"replica {replica.name} exited: {text[-3000:]}")
-            found = re.search(r"serving on (http://[^\s\"]+)", text)
-            return found.group(1) if found else None
-
-        replica.url = wait_for(f"replica {replica.name} to listen", serving, 120)
+        return offset
 
     def kill(self, replica: Replica) -> int:
         """SIGKILL the replica and every process under it (its engines), as when its
@@ -189,6 +190,15 @@ class Fleet:
         with urllib.request.urlopen(request, timeout=10) as response:
             if response.status != 202:
                 raise RuntimeError(f"the webhook of {replica.name} answered {response.status}")
+
+
+def _serving(replica: Replica, offset: int) -> str | None:
+    """The replica's URL once its log (of this start) says it serves."""
+    text = replica.log_file.read_bytes()[offset:].decode(errors="replace")
+    if replica.proc is not None and replica.proc.poll() is not None:
+        raise RuntimeError(f"replica {replica.name} exited: {text[-3000:]}")
+    found = re.search(r"serving on (http://[^\s\"]+)", text)
+    return found.group(1) if found else None
 
 
 def replica_env(extra: dict[str, str] | None = None) -> dict[str, str]:
