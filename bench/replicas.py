@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -671,7 +672,7 @@ def report(r: Results, command: str) -> str:
             "",
             f"Stand-in engine (a `/bin/sh` script, not Terraform), {x.repos} repos x "
             f"{x.stacks // x.repos:,} stacks = {x.stacks:,}: the first sync with "
-            f"{x.first_replicas} replicas per repo took {x.first_sync_s:.0f} s from their "
+            f"{x.first_replicas} replica(s) per repo took {x.first_sync_s:.0f} s from their "
             f"start ({x.first_jobs_per_s:.1f} jobs/s); then per fleet size:",
             "",
             "| replicas per repo | changed stacks | jobs/s | push to all applied "
@@ -764,6 +765,8 @@ def _load(load: tuple[float, float, float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # SIGTERM ends the bench through its `finally`s: replicas stopped, cluster removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = {part.strip() for part in args.only.split(",") if part.strip()}
     unknown = only - set(SECTIONS)
     if unknown:
