@@ -232,13 +232,16 @@ class RunStore:
         scrubber: Scrubber | None = None,
         database_url: DatabaseUrl | None = None,
         artifact_store: str | None = None,
+        max_connections: int | None = None,
     ) -> Iterator[RunStore]:
         """Create or migrate the store, and close it on exit.
 
         database_url: PostgreSQL instead of <state_dir>/runs.db. artifact_store: files,
         database or s3://BUCKET/PREFIX (default: files without a database, database with
-        one). A scrubber, when given, is applied once more to everything recorded
-        (errors, changes, text artifacts): a second net behind the engines' own redaction.
+        one). max_connections: the PostgreSQL pool's size at most (default 8; a daemon
+        passes its parallelism + 4: its stacks' runs, its passes and its HTTP readers).
+        A scrubber, when given, is applied once more to everything recorded (errors,
+        changes, text artifacts): a second net behind the engines' own redaction.
         """
         state_dir = Path(state_dir)
         try:
@@ -250,7 +253,7 @@ class RunStore:
             raise RunStoreError(str(exc)) from None
         if database_url is None or where == artifact_places.FILES:
             _make_private_dirs(state_dir)
-        backend = _open_backend(state_dir, database_url)
+        backend = _open_backend(state_dir, database_url, max_connections)
         store = cls(
             state_dir, backend, Artifacts(where, state_dir / ARTIFACTS_DIR), scrubber=scrubber
         )
@@ -693,15 +696,17 @@ class RunStore:
         return self._scrubber.scrub(text).encode("utf-8")
 
 
-def _open_backend(state_dir: Path, database_url: DatabaseUrl | None) -> RecordsBackend:
+def _open_backend(
+    state_dir: Path, database_url: DatabaseUrl | None, max_connections: int | None
+) -> RecordsBackend:
     if database_url is None:
         sqlite = SqliteRecords(state_dir / DB_NAME, migrate=migrate, schema_version=SCHEMA_VERSION)
         sqlite.open()
         return sqlite
     # Imported only here: psycopg is an optional dependency, and loads only when used.
-    from infra_gitops.store.postgres import PostgresRecords
+    from infra_gitops.store.postgres import POOL_MAX, PostgresRecords
 
-    records = PostgresRecords(database_url)
+    records = PostgresRecords(database_url, max_connections=max_connections or POOL_MAX)
     records.open()
     return records
 

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from postgres_server import PostgresServer, remove, start_server
 
+from infra_gitops.postgres import DatabaseUrl
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
@@ -27,3 +29,13 @@ def postgres_server() -> Iterator[PostgresServer]:
 def database_url(postgres_server: PostgresServer) -> str:
     """The URL (with its password) of a new, empty database for this test."""
     return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def records_url(request: pytest.FixtureRequest) -> DatabaseUrl | None:
+    """The run store's back end for a test that runs on both: None for SQLite in the
+    state dir, else a fresh PostgreSQL database. Narrow a test to SQLite with
+    `@pytest.mark.parametrize("records_url", ["sqlite"], indirect=True)`."""
+    if request.param == "sqlite":
+        return None
+    return DatabaseUrl.parse(request.getfixturevalue("database_url"))

@@ -64,7 +64,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="webhook, health, metrics and API endpoints (default: 127.0.0.1:8080; "
         "'off' for none). The webhook secret comes from $" + WEBHOOK_SECRET_ENV,
     )
-    p.add_argument("--parallelism", type=positive_int, default=2, metavar="N")
+    p.add_argument(
+        "--parallelism",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="operations run at once (default: 2); with --database-url, this replica's "
+        "worker threads (the replicas' queue spreads the work)",
+    )
     p.add_argument("--timeout", type=positive_seconds, default=1800.0, metavar="SECONDS")
     p.add_argument("--grace-period", type=positive_seconds, default=300.0, metavar="SECONDS")
     p.add_argument("--stale-after", type=positive_seconds, default=None, metavar="SECONDS")

@@ -51,6 +51,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         pause=args.pause,
         lock_wait=args.lock_wait,
         timeout=args.timeout,
+        database_url=options.database_url,
+        artifact_store=options.artifact_store,
     )
     done = roll_back(options.state_dir, request, progress)
     outcome, sticking = done.outcome, done.sticking

@@ -38,7 +38,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
             data["replicas"] = replicas_json(groups)
         print(report.envelope("status", 0, data), file=out)
     else:
-        table = render(views)
+        where = options.database_url.display if options.database_url else "this state dir"
+        table = render(views, where)
         if bad is not None and not views:
             table = "no stack applied yet"
         print(table, file=out)
@@ -72,9 +73,9 @@ def current_bad_commit(store: RunStore) -> BadCommit | None:
     return None if any(at > bad.recorded_at for at in later) else bad
 
 
-def render(views: list[StackView]) -> str:
+def render(views: list[StackView], where: str = "this state dir") -> str:
     if not views:
-        return "no stacks recorded yet in this state dir"
+        return f"no stacks recorded yet in {where}"
     header = ("STACK", "STATUS", "APPLIED", "DESIRED", "LAST DRIFT CHECK", "MESSAGE")
     rows = [
         (

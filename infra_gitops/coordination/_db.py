@@ -1,18 +1,25 @@
-"""A connection shared by the short statements of one coordination object.
+"""The connections the coordination objects use (all through infra_gitops.postgres).
 
-Each object (a queue, a schedule...) keeps one autocommit connection, used by one
-thread at a time, opened again when the database dropped it (a restart): the call that
-found it broken fails with a DatabaseError, the next one reconnects.
+- SharedConnection: each object (a queue, a schedule...) keeps one autocommit
+  connection for its short statements, used by one thread at a time, opened again when
+  the database dropped it (a restart): the call that found it broken fails with a
+  DatabaseError, the next one reconnects.
+- Listener: a connection LISTENing for NOTIFYs, for waiters.
+- connect_vouching + Watchdog: connections that hold a session advisory lock (a stack
+  lock, the leader lock) and are pinged every second; the lock's `lost` event is set
+  when its connection breaks.
 """
 
 from __future__ import annotations
 
 import hashlib
+import select
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from infra_gitops import postgres
 from infra_gitops.postgres import DatabaseUrl
@@ -33,7 +40,7 @@ class SharedConnection:
         """The connection (autocommit) for a block; errors become DatabaseError."""
         with self._lock, postgres.translated_errors(self.url, self._what):
             conn = self._conn
-            if conn is None or conn.closed or conn.broken:
+            if conn is None or conn.closed or conn.broken or _dropped_by_server(conn):
                 if conn is not None:
                     conn.close()
                 self._conn = conn = postgres.connect(self.url, autocommit=True)
@@ -44,6 +51,24 @@ class SharedConnection:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _dropped_by_server(conn: psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection was closed by the server meanwhile (a restart): then
+    it has something to read (the server's goodbye, or EOF) before we sent anything,
+    and a probe fails. Checked before each use, so that the first statement after the
+    database came back runs on a new connection instead of failing."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    if not readable:
+        return False  # the usual case: one syscall, no round trip
+    try:
+        conn.execute("SELECT 1")
+    except Exception:
+        return True
+    return False
 
 
 def channel(kind: str, scope: str) -> str:
@@ -111,18 +136,27 @@ class Listener:
             self._drop()
 
 
-def with_params(url: DatabaseUrl, **params: str | int) -> DatabaseUrl:
-    """url with libpq connection parameters added to its query string."""
-    from urllib.parse import urlencode
-
-    sep = "&" if "?" in url.dsn else "?"
-    return DatabaseUrl(url.dsn + sep + urlencode({k: str(v) for k, v in params.items()}))
-
-
 VOUCH_TIMEOUT_MS = 10_000
 """libpq's tcp_user_timeout on connections that vouch for a lock: a query whose data the
 server does not acknowledge within this time (a network gone silent) fails instead of
 hanging for the kernel's ~15 minutes of retransmissions, so the lock is reported lost."""
+
+
+def with_params(url: DatabaseUrl, **params: str | int) -> DatabaseUrl:
+    """url with libpq connection parameters added to its query string."""
+    sep = "&" if "?" in url.dsn else "?"
+    return DatabaseUrl(url.dsn + sep + urlencode({k: str(v) for k, v in params.items()}))
+
+
+def connect_vouching(url: DatabaseUrl) -> psycopg.Connection[Any]:
+    """An autocommit connection for holding a lock: a silent network makes its queries
+    fail after VOUCH_TIMEOUT_MS instead of hanging. Errors name url as given."""
+    vouching = with_params(url, tcp_user_timeout=VOUCH_TIMEOUT_MS)
+    try:
+        return postgres.connect(vouching, autocommit=True)
+    except postgres.DatabaseError as exc:
+        raise postgres.DatabaseError(str(exc).replace(vouching.display, url.display)) from None
+
 
 PING_S = 1.0
 

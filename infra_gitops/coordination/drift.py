@@ -77,7 +77,8 @@ class DriftSchedule:
     def claim_due(self, owner_token: str, limit: int) -> list[DueCheck]:
         """Up to limit checks that are due, oldest first, each now this replica's to run:
         its next due time is one interval (plus jitter) from now, so no other replica
-        gets it before then."""
+        gets it before then. (A claim whose answer is lost with the connection skips
+        those checks for one interval: a late check, never a doubled one.)"""
         if limit <= 0:
             return []
         with self._db.use() as conn:

@@ -12,13 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from infra_gitops import postgres
-from infra_gitops.coordination._db import (
-    VOUCH_TIMEOUT_MS,
-    Watchdog,
-    Watched,
-    ping,
-    with_params,
-)
+from infra_gitops.coordination._db import Watchdog, Watched, connect_vouching, ping
 from infra_gitops.postgres import DatabaseUrl
 
 if TYPE_CHECKING:
@@ -42,7 +36,6 @@ class LeaderLock:
         self.lost = threading.Event()
         """Set when leadership held is lost (its connection broke); cleared when it is
         acquired again."""
-        self._lock_url = with_params(url, tcp_user_timeout=VOUCH_TIMEOUT_MS)
         self._watchdog = Watchdog()
         self._watched: Watched | None = None
         self._mutex = threading.Lock()
@@ -61,7 +54,7 @@ class LeaderLock:
                 if ping(watched):
                     return True
                 self._drop()  # lost: try afresh on a new connection
-            conn = postgres.connect(self._lock_url, autocommit=True)
+            conn = connect_vouching(self.url)
             try:
                 with postgres.translated_errors(self.url, "taking the leader lock"):
                     if not self._take(conn):

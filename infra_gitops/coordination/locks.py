@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from infra_gitops import locking, postgres
-from infra_gitops.coordination._db import VOUCH_TIMEOUT_MS, Watchdog, Watched, with_params
+from infra_gitops.coordination._db import Watchdog, Watched, connect_vouching
 from infra_gitops.errors import LockHeldError
 from infra_gitops.locking import LockHolder
 from infra_gitops.postgres import DatabaseUrl
@@ -81,12 +81,11 @@ class PostgresStackLocks:
         self.url = url
         self.owner_token = owner_token
         self.scope = scope
-        self._lock_url = with_params(url, tcp_user_timeout=VOUCH_TIMEOUT_MS)
         self._watchdog = Watchdog()
 
     @contextmanager
     def hold(self, stack: str, *, wait: float = 0, run_id: str | None = None) -> Iterator[HeldLock]:
-        conn = postgres.connect(self._lock_url, autocommit=True)
+        conn = connect_vouching(self.url)
         try:
             with postgres.translated_errors(self.url, f"locking stack {stack!r}"):
                 self._acquire(conn, stack, wait)

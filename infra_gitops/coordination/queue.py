@@ -16,7 +16,9 @@ guard for everything else, the engine's state lock the last one).
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,6 +79,9 @@ class WorkQueue:
         self.url = url
         self.scope = scope
         self._db = SharedConnection(url, "work queue")
+        self._guard = threading.Lock()
+        self._unanswered_claims: dict[str, str] = {}
+        """claim id -> owner token of claims that failed on the way back."""
         self._finished_channel = channel("jobs_finished", scope)
         self._queued_channel = channel("jobs_queued", scope)
         self._finished = Listener(url, self._finished_channel)
@@ -111,16 +116,55 @@ class WorkQueue:
 
         owner_token's lease must be held (by the replica's run store) for as long as
         the job runs: a job whose claimer's lease is free is taken for a dead
-        replica's by interrupt_dead()."""
-        with self._db.use() as conn:
-            row = conn.execute(
-                "UPDATE jobs SET state = 'running', claimed_by = %s, claimed_at = now() "
-                "WHERE id = (SELECT id FROM jobs WHERE scope = %s AND state = 'queued' "
-                "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                f"RETURNING {_COLUMNS}",
-                (owner_token, self.scope),
-            ).fetchone()
+        replica's by interrupt_dead().
+
+        A claim whose answer was lost with the connection (it raised DatabaseError, yet
+        the database may have committed it) is handed out by the next claim() of this
+        queue: such a job would otherwise stay running, claimed by a live replica that
+        does not know it has it, and its stack would never run again."""
+        recovered = self._recover_claim(owner_token)
+        if recovered is not None:
+            return recovered
+        claim_id = uuid.uuid4().hex
+        try:
+            with self._db.use() as conn:
+                row = conn.execute(
+                    "UPDATE jobs SET state = 'running', claimed_by = %s, claimed_at = now(), "
+                    "claim_id = %s "
+                    "WHERE id = (SELECT id FROM jobs WHERE scope = %s AND state = 'queued' "
+                    "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                    f"RETURNING {_COLUMNS}",
+                    (owner_token, claim_id, self.scope),
+                ).fetchone()
+        except postgres.DatabaseError:
+            with self._guard:
+                self._unanswered_claims[claim_id] = owner_token
+            raise
         return _job(row) if row else None
+
+    def _recover_claim(self, owner_token: str) -> Job | None:
+        with self._guard:  # taken out first: two threads never hand out the same job
+            ids = [c for c, token in self._unanswered_claims.items() if token == owner_token]
+            for claim_id in ids:
+                del self._unanswered_claims[claim_id]
+        if not ids:
+            return None
+        try:
+            with self._db.use() as conn:
+                rows = conn.execute(
+                    f"SELECT claim_id, {_COLUMNS} FROM jobs WHERE claim_id = ANY(%s) "
+                    "AND state = 'running' ORDER BY id",
+                    (ids,),
+                ).fetchall()
+        except postgres.DatabaseError:
+            with self._guard:
+                self._unanswered_claims.update(dict.fromkeys(ids, owner_token))
+            raise
+        # A claim not found never committed (or its job was interrupted meanwhile).
+        with self._guard:
+            for row in rows[1:]:
+                self._unanswered_claims[row["claim_id"]] = owner_token
+        return _job(rows[0]) if rows else None
 
     def wait_queued(self, timeout: float) -> bool:
         """Sleep until a job is enqueued in this scope or timeout passes (a worker with
@@ -137,14 +181,16 @@ class WorkQueue:
 
         A job already marked interrupted (its claimer's lease was lost while it still
         ran) stays interrupted: its waiters have moved on; the outcome is kept for the
-        record."""
+        record. Idempotent: after a DatabaseError, call it again. None when the job is
+        unknown or was never claimed."""
         with self._db.use() as conn:
             row = conn.execute(
                 "WITH ended AS (UPDATE jobs SET "
                 "state = CASE WHEN state = 'running' THEN 'done' ELSE state END, "
                 "finished_at = coalesce(finished_at, now()), outcome = %s, "
                 "error = coalesce(%s, error) "
-                f"WHERE id = %s RETURNING {_COLUMNS}) "
+                "WHERE id = %s AND state IN ('running', 'done', 'interrupted') "
+                f"RETURNING {_COLUMNS}) "
                 "SELECT ended.*, pg_notify(%s, ended.id::text) FROM ended",
                 (outcome, error, job_id, self._finished_channel),
             ).fetchone()

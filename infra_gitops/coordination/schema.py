@@ -30,6 +30,7 @@ def _v1_tables(conn: psycopg.Connection[Any]) -> None:
             enqueued_at TIMESTAMPTZ NOT NULL DEFAULT now(),
             claimed_by TEXT,
             claimed_at TIMESTAMPTZ,
+            claim_id TEXT,
             finished_at TIMESTAMPTZ,
             run_id TEXT,
             outcome TEXT,

@@ -228,8 +228,7 @@ class Daemon:
 
     def drain(self) -> bool:
         """Stop starting runs; wait (grace period) for running ones. True when all ended."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown()
+        self._stop_starting()
         ctx = self._context()
         running = ctx.inflight.count
         log.info(
@@ -239,8 +238,16 @@ class Daemon:
             extra={"event": "draining", "running": running},
         )
         finished = ctx.inflight.drain(self.settings.grace_period)
+        self._drained()
         self.notifier.close()
         return finished
+
+    def _stop_starting(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown()
+
+    def _drained(self) -> None:
+        """After the running operations ended (or the grace period did)."""
 
     # ------------------------------------------------------------ jobs
 

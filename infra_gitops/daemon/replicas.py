@@ -72,6 +72,9 @@ gauges are refreshed."""
 FORGET_JOBS_AFTER_S = 24 * 3600.0
 """Finished jobs are deleted after a day (the run records keep what they did)."""
 
+POOL_SPARE = 6
+"""Connections of the run store's pool beyond one per worker."""
+
 RECONNECT_S = 3.0
 """How often a replica that lost the database tries a new lease."""
 
@@ -114,6 +117,8 @@ class Replica(Daemon):
                 self.settings.state_dir,
                 database_url=self.url,
                 artifact_store=self.settings.artifact_store,
+                # Each worker's operation, the leader's pass, drift and the HTTP API.
+                max_connections=self.settings.parallelism + POOL_SPARE,
             )
         )
         self.queue = WorkQueue(self.url, self.scope)
@@ -124,12 +129,11 @@ class Replica(Daemon):
             self.url, self.scope, repo=display_url(self.mirror.url), branch=self.settings.branch
         )
         for each in (self.queue, self.drift, self.polls, self.replicas, self.heads):
-            close = getattr(each, "close", None)
-            if close is not None:
-                self._exit.callback(close)
+            self._exit.callback(each.close)
         self._waiter = JobWaiter(self.queue)
         self._exit.callback(self._waiter.close)
         self.replicas.register(store.owner_token, self.host, os.getpid())
+        self._exit.callback(_quietly, self.replicas.deregister)  # status stops listing it
         self._db_ok.set()
         return store
 
@@ -172,25 +176,16 @@ class Replica(Daemon):
             extra={"event": "started", "replica": self._context().store.owner_token},
         )
 
-    def drain(self) -> bool:
-        """Stop claiming and leading; wait (grace period) for the running jobs."""
+    def _stop_starting(self) -> None:
+        """Stop claiming and leading (pass threads waiting for jobs give up)."""
         self._stop.set()
         self._leading.clear()
         self._waiter.abandon("the replica is stopping")
-        ctx = self._context()
-        running = ctx.inflight.count
-        log.info(
-            "stopping: no new jobs; waiting up to %gs for %d running operation(s)",
-            self.settings.grace_period,
-            running,
-            extra={"event": "draining", "running": running},
-        )
-        finished = ctx.inflight.drain(self.settings.grace_period)
+
+    def _drained(self) -> None:
         leader = self._threads[0] if self._threads else None
         if leader is not None:
             leader.join(timeout=10.0)  # it releases the leader lock as it ends
-        self.notifier.close()
-        return finished
 
     # ------------------------------------------------------------ leading
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from infra_gitops import config, discovery, git
@@ -27,6 +28,7 @@ from infra_gitops.daemon.windows import apply_hold
 from infra_gitops.errors import GitError, GitOpsError
 from infra_gitops.leftovers import owned_name
 from infra_gitops.models import Commit, Stack, StackOutcome
+from infra_gitops.postgres import DatabaseUrl
 from infra_gitops.progress import Progress
 from infra_gitops.runs import RunStore
 from infra_gitops.session import Options, open_session
@@ -45,6 +47,18 @@ class RollbackRequest:
     """Pause auto-apply instead of making a revert commit."""
     lock_wait: float = 300.0
     timeout: float = 1800.0
+    database_url: DatabaseUrl | None = None
+    """The daemon's run records in PostgreSQL; None: SQLite in the state dir."""
+    artifact_store: str | None = None
+
+    def records(self, state_dir: Path) -> Callable[[], AbstractContextManager[RunStore]]:
+        """Opens the run store this request names (the daemon's records)."""
+        return partial(
+            RunStore.open,
+            state_dir,
+            database_url=self.database_url,
+            artifact_store=self.artifact_store,
+        )
 
 
 @dataclass(frozen=True)
@@ -81,7 +95,7 @@ def roll_back(state_dir: Path, request: RollbackRequest, progress: Progress) -> 
             sticking, stack = _stick(state_dir, request, clone, at_target, target.sha, head, reason)
         progress.say(f"{stack.name}: {sticking.detail}")
         outcome = _apply(state_dir, request, clone, target.sha, stack.name, progress)
-    _record(state_dir, outcome, target.sha, reason, sticking)
+    _record(state_dir, request, outcome, target.sha, reason, sticking)
     return RollbackResult(stack.name, target, reason, outcome, sticking)
 
 
@@ -104,7 +118,8 @@ def _stick(
     if hold is not None:
         raise GitOpsError(f"{stack.name}: rollback not applied: {hold}")
     if request.pause:
-        return _pause(state_dir, stack.name, head, reason, "--pause asked for it"), stack
+        records = request.records(state_dir)
+        return _pause(records, stack.name, head, reason, "--pause asked for it"), stack
     sticking = _revert_or_pause(
         clone,
         request.branch,
@@ -114,7 +129,7 @@ def _stick(
         sha,
         head,
         reason,
-        state_dir,
+        request.records(state_dir),
         git.remote_for(request.remote or _daemon_remote(state_dir)),
     )
     return sticking, stack
@@ -151,8 +166,14 @@ def _tree_at(clone: Path, sha: str) -> Iterator[Path]:
         shutil.rmtree(dest, ignore_errors=True)
 
 
-def _pause(state_dir: Path, stack: str, head: str, reason: str, why: str) -> Sticking:
-    with RunStore.open(state_dir) as store:
+def _pause(
+    records: Callable[[], AbstractContextManager[RunStore]],
+    stack: str,
+    head: str,
+    reason: str,
+    why: str,
+) -> Sticking:
+    with records() as store:
         store.update_stack_state(stack, paused_at_commit=head, pause_reason=reason)
     return Sticking(
         "pause",
@@ -169,7 +190,7 @@ def _revert_or_pause(
     sha: str,
     head: str,
     reason: str,
-    state_dir: Path,
+    records: Callable[[], AbstractContextManager[RunStore]],
     remote: git.Remote,
 ) -> Sticking:
     try:
@@ -177,7 +198,7 @@ def _revert_or_pause(
             raise _CannotRevert(f"gitops.yaml at the tip of {branch} is invalid")
         revert = _revert_commit(clone, at_target, at_head, stack, sha, reason)
     except _CannotRevert as exc:
-        return _pause(state_dir, stack, head, reason, f"no revert commit: {exc}")
+        return _pause(records, stack, head, reason, f"no revert commit: {exc}")
     if revert is None:
         return Sticking("none", f"branch {branch} already declares {stack} as {sha[:10]} did")
     with git.open_repo(clone) as repo:
@@ -185,9 +206,7 @@ def _revert_or_pause(
             # The clone's origin has no credentials: they come as for the clone.
             git.push_head(repo, branch, remote)
         except GitError as exc:
-            return _pause(
-                state_dir, stack, head, reason, f"the revert commit was not pushed: {exc}"
-            )
+            return _pause(records, stack, head, reason, f"the revert commit was not pushed: {exc}")
     return Sticking(
         "revert",
         f"made revert commit {revert[:10]} restoring {stack} as {sha[:10]} declared it, "
@@ -274,6 +293,8 @@ def _apply(
         timeout=request.timeout,
         lock_wait=request.lock_wait,
         trigger="rollback",
+        database_url=request.database_url,
+        artifact_store=request.artifact_store,
     )
     with open_session(session_options, progress) as session:
         return session.runner.apply(session.manifest.stack(name), None)
@@ -291,14 +312,19 @@ def _has_commit(repo_path: Path, sha: str) -> bool:
 
 
 def _record(
-    state_dir: Path, outcome: StackOutcome, sha: str, reason: str, sticking: Sticking
+    state_dir: Path,
+    request: RollbackRequest,
+    outcome: StackOutcome,
+    sha: str,
+    reason: str,
+    sticking: Sticking,
 ) -> None:
     if outcome.run_id is None:
         return
     facts = {"reason": reason, "rollback_to": sha, "method": sticking.method}
     if sticking.revert_commit:
         facts["revert_commit"] = sticking.revert_commit
-    with RunStore.open(state_dir) as store:
+    with request.records(state_dir)() as store:
         store.attach(outcome.run_id, "rollback.json", json.dumps(facts, indent=2) + "\n")
     run = outcome.run
     if run is None:

@@ -17,8 +17,9 @@ from postgres_server import PostgresServer
 
 from infra_gitops import process
 from infra_gitops.coordination.locks import FileStackLocks, PostgresStackLocks, StackLocks
+from infra_gitops.coordination.queue import WorkQueue
 from infra_gitops.errors import EngineError, GitOpsError, LockHeldError
-from infra_gitops.postgres import DatabaseUrl
+from infra_gitops.postgres import DatabaseError, DatabaseUrl
 
 MakeLocks = Callable[[str], StackLocks]
 """A replica's locks, by its owner token."""
@@ -26,8 +27,9 @@ MakeLocks = Callable[[str], StackLocks]
 HOLDER = """
 import sys, time
 from pathlib import Path
+from infra_gitops.coordination.queue import WorkQueue
 from infra_gitops.coordination.locks import FileStackLocks, PostgresStackLocks
-from infra_gitops.postgres import DatabaseUrl
+from infra_gitops.postgres import DatabaseError, DatabaseUrl
 kind, where, stack, seconds = sys.argv[1:5]
 locks = (
     FileStackLocks(Path(where)) if kind == "file"
@@ -161,6 +163,14 @@ def test_a_lost_connection_sets_lost_and_stops_the_engine_under_it(
     assert "lock this operation held was lost" in str(failure[0])
     for pid in pids:  # the shell and its child: the whole group (zombies count as gone)
         assert not process.running(pid)
+
+    # While the database is down: a clear error naming it, never its password.
+    with pytest.raises(DatabaseError) as caught, locks.hold("network"):
+        pytest.fail("a lock was taken without a database")
+    assert url.display in str(caught.value) and restarted.password not in str(caught.value)
+    with pytest.raises(DatabaseError) as caught:
+        WorkQueue(url, "repo-a").claim("replica-1")
+    assert url.display in str(caught.value) and restarted.password not in str(caught.value)
 
     restarted.start()
     with locks.hold("network", wait=5) as again:

@@ -3,17 +3,19 @@ one active job per stack, jobs of a dead claimer interrupted and never run again
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from coord_helpers import Helpers
+from postgres_server import PostgresServer
 
 from infra_gitops import postgres
 from infra_gitops.coordination import queue as queue_module
@@ -206,3 +208,52 @@ def _eventually(fetch: Callable[[], list[Any]], within: float = 10) -> list[Any]
     while not (got := fetch()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return got
+
+
+class _AnswerLost:
+    """A connection whose statements run, and whose answers are lost on the way back
+    (fault injection: the connection broke after the database committed)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, *args: Any) -> Any:
+        self._conn.execute(*args)
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+
+def test_a_claim_whose_answer_was_lost_is_handed_out_by_the_next_claim(
+    url: DatabaseUrl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = WorkQueue(url, SCOPE)
+    first = queue.enqueue("network", "apply", "c1", "poll")
+    second = queue.enqueue("app", "apply", "c1", "poll")
+    real_use = queue._db.use
+
+    @contextlib.contextmanager
+    def lossy_use() -> Iterator[Any]:
+        with real_use() as conn:
+            yield _AnswerLost(conn)
+
+    monkeypatch.setattr(queue._db, "use", lossy_use)
+    with pytest.raises(postgres.DatabaseError):
+        queue.claim("replica-1")
+    monkeypatch.setattr(queue._db, "use", real_use)
+    stored = queue.get(first.id)
+    assert stored is not None and stored.state == "running"  # committed, answer lost
+
+    assert WorkQueue(url, SCOPE).claim("replica-2") == queue.get(second.id)  # not it
+    recovered = queue.claim("replica-1")
+    assert recovered is not None and recovered.id == first.id
+    assert queue.claim("replica-1") is None  # handed out once
+
+
+def test_the_first_call_after_a_database_restart_works(
+    url: DatabaseUrl, restarted: PostgresServer
+) -> None:
+    queue = WorkQueue(url, SCOPE)
+    queue.enqueue("network", "plan", "c1", "poll")
+    assert queue.pending_count() == 1
+    restarted.stop()
+    restarted.start()
+    assert queue.pending_count() == 1  # on a new connection, not an error first

@@ -16,6 +16,7 @@ from daemon_helpers import cli_argv
 from infra_gitops.daemon.contracts import SyncStatus
 from infra_gitops.daemon.status import RECENT_RUNS, derive_view, stack_views
 from infra_gitops.models import Commit, ResourceChange, RunKind, RunStatus
+from infra_gitops.postgres import DatabaseUrl
 from infra_gitops.runs import RunStore
 
 ONE = Commit("1" * 40, "A", "a@x", "2026-01-01T00:00:00+00:00", "one")
@@ -37,8 +38,8 @@ def _status(store: RunStore) -> tuple[SyncStatus, str]:
     return view.status, view.message
 
 
-def test_the_life_of_a_stack(tmp_path: Path) -> None:
-    with RunStore.open(tmp_path) as store:
+def test_the_life_of_a_stack(tmp_path: Path, records_url: DatabaseUrl | None) -> None:
+    with RunStore.open(tmp_path, database_url=records_url) as store:
         assert _status(store)[0] is SyncStatus.UNKNOWN
         _record(store, RunKind.APPLY, RunStatus.APPLIED)
         assert _status(store)[0] is SyncStatus.SYNCED
@@ -58,8 +59,10 @@ def test_the_life_of_a_stack(tmp_path: Path) -> None:
         assert view.last_drift_check is not None
 
 
-def test_status_lists_recorded_stacks_without_a_daemon(tmp_path: Path) -> None:
-    with RunStore.open(tmp_path) as store:
+def test_status_lists_recorded_stacks_without_a_daemon(
+    tmp_path: Path, records_url: DatabaseUrl | None
+) -> None:
+    with RunStore.open(tmp_path, database_url=records_url) as store:
         _record(store, RunKind.APPLY, RunStatus.APPLIED)
         (view,) = stack_views(store)
     assert (view.name, view.status, view.applied_commit) == ("s", SyncStatus.SYNCED, ONE.sha)

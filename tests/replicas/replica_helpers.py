@@ -139,3 +139,8 @@ def state_unlocked(world: World) -> bool:
 
 def log_dir(world: World) -> Path:
     return world.state_dir.parent
+
+
+def metrics_text(daemon: DaemonProc) -> str:
+    with urllib.request.urlopen(daemon.url + "/metrics", timeout=10) as response:
+        return response.read().decode()

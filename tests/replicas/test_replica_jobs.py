@@ -113,7 +113,7 @@ def test_the_executor_waits_for_the_job_a_worker_runs_and_returns_its_record(
             for n in ("one", "two")
         ]
         futures = [pool.submit(executor.run, ctx, op, cast(Any, None)) for op in ops]
-        claimed = []
+        claimed: list[Job] = []
         while len(claimed) < 2:
             job = queue.claim("worker-token")
             if job is not None:

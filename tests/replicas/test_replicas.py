@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import signal
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from daemon_helpers import MANIFEST, World, wait_for
 from postgres_server import PostgresServer
-from replica_helpers import Replicas, no_overlaps, post_push, state_unlocked
+from replica_helpers import Replicas, metrics_text, no_overlaps, post_push, state_unlocked
 
 pytestmark = pytest.mark.e2e
 
@@ -60,10 +61,30 @@ def test_a_pushed_commit_is_applied_once_and_a_webhook_to_a_follower_triggers_it
     assert replicas.runs(commit_sha=second, stack="storage", kind="apply") == []  # untouched
     owners = {r.owner_pid for r in replicas.runs(kind="apply")}
     assert owners <= {a.proc.pid, b.proc.pid}
+    code, stacks = follower.get("/api/stacks")  # from the shared records
+    assert code == 200
+    assert {s["name"]: (s["status"], s["applied_commit"]) for s in stacks} == {
+        "storage": ("Synced", first),
+        "app": ("Synced", second),
+    }
+    assert "infra_gitops_replica_leader 1.0" in metrics_text(leader)
+    assert "infra_gitops_replica_leader 0.0" in metrics_text(follower)
+    status = world.cli("status")  # the database from the environment
+    assert status.returncode == 0, status.stderr
+    assert "2 alive" in status.stdout
+    (leading_line,) = [line for line in status.stdout.splitlines() if line.endswith("leader")]
+    assert f"pid {leader.proc.pid}," in leading_line
+    password = urlsplit(database_url).password
+    assert password and all(password not in d.log for d in (a, b))
+    assert password not in status.stdout + status.stderr
     for daemon in (a, b):
         code, body = daemon.get("/readyz")
         assert code == 200, body
-        assert "@" not in body["database"] or ":***@" in body["database"]
+        assert ":***@" in body["database"]
+
+    leader.signal(signal.SIGTERM)  # drains, and lets go of the leader lock
+    assert leader.wait(timeout=60) == 0, leader.log
+    assert replicas.leader(follower) is follower
 
 
 def test_drift_checks_are_shared_and_never_doubled(world: World, database_url: str) -> None:

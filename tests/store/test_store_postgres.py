@@ -10,16 +10,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from postgres_server import PostgresServer
 
+from infra_gitops import postgres
 from infra_gitops.errors import GitOpsError, RunStoreError
 from infra_gitops.models import Commit, RunKind, RunStatus
 from infra_gitops.postgres import DATABASE_URL_ENV, DatabaseError, DatabaseUrl
 from infra_gitops.runs import RunStore
+from infra_gitops.store.postgres import _Tx
 
 COMMIT = Commit("c" * 40, "Ada", "ada@example.com", "2026-11-23T17:00:00+00:00", "msg")
 
@@ -153,7 +156,7 @@ def test_a_database_dropped_and_created_again_is_an_error_never_a_new_history(
 
 
 def test_concurrent_writers_of_two_stores_lose_and_duplicate_nothing(
-    tmp_path: Path, url: DatabaseUrl
+    tmp_path: Path, url: DatabaseUrl, postgres_server: PostgresServer
 ) -> None:
     per_thread, threads_per_store = 20, 4
     errors: list[BaseException] = []
@@ -192,6 +195,9 @@ def test_concurrent_writers_of_two_stores_lose_and_duplicate_nothing(
         assert all(r.status is RunStatus.NO_CHANGES for r in recorded)
         assert sorted(b.stack_states()) == ["s0", "s1", "s2", "s3", "s4"]
         assert sorted(noted) == [False] * (2 * threads_per_store - 1) + [True]
+    name = url.dsn.rsplit("/", 1)[1]
+    sessions = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'"
+    assert postgres_server.psql(sessions) == "0"  # pools and leases closed on exit
 
 
 def test_the_password_is_in_no_error(postgres_server: PostgresServer, tmp_path: Path) -> None:
@@ -204,3 +210,46 @@ def test_the_password_is_in_no_error(postgres_server: PostgresServer, tmp_path: 
             pass
         assert secret not in str(caught.value)
         assert url.display in str(caught.value)
+
+
+def test_run_queries_walk_an_index_never_the_whole_table(
+    store: RunStore,
+    url: DatabaseUrl,
+    postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # History grows without bound: the newest runs, one stack's runs, the newest runs
+    # of many stacks and the list of stacks must be index walks, as on SQLite.
+    postgres_server.psql(
+        "INSERT INTO runs (id, stack, kind, trigger, status, engine, commit_sha, "
+        "commit_author, commit_email, commit_date, commit_message, commit_dirty, "
+        "started_at, owner_pid, owner_host) "
+        f"SELECT to_char(g, 'FM0000000'), 's' || (g % 200), '{RunKind.PLAN}', 'cli', "
+        f"'{RunStatus.NO_CHANGES}', 'terraform', repeat('a', 40), 'a', 'a@x', '2026', 'm', "
+        "0, to_char(g, 'FM0000000'), 1, 'h' FROM generate_series(1, 20000) AS g; "
+        "ANALYZE runs",
+        database=url.dsn.rsplit("/", 1)[1],
+    )
+    statements: list[tuple[str, Sequence[Any]]] = []
+    execute = _Tx.execute
+
+    def traced(self: _Tx, sql: str, params: Sequence[Any] = ()) -> Any:
+        statements.append((sql, params))
+        return execute(self, sql, params)
+
+    monkeypatch.setattr(_Tx, "execute", traced)
+    store.list(limit=20)
+    store.list(stack="s1", limit=20)
+    store.list(stack="s1", kind=RunKind.PLAN, limit=20)
+    assert len(store.recent_runs_by_stack(["s1", "s2"], per_stack=50)["s2"]) == 50
+    assert len(store.stack_names()) == 200
+    monkeypatch.undo()
+
+    on_runs = [(sql, params) for sql, params in statements if " runs" in sql.replace("\n", " ")]
+    assert len(on_runs) == 5
+    with postgres.connection(url) as conn:
+        for sql, params in on_runs:
+            rows = conn.execute("EXPLAIN " + sql.replace("?", "%s"), params).fetchall()
+            plan = "\n".join(row["QUERY PLAN"] for row in rows)
+            assert "Seq Scan on runs" not in plan, plan
+            assert "Index" in plan, plan
