@@ -139,6 +139,8 @@ class ScaleStep:
     jobs_per_s: float
     change_s: float
     """Push to the last changed stack applied."""
+    decide_s: list[float]
+    """Per repo: push to the commit's first job queued (the leader's poll and decision)."""
     lag_busy: list[float]
     lag_idle: list[float]
     start_s: list[float]
@@ -169,6 +171,7 @@ class _StepMarks:
     applied: float
     idle_until: float
     pushes: list[tuple[float, float, float]]
+    decided: list[float]
 
 
 def measure_scale(
@@ -281,6 +284,7 @@ def measure_scale(
                 changed=m.changed,
                 jobs_per_s=_jobs_per_s(spans, m.commits),
                 change_s=m.applied - m.pushed,
+                decide_s=[at - m.pushed for at in m.decided],
                 lag_busy=[lag for at, lag in lags if m.pushed <= at <= m.applied],
                 lag_idle=[lag for at, lag in lags if m.applied < at <= m.idle_until],
                 start_s=[first - pushed for first, _, pushed in m.pushes],
@@ -344,6 +348,7 @@ def _step(
 
     wait_for(f"{expected} changed stacks applied", applied, timeout, every=0.2)
     applied_at = time.time()
+    decided = [_first_queued(databases[name], sha) for name, sha in commits.items()]
     say(f"scale R={count}: applied in {applied_at - pushed:.0f} s; {idle_s:.0f} s of drift ...")
     idle_until = applied_at + idle_s
     while time.time() < idle_until:
@@ -355,7 +360,14 @@ def _step(
         for repo in made
     ]
     return _StepMarks(
-        count, expected, frozenset(commits.values()), pushed, applied_at, idle_until, pushes
+        count,
+        expected,
+        frozenset(commits.values()),
+        pushed,
+        applied_at,
+        idle_until,
+        pushes,
+        decided,
     )
 
 
@@ -401,6 +413,17 @@ def _one_push(
     ]
     first = min(datetime.fromisoformat(r.started_at).timestamp() for r in runs)
     return first, ended, pushed
+
+
+def _first_queued(database_url: str, sha: str) -> float:
+    """When the first job of commit sha was queued (time.time())."""
+    url = postgres.DatabaseUrl.parse(database_url)
+    with postgres.connection(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT min(enqueued_at) AS first FROM jobs WHERE commit_sha = %s", (sha,)
+        ).fetchone()
+    assert row is not None and row["first"] is not None
+    return float(row["first"].timestamp())
 
 
 def _settled(database_url: str, sha: str, stacks: int) -> bool:
@@ -675,14 +698,16 @@ def report(r: Results, command: str) -> str:
             f"{x.first_replicas} replica(s) per repo took {x.first_sync_s:.0f} s from their "
             f"start ({x.first_jobs_per_s:.1f} jobs/s); then per fleet size:",
             "",
-            "| replicas per repo | changed stacks | jobs/s | push to all applied "
+            "| replicas per repo | changed stacks | push to first job queued | jobs/s "
+            "| push to all applied "
             "| drift lag p50 / p95 while applying | drift lag p50 / p95 idle | drift checks "
             "| push to first run started | push to applied (1 stack) |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for step in x.steps:
             lines.append(
-                f"| {step.replicas} | {step.changed:,} | {step.jobs_per_s:.1f} "
+                f"| {step.replicas} | {step.changed:,} | {_median(step.decide_s)} "
+                f"| {step.jobs_per_s:.1f} "
                 f"| {step.change_s:.0f} s | {_pcts(step.lag_busy)} | {_pcts(step.lag_idle)} "
                 f"| {len(step.lag_busy) + len(step.lag_idle)} | {_median(step.start_s)} "
                 f"| {_median(step.applied_s)} |"
