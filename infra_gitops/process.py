@@ -51,7 +51,10 @@ def run(
 
     The child gets its own session, so a timeout kills the whole process group
     (Terraform and the provider plugins it started), never just the parent.
+    Under cancel_on(event), a set event stops it (or never lets it start).
     """
+    if _cancel_requested():
+        raise EngineError(_lost_lock_message(argv, "was not started"))
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
@@ -82,10 +85,7 @@ def run(
             reader.join(timeout=5)
         _close_pipes(proc)
         raise EngineError(
-            f"{Path(argv[0]).name} {' '.join(argv[1:2])} was stopped, with its child "
-            "processes: the lock this operation held was lost (its database connection "
-            "broke), so another replica may take the stack over; nothing more is done "
-            "under a lock nobody can vouch for"
+            _lost_lock_message(argv, "was stopped, with its child processes")
         ) from None
     except subprocess.TimeoutExpired:
         kill_group(proc)
@@ -120,6 +120,18 @@ def cancel_on(event: threading.Event) -> Iterator[None]:
 
 class _Cancelled(Exception):
     pass
+
+
+def _cancel_requested() -> bool:
+    return any(event.is_set() for event in _cancel_events.__dict__.get("events", ()))
+
+
+def _lost_lock_message(argv: Sequence[str], what: str) -> str:
+    return (
+        f"{Path(argv[0]).name} {' '.join(argv[1:2])} {what}: the lock this operation held "
+        "was lost (its database connection broke), so another replica may take the stack "
+        "over; nothing more is done under a lock nobody can vouch for"
+    )
 
 
 def _wait(proc: subprocess.Popen[str], timeout: float) -> int:

@@ -77,6 +77,10 @@ def channel(kind: str, scope: str) -> str:
     return f"infra_gitops_{kind}_{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
 
 
+_BURST_S = 0.01
+"""After a notification, how long a listener keeps gathering those that follow."""
+
+
 class Listener:
     """A dedicated connection LISTENing on one channel, for waiting on NOTIFYs.
 
@@ -94,26 +98,36 @@ class Listener:
     def wait(self, timeout: float) -> bool:
         """Whether a notification came within timeout (False: timed out, or the
         database could not be listened to, and the time was slept instead)."""
+        return bool(self.collect(timeout))
+
+    def collect(self, timeout: float) -> list[str]:
+        """The payloads of the notifications that came within timeout: returns soon
+        after the first, with those of a burst that came with it (one wake-up for
+        many). Empty when none came, or when the database could not be listened to
+        (the time was slept instead)."""
         if not self._lock.acquire(blocking=False):
             time.sleep(max(timeout, 0))  # another thread listens: poll instead
-            return False
+            return []
         try:
-            return self._wait(timeout)
+            return self._collect(timeout)
         finally:
             self._lock.release()
 
-    def _wait(self, timeout: float) -> bool:
+    def _collect(self, timeout: float) -> list[str]:
         started = time.monotonic()
         try:
             with postgres.translated_errors(self.url, f"listening on {self.channel}"):
                 conn = self._listening()
-                for _ in conn.notifies(timeout=max(timeout, 0.001), stop_after=1):
-                    return True
-                return False
+                payloads = [
+                    n.payload for n in conn.notifies(timeout=max(timeout, 0.001), stop_after=1)
+                ]
+                if payloads:
+                    payloads += [n.payload for n in conn.notifies(timeout=_BURST_S)]
+                return payloads
         except postgres.DatabaseError:
             self._drop()
             time.sleep(max(timeout - (time.monotonic() - started), 0))
-            return False
+            return []
 
     def _listening(self) -> psycopg.Connection[Any]:
         conn = self._conn

@@ -207,25 +207,35 @@ class WorkQueue:
         """The finished (done or interrupted) jobs among job_ids, by id: returns once all
         are finished (with first=True: once any is), or at timeout with those that are.
         Woken by NOTIFY when a job finishes; re-reads at least every 0.5 s anyway."""
-        wanted = list(dict.fromkeys(job_ids))
+        wanted = set(job_ids)
+        finished: dict[int, Job] = {}
         deadline = time.monotonic() + max(timeout, 0)
+        notified: set[int] | None = None  # None: read every unfinished job
+        next_full_read = 0.0
         while True:
-            finished = self._finished_among(wanted)
+            now = time.monotonic()
+            if notified is None or now >= next_full_read:
+                # Every slice anyway: a notification may have been missed.
+                finished.update(self._finished_among(wanted - finished.keys()))
+                next_full_read = now + _POLL_S
+            elif notified:
+                finished.update(self._finished_among((notified & wanted) - finished.keys()))
             if len(finished) == len(wanted) or (first and finished):
                 return finished
             left = deadline - time.monotonic()
             if left <= 0:
                 return finished
-            self._finished.wait(min(_POLL_S, left))
+            payloads = self._finished.collect(min(_POLL_S, left))
+            notified = {int(p) for p in payloads if p.isdigit()}
 
-    def _finished_among(self, job_ids: list[int]) -> dict[int, Job]:
+    def _finished_among(self, job_ids: set[int]) -> dict[int, Job]:
         if not job_ids:
             return {}
         with self._db.use() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM jobs WHERE id = ANY(%s) "
                 "AND state IN ('done', 'interrupted')",
-                (job_ids,),
+                (list(job_ids),),
             ).fetchall()
         return {row["id"]: _job(row) for row in rows}
 

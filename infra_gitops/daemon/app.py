@@ -7,6 +7,11 @@ together; implements DaemonApi for the HTTP server.
 One daemon per state directory (an flock on <state_dir>/daemon.lock); a second one
 refuses to start. Stopping drains: nothing new starts, running operations get the
 grace period to finish.
+
+This is the embedded daemon (SQLite, file locks, an in-process scheduler). Replica
+(daemon/replicas.py) is the same daemon as one of several on a PostgreSQL database: it
+overrides the hooks here (_open_store, _stack_locks, _executor, _stop_starting,
+_drained, _sync_drift_jobs) and keeps the rest (the poll, drift checks, the API).
 """
 
 from __future__ import annotations

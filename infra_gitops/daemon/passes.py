@@ -65,7 +65,11 @@ class Operation:
 
     @property
     def kind(self) -> RunKind:
-        return RunKind.APPLY if self.action is ActionKind.APPLY else RunKind.PLAN
+        return _run_kind(self.action)
+
+
+def _run_kind(action: ActionKind) -> RunKind:
+    return RunKind.APPLY if action is ActionKind.APPLY else RunKind.PLAN
 
 
 class PassAbandoned(Exception):  # noqa: N818 (a state, not a failure of the commit)
@@ -302,7 +306,7 @@ def run_operation(
 ) -> StackOutcome:
     """A decided operation carried out here, at commit sha (a replica's worker runs the
     jobs of the shared queue so): exactly as the embedded daemon carries it out."""
-    kind = RunKind.APPLY if action is ActionKind.APPLY else RunKind.PLAN
+    kind = _run_kind(action)
     try:
         with ctx.at_commit(sha, trigger, lock_wait=ctx.settings.lock_wait) as (view, runner):
             if name not in view.manifest.names:
@@ -314,7 +318,7 @@ def run_operation(
 
 
 def _operate(ctx: Context, runner: StackRunner, stack: Stack, action: ActionKind) -> StackOutcome:
-    kind = RunKind.APPLY if action is ActionKind.APPLY else RunKind.PLAN
+    kind = _run_kind(action)
     with ctx.guard.hold(stack.name), ctx.inflight.run() as allowed:
         if not allowed:
             return StackOutcome(stack.name, kind, RunStatus.SKIPPED, error="the daemon is stopping")

@@ -43,7 +43,7 @@ from infra_gitops.coordination.queue import Job, WorkQueue
 from infra_gitops.coordination.replicas import Replicas
 from infra_gitops.daemon import passes
 from infra_gitops.daemon.app import Daemon, log_interrupted
-from infra_gitops.daemon.contracts import Metrics, Notifier
+from infra_gitops.daemon.contracts import Metrics, Notifier, StackView
 from infra_gitops.daemon.jobs import JobWaiter, SharedExecutor
 from infra_gitops.daemon.metrics import ReplicaGauges
 from infra_gitops.daemon.mirror import display_url
@@ -138,7 +138,11 @@ class Replica(Daemon):
         return store
 
     def _stack_locks(self, store: RunStore) -> StackLocks:
-        self._locks = PostgresStackLocks(self.url, store.owner_token, scope=self.scope)
+        # Keyed by stack name only, as a person's command given --database-url keys them
+        # (it knows no repository URL): the two exclude each other. Same-named stacks of
+        # two repositories sharing the database then exclude each other too (a wait, or
+        # a drift check put off to its next turn), never a loss of safety.
+        self._locks = PostgresStackLocks(self.url, store.owner_token)
         return self._locks
 
     def _executor(self) -> passes.Executor:
@@ -321,7 +325,8 @@ class Replica(Daemon):
                 ctx, job.stack, ActionKind(job.action), job.commit_sha, job.trigger
             )
         except GitOpsError as exc:
-            self.queue.finish(job.id, str(RunStatus.FAILED), str(exc))
+            # Nothing ran (the commit could not be fetched): safe to decide again.
+            self.queue.finish(job.id, str(RunStatus.INTERRUPTED), str(exc))
             return
         status = outcome.status
         if status is RunStatus.SKIPPED and outcome.run_id is None:
@@ -464,7 +469,7 @@ class Replica(Daemon):
         self.polls.request(reason)
         log.info("reconcile requested: %s", reason, extra={"event": "trigger"})
 
-    def stacks(self) -> list[Any]:
+    def stacks(self) -> list[StackView]:
         self._published_manifest()
         return super().stacks()
 

@@ -177,15 +177,17 @@ def test_a_lost_connection_sets_lost_and_stops_the_engine_under_it(
         assert not again.lost.is_set()
 
 
-def test_cancel_on_leaves_runs_alone_while_the_event_is_clear() -> None:
+def test_cancel_on_leaves_runs_alone_while_the_event_is_clear(tmp_path: Path) -> None:
     never = threading.Event()
     with process.cancel_on(never):
         done = process.run(["sh", "-c", "sleep 0.3; echo ok"], timeout=10)
     assert done.returncode == 0 and done.stdout.strip() == "ok"
     gone = threading.Event()
     gone.set()
-    with pytest.raises(EngineError), process.cancel_on(gone):
-        process.run(["sleep", "30"], timeout=60)
+    marker = tmp_path / "started"
+    with pytest.raises(EngineError, match="was not started"), process.cancel_on(gone):
+        process.run(["touch", str(marker)], timeout=60)
+    assert not marker.exists()  # never started under a lost lock
     assert process.run(["true"], timeout=10).returncode == 0  # outside: no cancel
 
 

@@ -257,3 +257,19 @@ def test_the_first_call_after_a_database_restart_works(
     restarted.stop()
     restarted.start()
     assert queue.pending_count() == 1  # on a new connection, not an error first
+
+
+def test_wait_finds_finished_jobs_without_notifications(
+    url: DatabaseUrl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = WorkQueue(url, SCOPE)
+    job = queue.enqueue("network", "plan", "c1", "poll")
+    # No notification ever arrives (a listener that cannot listen): polling finds it.
+    monkeypatch.setattr(queue._finished, "collect", lambda timeout: time.sleep(timeout) or [])
+    worker = WorkQueue(url, SCOPE)
+    claimed = worker.claim("w")
+    assert claimed is not None
+    threading.Timer(0.3, lambda: worker.finish(job.id, "no-changes", None)).start()
+    started = time.monotonic()
+    done = queue.wait([job.id], 10)
+    assert set(done) == {job.id} and time.monotonic() - started < 3
