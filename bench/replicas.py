@@ -10,13 +10,16 @@ database URL in $INFRA_GITOPS_DATABASE_URL (bench/replicas_fleet.py).
 
 1. scale: generated repos of stand-in stacks (bench/generate.py: a `/bin/sh` stand-in
    engine declared as each stack's `binary:`, never Terraform, with state shared by the
-   replicas as a state bucket would be), all auto-applied, with R replicas per repo:
-   - jobs per second: apply runs of the first commit / (last finished - first started);
+   replicas as a state bucket would be), all auto-applied. The first sync of every stack
+   with one replica per repo; then per fleet size R (1, 2, 4 replicas per repo; resized
+   by draining or starting replicas) a commit changing some stacks of every repo:
+   - push to its first job queued (the leader's poll and decision), jobs per second
+     (its applies over first start to last end), push to all applied;
    - drift lag: a drift run's start minus the due time it was claimed at (due times read
      from the drift schedule table every 0.2 s), p50/p95, for a subset of stacks checked
-     every minute, during the first sync and after it;
-   - start latency: a commit pushed to one stack, the webhook sent to a replica that does
-     not lead; push to the first run of that commit started, and to its apply's end;
+     every minute, while the change is applied and when idle after it;
+   - start latency: a commit changing one stack, the webhook sent to a replica that
+     does not lead; push to the first run of that commit started, and to its apply's end;
    - the record checks (bench/replicas_check.py): no stack ran twice at once, no apply
      started twice per (stack, commit), from the records and from the stand-in's log.
 2. chaos: one repo, 3 replicas, a stand-in apply that takes 1 s; replicas (the leader
