@@ -5,8 +5,10 @@
 # only: linux/amd64) needs >= 2.35. Python 3.11, the version the project is tested on.
 FROM python:3.11-slim
 
-# Optional extras, e.g. --build-arg EXTRAS=pulumi (the pulumi CLI itself is not included).
-ARG EXTRAS=""
+# Extras: postgres (psycopg) by default, so the same image runs the embedded daemon and
+# replicas on PostgreSQL (--database-url); e.g. --build-arg EXTRAS=postgres,pulumi adds
+# the Pulumi SDK (the pulumi CLI itself is not included).
+ARG EXTRAS="postgres"
 
 # git: the daemon clones and fetches the infra repo. ca-certificates: HTTPS remotes and
 # the Terraform registry.
