@@ -114,16 +114,24 @@ def _acquire(fd: int, state_dir: Path, stack_name: str, wait: float) -> None:
 
 def _held_error(state_dir: Path, stack_name: str, wait: float) -> LockHeldError:
     holder = _read_holder_settled(state_dir, stack_name)
+    where = f"lock file: {lock_path(state_dir, stack_name)}"
+    return held_error(stack_name, holder, wait, where, unknown="another process")
+
+
+def held_error(
+    stack_name: str, holder: LockHolder | None, wait: float, where: str, *, unknown: str
+) -> LockHeldError:
+    """The error for a stack lock another run keeps: who holds it, and where the lock is
+    (a file, a database), for whichever kind of lock found it held."""
     waited = f" (waited {wait:g}s)" if wait > 0 else ""
     if holder is None:
-        who = "another process (its details are not readable yet)"
+        who = f"{unknown} (its details are not readable yet)"
     else:
         run = f", run {holder.run_id}" if holder.run_id else ""
         who = f"pid {holder.pid} on host {holder.host} since {holder.since}{run}"
     return LockHeldError(
         f"stack '{stack_name}' is locked by {who}{waited}: another run of this stack is in "
-        f"progress; wait for it to finish or retry later (lock file: "
-        f"{lock_path(state_dir, stack_name)})",
+        f"progress; wait for it to finish or retry later ({where})",
         stack=stack_name,
         pid=holder.pid if holder else None,
         host=holder.host if holder else None,

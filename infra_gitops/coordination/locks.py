@@ -113,22 +113,8 @@ class PostgresStackLocks:
 
     def _held_error(self, conn: psycopg.Connection[Any], stack: str, wait: float) -> LockHeldError:
         holder = self._holder_settled(conn, stack)
-        waited = f" (waited {wait:g}s)" if wait > 0 else ""
-        if holder is None:
-            who = "another replica (its details are not written yet)"
-        else:
-            run = f", run {holder.run_id}" if holder.run_id else ""
-            who = f"pid {holder.pid} on host {holder.host} since {holder.since}{run}"
-        return LockHeldError(
-            f"stack '{stack}' is locked by {who}{waited}: another run of this stack is in "
-            f"progress; wait for it to finish or retry later (lock held in the database "
-            f"{self.url.display})",
-            stack=stack,
-            pid=holder.pid if holder else None,
-            host=holder.host if holder else None,
-            since=holder.since if holder else None,
-            run_id=holder.run_id if holder else None,
-        )
+        where = f"lock held in the database {self.url.display}"
+        return locking.held_error(stack, holder, wait, where, unknown="another replica")
 
     def _holder_settled(self, conn: psycopg.Connection[Any], stack: str) -> LockHolder | None:
         # The holder writes its details right after locking: give it a moment.
