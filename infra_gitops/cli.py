@@ -202,10 +202,10 @@ def _converted(dest: str, value: Any, origin: str, parser: argparse.ArgumentPars
 def build_parser() -> argparse.ArgumentParser:
     # The subcommands' copy of the global flags: no defaults of their own (SUPPRESS), so a
     # value given before the subcommand, or by the environment, is not overwritten.
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     global_actions = add_global_flags(common, default=argparse.SUPPRESS)
 
-    stacks = argparse.ArgumentParser(add_help=False)
+    stacks = Parser(add_help=False)
     stacks.add_argument(
         "--stack",
         action="append",
@@ -470,7 +470,7 @@ def _add_ci(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     # The daemon and rollback take a remote (URL or path) as --repo, not a local Path.
-    remote_common = argparse.ArgumentParser(add_help=False)
+    remote_common = Parser(add_help=False)
     for action in common._actions:
         if action.dest != "repo":
             remote_common._add_action(action)
