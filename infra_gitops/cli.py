@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
         "schema", parents=[common], help="print the JSON Schema of gitops.yaml"
     ).set_defaults(func="schema_cmd:run")
     _add_daemon_commands(sub, common)
-    _add_completion(sub)
+    _add_completion(sub, common)
     for path, summary, leaf in _leaf_parsers(parser):
         _finish_subcommand(path, summary, leaf, global_actions)
     return parser
@@ -355,8 +355,8 @@ def _sentence(summary: str) -> str:
     return summary[:1].upper() + summary[1:] + "." if summary else ""
 
 
-def _add_completion(sub: Any) -> None:
-    p = sub.add_parser("completion", help="print a shell completion script")
+def _add_completion(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("completion", parents=[common], help="print a shell completion script")
     p.add_argument(
         "shell",
         nargs="?",
@@ -422,7 +422,8 @@ _EXAMPLES = {
     ),
     "prune": _examples("infra-gitops prune old-stack --confirm"),
     "completion": _examples(
-        "source <(infra-gitops completion bash)            # in ~/.bashrc",
+        "infra-gitops completion bash > ~/.local/share/bash-completion/completions/infra-gitops",
+        "source <(infra-gitops completion bash)      # or this, in ~/.bashrc",
         "infra-gitops completion zsh > ~/.zfunc/_infra-gitops",
         "infra-gitops completion fish > ~/.config/fish/completions/infra-gitops.fish",
     ),
