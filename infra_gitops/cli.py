@@ -191,6 +191,11 @@ def _converted(dest: str, value: Any, origin: str, parser: argparse.ArgumentPars
         return Path(value if value is not None else ".")
     if dest == "state_dir":
         return None if value is None else Path(value)
+    if dest == "database_url" and value is not None:
+        try:  # checked here to name the variable; its messages hide the password
+            postgres.DatabaseUrl.parse(str(value))
+        except postgres.DatabaseError as exc:
+            parser.error(f"{origin}: {exc}")
     if dest == "artifact_store" and value is not None:
         try:
             return parse_artifact_store(str(value))
