@@ -375,3 +375,30 @@ def test_version() -> None:
     done = run("--version")
     assert done.returncode == 0
     assert done.stdout.strip() == f"infra-gitops {__version__}"
+
+
+def test_quiet_from_its_variable_or_before_the_subcommand_silences_progress(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "infra"
+    (repo / "app").mkdir(parents=True)
+    (repo / "app" / "main.tf").write_text("")
+    (repo / "gitops.yaml").write_text("version: 1\nstacks:\n  - {name: app, path: app}\n")
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+        subprocess.run(
+            ["git", "-c", "user.name=Ada", "-c", "user.email=ada@example.com", *argv],
+            cwd=repo,
+            check=True,
+            timeout=60,
+        )
+    # apply --from-plan says which commit it works on, then finds no stored plan (exit 1).
+    argv = ["apply", "--from-plan", "--store", str(tmp_path / "plans")]
+    env = {"INFRA_GITOPS_STATE_DIR": str(tmp_path / "state")}
+
+    def progress_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
+        assert done.returncode == 1 and "no stored plan" in done.stderr, done.stderr
+        return [line for line in done.stderr.splitlines() if line.startswith("[")]
+
+    assert progress_lines(run(*argv, env=env, cwd=repo))  # the check can see progress
+    assert progress_lines(run(*argv, env={**env, "INFRA_GITOPS_QUIET": "1"}, cwd=repo)) == []
+    assert progress_lines(run("-q", *argv, env=env, cwd=repo)) == []
