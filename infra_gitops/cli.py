@@ -323,7 +323,8 @@ def _leaf_parsers(
             child_path = f"{path} {name}".strip()
             if any(isinstance(a, argparse._SubParsersAction) for a in child._actions):
                 child.formatter_class = HelpFormatter
-                child.description = child.description or summaries.get(name)
+                child.description = child.description or _sentence(summaries.get(name, ""))
+                child.epilog = child.epilog or _EXAMPLES.get(child_path)
                 yield from _leaf_parsers(child, child_path)
             else:
                 yield child_path, summaries.get(name, ""), child
@@ -403,6 +404,7 @@ _EXAMPLES = {
         "infra-gitops apply --auto-approve",
         "infra-gitops apply --from-plan --store s3://plans/infra --auto-approve",
     ),
+    "ci": _examples("infra-gitops ci plan --store s3://plans/infra"),
     "ci plan": _examples(
         "infra-gitops ci plan --store s3://plans/infra",
         "infra-gitops ci plan --base origin/main --head HEAD --markdown plan.md",
