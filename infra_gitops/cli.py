@@ -6,16 +6,28 @@ a message on stderr and exit 1. Anything else is a bug and keeps its traceback.
 Parsing imports nothing heavy: each subcommand is named as "module:function" under
 infra_gitops.commands and imported when it runs, so `--help`, `status` and `history`
 do not pay for Git, the engines, the AWS SDK or the scheduler.
+
+The conventions a Terraform user expects are kept here, for every subcommand:
+- a usage error exits 1, as Terraform's do (exit 2 means "changes": plan, drift, ci plan);
+- the global flags go before or after the subcommand (the subcommand's value wins when
+  given twice), and each also comes from $INFRA_GITOPS_<FLAG> (a flag wins over it);
+- every subcommand's help has a description, examples and the defaults;
+- colour on a terminal only (never with $NO_COLOR or --no-color);
+- a reader that closes the pipe early (`history | head -1`) ends the command quietly.
 """
+
+# PYTHON_ARGCOMPLETE_OK  (lets argcomplete's global completion find this entry point)
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, NoReturn, TextIO, cast
 
 from infra_gitops import __version__, postgres, report
 from infra_gitops.commands import daemon, prune, rollback  # light: their add_arguments
@@ -28,36 +40,177 @@ from infra_gitops.store.artifacts import CHOICES_HELP, parse_artifact_store
 Command = Callable[[Options, argparse.Namespace, TextIO, Progress], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--repo", type=Path, default=Path("."), help="the infra repo (default: .)")
-    common.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="where records and working files live (default: $INFRA_GITOPS_HOME "
-        "or ~/.local/state/infra-gitops)",
-    )
-    common.add_argument(
-        "--database-url",
-        default=None,
-        metavar="URL",
-        help="PostgreSQL for the run records, shared by daemon replicas "
-        f"(default: ${postgres.DATABASE_URL_ENV}; else SQLite in the state dir). Keep the "
-        "password off the command line: use the variable, $PGPASSWORD or ~/.pgpass",
-    )
-    common.add_argument(
-        "--artifact-store",
-        type=_artifact_store,
-        default=None,
-        metavar="WHERE",
-        help=f"where plans and logs of runs are kept: {CHOICES_HELP} (default: files, "
-        "or database with --database-url)",
-    )
-    common.add_argument("--json", action="store_true", help="print a versioned JSON envelope")
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+ENV_PREFIX = "INFRA_GITOPS_"
 
-    stacks = argparse.ArgumentParser(add_help=False)
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors exit 1, as Terraform's do: exit 2 means
+    "changes" to plan, drift and ci plan, and a typo must never read as that.
+    Subparsers are made of the same class (add_subparsers takes type(self))."""
+
+    remote_repo = False
+    """--repo names a remote (URL or path, kept as text), not the local working tree."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples (the epilog) kept as written; every option's default shown, unless its
+    help already says it or it has none worth showing (a flag off, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if "default" in help_text or not _shows_default(action):
+            return help_text
+        return f"{help_text} (default: %(default)s)".lstrip()
+
+
+def _shows_default(action: argparse.Action) -> bool:
+    if action.default in (None, False, [], argparse.SUPPRESS) or action.nargs == 0:
+        return False
+    return bool(action.option_strings) or action.nargs in (argparse.OPTIONAL, "*")
+
+
+@dataclass(frozen=True)
+class GlobalFlag:
+    """A flag every subcommand takes, before or after it, also from $INFRA_GITOPS_<NAME>."""
+
+    dest: str
+    flags: tuple[str, ...]
+    help: str
+    boolean: bool = False
+    metavar: str | None = None
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.dest.upper()
+
+
+GLOBAL_FLAGS = (
+    GlobalFlag("repo", ("--repo",), "the infra repo (default: .)", metavar="PATH"),
+    GlobalFlag(
+        "state_dir",
+        ("--state-dir",),
+        "where records and working files live (default: $INFRA_GITOPS_HOME, "
+        "else ~/.local/state/infra-gitops)",
+        metavar="DIR",
+    ),
+    GlobalFlag(
+        "database_url",
+        ("--database-url",),
+        "PostgreSQL for the run records, shared by daemon replicas (default: SQLite in the "
+        "state dir). Keep the password off the command line: use the variable, "
+        "$PGPASSWORD or ~/.pgpass",
+        metavar="URL",
+    ),
+    GlobalFlag(
+        "artifact_store",
+        ("--artifact-store",),
+        f"where plans and logs of runs are kept: {CHOICES_HELP} (default: files, or "
+        "database with --database-url)",
+        metavar="WHERE",
+    ),
+    GlobalFlag("json", ("--json",), "print a versioned JSON envelope", boolean=True),
+    GlobalFlag("quiet", ("-q", "--quiet"), "no progress lines on stderr", boolean=True),
+    GlobalFlag(
+        "no_color",
+        ("--no-color",),
+        "no colour, even on a terminal (also: $NO_COLOR set to anything)",
+        boolean=True,
+    ),
+)
+GLOBAL_DESTS = frozenset(flag.dest for flag in GLOBAL_FLAGS)
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def add_global_flags(
+    parser: argparse.ArgumentParser, *, default: Any
+) -> frozenset[argparse.Action]:
+    """The global flags on parser: the top level (default None: "not given", resolved
+    later from the environment) or a subcommand (default SUPPRESS: keep what is there)."""
+    added = []
+    for flag in GLOBAL_FLAGS:
+        help_text = f"{flag.help} [env: ${flag.env}]"
+        if flag.boolean:
+            action = parser.add_argument(
+                *flag.flags, dest=flag.dest, action="store_true", default=default, help=help_text
+            )
+        else:
+            action = parser.add_argument(
+                *flag.flags, dest=flag.dest, default=default, metavar=flag.metavar, help=help_text
+            )
+        added.append(action)
+    return frozenset(added)
+
+
+def resolve_globals(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> argparse.Namespace:
+    """args with every global flag's value: the subcommand's, else the top level's, else
+    $INFRA_GITOPS_<FLAG>'s, else the default; a bad value is a usage error naming where
+    it came from (the flag or the variable)."""
+    env = os.environ if environ is None else environ
+    command_parser: argparse.ArgumentParser = args.command_parser
+    for flag in GLOBAL_FLAGS:
+        given = getattr(args, flag.dest, None)
+        raw = env.get(flag.env, "")
+        if flag.boolean:
+            setattr(args, flag.dest, bool(given) or _env_bool(flag.env, raw, command_parser))
+            continue
+        origin = flag.flags[0]
+        if given is None and raw.strip():
+            given, origin = raw, f"${flag.env}"
+        setattr(args, flag.dest, _converted(flag.dest, given, origin, command_parser))
+    for dest in getattr(args, "required_globals", ()):
+        if getattr(args, dest) is None:
+            flag = next(f for f in GLOBAL_FLAGS if f.dest == dest)
+            command_parser.error(
+                f"the following arguments are required: {flag.flags[-1]} (or ${flag.env})"
+            )
+    return args
+
+
+def _env_bool(name: str, raw: str, parser: argparse.ArgumentParser) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    parser.error(f"${name}: expected 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+
+
+def _converted(dest: str, value: Any, origin: str, parser: argparse.ArgumentParser) -> Any:
+    """A global flag's value as the commands take it (a local --repo is a Path)."""
+    if dest == "repo":
+        if getattr(parser, "remote_repo", False):
+            return None if value is None else str(value)
+        return Path(value if value is not None else ".")
+    if dest == "state_dir":
+        return None if value is None else Path(value)
+    if dest == "database_url" and value is not None:
+        try:  # checked here to name the variable; its messages hide the password
+            postgres.DatabaseUrl.parse(str(value))
+        except postgres.DatabaseError as exc:
+            parser.error(f"{origin}: {exc}")
+    if dest == "artifact_store" and value is not None:
+        try:
+            return parse_artifact_store(str(value))
+        except ValueError as exc:
+            parser.error(f"{origin}: {exc}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # The subcommands' copy of the global flags: no defaults of their own (SUPPRESS), so a
+    # value given before the subcommand, or by the environment, is not overwritten.
+    common = Parser(add_help=False)
+    global_actions = add_global_flags(common, default=argparse.SUPPRESS)
+
+    stacks = Parser(add_help=False)
     stacks.add_argument(
         "--stack",
         action="append",
@@ -88,12 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long for a stack held by another run (default: 0)",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="infra-gitops",
         description="GitOps for cloud infrastructure: plan, detect drift, apply and audit "
         "the stacks declared in a Git repo.",
+        epilog=_TOP_EXAMPLES,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"infra-gitops {__version__}")
+    add_global_flags(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser(
@@ -127,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func="apply:run")
     _add_ci(sub, common)
     p = sub.add_parser("history", parents=[common], help="the audit trail, newest first")
-    p.add_argument("--stack", default=None, metavar="NAME")
-    p.add_argument("--limit", type=positive_int, default=20, metavar="N")
+    p.add_argument("--stack", default=None, metavar="NAME", help="only this stack's runs")
+    p.add_argument("--limit", type=positive_int, default=20, metavar="N", help="runs shown")
     p.set_defaults(func="history:run")
     p = sub.add_parser("show", parents=[common], help="one run in detail")
     p.add_argument("run_id", metavar="RUN_ID")
@@ -148,14 +304,138 @@ def build_parser() -> argparse.ArgumentParser:
         "schema", parents=[common], help="print the JSON Schema of gitops.yaml"
     ).set_defaults(func="schema_cmd:run")
     _add_daemon_commands(sub, common)
+    _add_completion(sub, common)
+    for path, summary, leaf in _leaf_parsers(parser):
+        _finish_subcommand(path, summary, leaf, global_actions)
     return parser
 
 
-def _artifact_store(text: str) -> str:
-    try:
-        return parse_artifact_store(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _leaf_parsers(
+    parser: argparse.ArgumentParser, path: str = ""
+) -> Iterator[tuple[str, str, argparse.ArgumentParser]]:
+    """(command path such as "ci plan", its one-line help, its parser) for every command
+    that runs something, depth first."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        summaries = {choice.dest: choice.help or "" for choice in action._choices_actions}
+        for name, child in action.choices.items():
+            child_path = f"{path} {name}".strip()
+            if any(isinstance(a, argparse._SubParsersAction) for a in child._actions):
+                child.formatter_class = HelpFormatter
+                child.description = child.description or _sentence(summaries.get(name, ""))
+                child.epilog = child.epilog or _EXAMPLES.get(child_path)
+                yield from _leaf_parsers(child, child_path)
+            else:
+                yield child_path, summaries.get(name, ""), child
+
+
+def _finish_subcommand(
+    path: str,
+    summary: str,
+    leaf: argparse.ArgumentParser,
+    global_actions: frozenset[argparse.Action],
+) -> None:
+    """The conventions every subcommand follows, whoever added it: its help has a
+    description, examples and defaults; a global flag it defines itself (the daemon's
+    --repo, a remote) also yields to a value given before it or by the environment."""
+    leaf.formatter_class = HelpFormatter
+    leaf.description = leaf.description or _sentence(summary)
+    leaf.epilog = leaf.epilog or _EXAMPLES.get(path)
+    required: list[str] = []
+    for action in leaf._actions:
+        if action.help is None and _shows_default(action):
+            action.help = "(default: %(default)s)"
+        if action.dest not in GLOBAL_DESTS or action in global_actions:
+            continue
+        if action.dest == "repo" and isinstance(leaf, Parser):
+            leaf.remote_repo = True
+        if action.required:
+            action.required = False
+            required.append(action.dest)
+        action.default = argparse.SUPPRESS
+    leaf.set_defaults(command_parser=leaf, required_globals=tuple(required))
+
+
+def _sentence(summary: str) -> str:
+    return summary[:1].upper() + summary[1:] + "." if summary else ""
+
+
+def _add_completion(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("completion", parents=[common], help="print a shell completion script")
+    p.add_argument(
+        "shell",
+        nargs="?",
+        choices=["bash", "zsh", "fish"],
+        default=None,
+        help="the shell (default: the one $SHELL names)",
+    )
+    p.set_defaults(func="completion:run")
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+_TOP_EXAMPLES = (
+    _examples(
+        "infra-gitops plan                      # what would change, per stack",
+        "infra-gitops --state-dir /var/lib/ig status",
+        "INFRA_GITOPS_JSON=1 infra-gitops history --limit 5",
+        "infra-gitops COMMAND --help            # each command's flags and examples",
+    )
+    + "\n\nexit codes: 0 success, 1 error (a usage error too),"
+    "\n            2 changes (plan, drift, ci plan)."
+    "\nThe global flags go before or after COMMAND, and each also comes from"
+    "\n$INFRA_GITOPS_<FLAG> ($INFRA_GITOPS_STATE_DIR; =1 for --json, -q, --no-color)."
+    "\nA flag wins over its variable."
+)
+
+_EXAMPLES = {
+    "validate": _examples("infra-gitops validate", "infra-gitops validate --repo ./infra --json"),
+    "plan": _examples(
+        "infra-gitops plan",
+        "infra-gitops plan --stack network --stack app",
+        "infra-gitops plan --ref origin/main --json > plan.json",
+    ),
+    "drift": _examples("infra-gitops drift", "infra-gitops drift --stack app --heal"),
+    "apply": _examples(
+        "infra-gitops apply --stack app",
+        "infra-gitops apply --auto-approve",
+        "infra-gitops apply --from-plan --store s3://plans/infra --auto-approve",
+    ),
+    "ci": _examples("infra-gitops ci plan --store s3://plans/infra"),
+    "ci plan": _examples(
+        "infra-gitops ci plan --store s3://plans/infra",
+        "infra-gitops ci plan --base origin/main --head HEAD --markdown plan.md",
+        "infra-gitops ci plan --policy-only",
+    ),
+    "history": _examples("infra-gitops history", "infra-gitops history --stack app --limit 5"),
+    "show": _examples(
+        "infra-gitops show 20260101T120000-app-ab12",
+        "infra-gitops show 20260101T120000-app-ab12 --artifact plan.json > plan.json",
+    ),
+    "sandbox": _examples("infra-gitops sandbox up", "infra-gitops sandbox status --json"),
+    "schema": _examples("infra-gitops schema > gitops.schema.json"),
+    "daemon": _examples(
+        "infra-gitops daemon --repo https://git.example.com/infra.git",
+        "INFRA_GITOPS_DATABASE_URL=postgresql://ig@db/ig infra-gitops daemon --repo URL "
+        "--state-dir /var/lib/ig",
+    ),
+    "status": _examples("infra-gitops status", "infra-gitops status --stack app --json"),
+    "rollback": _examples(
+        "infra-gitops rollback app --to ab12cd3 --reason 'bad release'",
+        "infra-gitops rollback app --to ab12cd3 --pause",
+    ),
+    "prune": _examples("infra-gitops prune old-stack --confirm"),
+    "completion": _examples(
+        "infra-gitops completion bash > ~/.local/share/bash-completion/completions/infra-gitops",
+        "source <(infra-gitops completion bash)      # or this, in ~/.bashrc",
+        "infra-gitops completion zsh > ~/.zfunc/_infra-gitops",
+        "infra-gitops completion fish > ~/.config/fish/completions/infra-gitops.fish",
+    ),
+}
+"""Examples shown under each command's help, by command path."""
 
 
 _STORE_HELP = (
@@ -198,7 +478,7 @@ def _add_ci(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     # The daemon and rollback take a remote (URL or path) as --repo, not a local Path.
-    remote_common = argparse.ArgumentParser(add_help=False)
+    remote_common = Parser(add_help=False)
     for action in common._actions:
         if action.dest != "repo":
             remote_common._add_action(action)
@@ -213,7 +493,9 @@ def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "status", parents=[common], help="every stack's sync status, from the records"
     )
-    p.add_argument("--stack", action="append", default=[], metavar="NAME")
+    p.add_argument(
+        "--stack", action="append", default=[], metavar="NAME", help="only this stack (repeatable)"
+    )
     p.set_defaults(func="status:run")
     p = sub.add_parser(
         "rollback",
@@ -255,11 +537,21 @@ def command_of(spec: str) -> Command:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # a shell asking for completions: answer and exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    args = resolve_globals(parse(parser, argv))
+    report.set_colour(_wants_colour(args, out))
     progress = Progress(enabled=not args.quiet)
     command = command_of(args.func)
     try:
-        return command(options_from(args), args, out, progress)
+        code = command(options_from(args), args, out, progress)
+        out.flush()  # a closed pipe shows here, not as a message at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except GitOpsError as exc:
         if args.json:
             print(report.envelope(args.command, 1, {"error": str(exc)}), file=out)
@@ -268,6 +560,39 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """parser.parse_args, but an unknown argument is reported with the usage of the
+    subcommand it was given to (argparse would show the top level's)."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def _wants_colour(args: argparse.Namespace, out: TextIO) -> bool:
+    """Colour for a person at a terminal: not into a pipe or file, not with $NO_COLOR
+    (set to anything, https://no-color.org) nor --no-color."""
+    if args.no_color or "NO_COLOR" in os.environ:
+        return False
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _reader_went_away() -> int:
+    """The reader closed the pipe (`history | head -1`): it has what it wanted, so end
+    quietly with 0. Not 141 (SIGPIPE): CI shells run with pipefail (GitHub Actions'
+    bash does), where 141 would fail a step whose output was read as intended. Whatever
+    is still buffered goes to /dev/null so the interpreter's last flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass  # not a real file descriptor (a test's StringIO): nothing to flush later
+    finally:
+        os.close(devnull)
+    return 0
 
 
 if __name__ == "__main__":

@@ -50,6 +50,45 @@ _STATUS_WORDS = {
 }
 
 
+# ---------------------------------------------------------------- colour
+
+_ANSI = {"red": "31", "green": "32", "yellow": "33", "bold": "1"}
+_STATUS_COLOURS = {
+    # a run's status (RunStatus) and a stack's sync status (SyncStatus), by value
+    "no-changes": "green",
+    "applied": "green",
+    "synced": "green",
+    "changes": "yellow",
+    "running": "yellow",
+    "outofsync": "yellow",
+    "progressing": "yellow",
+    "drifted": "red",
+    "failed": "red",
+    "interrupted": "red",
+    "orphaned": "red",
+}
+_colour = False
+"""Whether text for people is coloured: cli.main decides (a terminal, no $NO_COLOR)."""
+
+
+def set_colour(enabled: bool) -> None:
+    global _colour
+    _colour = enabled
+
+
+def paint(text: str, colour: str | None) -> str:
+    """text in colour (a name of _ANSI) when colour is on, else as it is."""
+    if not _colour or colour is None:
+        return text
+    return f"\033[{_ANSI[colour]}m{text}\033[0m"
+
+
+def paint_status(text: str, status: str) -> str:
+    """text (a status's words, maybe padded to a column) in the colour of status, a
+    RunStatus or SyncStatus (both are str)."""
+    return paint(text, _STATUS_COLOURS.get(str(status).lower()))
+
+
 def envelope(command: str, exit_code: int, result: Any) -> str:
     """The versioned machine-readable result of any command."""
     return json.dumps(
@@ -228,7 +267,7 @@ def render_outcome(outcome: StackOutcome) -> str:
     word = _STATUS_WORDS[outcome.status]
     if outcome.kind is RunKind.HEAL and outcome.status is RunStatus.DRIFTED:
         word = "DRIFTED, healed"
-    head = f"{outcome.stack}: {word}"
+    head = f"{outcome.stack}: {paint_status(word, outcome.status)}"
     if outcome.run_id:
         head += f"  (run {outcome.run_id}, {outcome.duration_s:.1f}s)"
     lines = [head]
@@ -245,11 +284,15 @@ def render_outcome(outcome: StackOutcome) -> str:
 
 def render_outcomes(outcomes: Sequence[StackOutcome]) -> str:
     blocks = [render_outcome(o) for o in outcomes]
-    tally: dict[str, int] = {}
+    tally: dict[RunStatus, int] = {}
     for outcome in outcomes:
-        word = _STATUS_WORDS[outcome.status]
-        tally[word] = tally.get(word, 0) + 1
-    summary = ", ".join(f"{n} {word}" for word, n in tally.items()) or "no stacks"
+        tally[outcome.status] = tally.get(outcome.status, 0) + 1
+    summary = (
+        ", ".join(
+            paint_status(f"{n} {_STATUS_WORDS[status]}", status) for status, n in tally.items()
+        )
+        or "no stacks"
+    )
     return "\n\n".join([*blocks, f"Summary: {summary}"])
 
 
@@ -270,7 +313,7 @@ def render_history(runs: Iterable[Run]) -> str:
     if not rows:
         return "No runs recorded."
     header = ("RUN", "STACK", "KIND", "STATUS", "COMMIT", "AUTHOR", "STARTED", "MESSAGE")
-    return _table(header, rows)
+    return _table(header, rows, status_column=3)
 
 
 def render_run(run: Run) -> str:
@@ -322,7 +365,17 @@ def write_artifact(data: bytes, out: TextIO) -> None:
     buffer.flush()
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int | None = None
+) -> str:
+    """Columns padded to their widest cell; the status column's cells coloured after the
+    padding, so escape codes never count as width."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(fmt.format(*row).rstrip() for row in [header, *rows])
+    lines = ["  ".join(f"{c:<{w}}" for c, w in zip(header, widths, strict=True)).rstrip()]
+    for row in rows:
+        cells = [f"{str(c):<{w}}" for c, w in zip(row, widths, strict=True)]
+        if status_column is not None:
+            cell = cells[status_column]
+            cells[status_column] = paint_status(cell, str(row[status_column])) if cell else cell
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""argparse types for numeric flags: a value that makes no sense is a usage error (exit 2)
+"""argparse types for numeric flags: a value that makes no sense is a usage error (exit 1,
 naming the flag, before anything runs.
 
 argparse words the error as `argument --parallelism: must be a whole number of at least

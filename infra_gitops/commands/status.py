@@ -89,7 +89,10 @@ def render(views: list[StackView], where: str = "this state dir") -> str:
         for v in views
     ]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
+    lines = []
+    for index, row in enumerate([header, *rows]):
+        cells = [str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)]
+        if index:  # the status coloured after padding: escape codes take no width
+            cells[1] = report.paint_status(cells[1], views[index - 1].status)
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -312,7 +312,7 @@ def test_numbers_that_make_no_sense_are_usage_errors_naming_the_flag(
 ) -> None:
     done, _ = _timed_cli(*argv, "--state-dir", str(tmp_path / "state"))
 
-    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr  # usage error: 1, never 2
     assert f"error: argument {flag}: must be " in done.stderr
     assert not (tmp_path / "state").exists()  # refused before anything ran
 
