@@ -16,16 +16,17 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from infra_gitops import discovery
 from infra_gitops.commands.arg_types import non_negative_seconds, positive_seconds
 from infra_gitops.commands.outcomes import emit, exit_code
-from infra_gitops.config import Manifest
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import RunKind, RunStatus, Stack, StackOutcome
 from infra_gitops.options import Options
 from infra_gitops.progress import Progress
+
+if TYPE_CHECKING:  # the parser imports this module: config and discovery load yaml/jsonschema
+    from infra_gitops.config import Manifest
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,6 +66,7 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
             "nothing was destroyed"
         )
     # Imported here: the parser imports this module for add_arguments (see cli.py).
+    from infra_gitops import discovery
     from infra_gitops.daemon.pruning import current_actor
     from infra_gitops.daemon.status import RECENT_RUNS, applied_run
     from infra_gitops.session import open_session
@@ -108,6 +110,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
 def _refuse_deployed_dependents(manifest: Manifest, named: set[str], deployed: set[str]) -> None:
     """A stack other stacks read outputs from or depend on stays while they are
     deployed: destroying it would break them (their next plan cannot read its outputs)."""
+    from infra_gitops import discovery
+
     problems = []
     for name in sorted(named, key=manifest.names.index):
         dependents = discovery.with_dependents(manifest.stacks, [name]) - {name}
@@ -139,6 +143,8 @@ def _refuse_held(manifest: Manifest, names: Sequence[str]) -> None:
 
 
 def _dependents_first(manifest: Manifest, stacks: list[Stack]) -> list[Stack]:
+    from infra_gitops import discovery
+
     wanted = {s.name for s in stacks}
     waves = discovery.dependency_order(manifest.stacks)
     return [s for wave in reversed(waves) for s in wave if s.name in wanted]
