@@ -224,8 +224,15 @@ def render_plan(plan: Plan) -> list[str]:
     return lines
 
 
+def _outcome_word(outcome: StackOutcome) -> str:
+    # A destroy (destroy, prune) that went through is recorded as applied: say what it did.
+    if outcome.kind is RunKind.DESTROY and outcome.status is RunStatus.APPLIED:
+        return "destroyed"
+    return _STATUS_WORDS[outcome.status]
+
+
 def render_outcome(outcome: StackOutcome) -> str:
-    word = _STATUS_WORDS[outcome.status]
+    word = _outcome_word(outcome)
     if outcome.kind is RunKind.HEAL and outcome.status is RunStatus.DRIFTED:
         word = "DRIFTED, healed"
     head = f"{outcome.stack}: {word}"
@@ -247,7 +254,7 @@ def render_outcomes(outcomes: Sequence[StackOutcome]) -> str:
     blocks = [render_outcome(o) for o in outcomes]
     tally: dict[str, int] = {}
     for outcome in outcomes:
-        word = _STATUS_WORDS[outcome.status]
+        word = _outcome_word(outcome)
         tally[word] = tally.get(word, 0) + 1
     summary = ", ".join(f"{n} {word}" for word, n in tally.items()) or "no stacks"
     return "\n\n".join([*blocks, f"Summary: {summary}"])

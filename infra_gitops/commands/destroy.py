@@ -98,7 +98,6 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
             if left:
                 outcomes.append(_not_reached(stack, left[0]))
                 continue
-            progress.say(f"{stack.name}: destroying every resource of the stack")
             outcome = runner.destroy(stack)
             if outcome.status is RunStatus.APPLIED:
                 session.outputs.forget(stack.name)

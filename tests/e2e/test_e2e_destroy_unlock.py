@@ -124,6 +124,7 @@ def test_destroy_on_a_terminal_wants_the_stack_name_typed_back(applied: Env) -> 
     assert _parameters(applied) == set()
     assert len(_buckets(applied)) == 1  # storage was not named: still there
     assert [r["stack"] for r in _destroys(applied)] == ["app"]
+    assert "app: destroyed" in typed.stdout
 
 
 def test_destroy_is_refused_while_a_sync_window_denies_applies(e2e: Env) -> None:
