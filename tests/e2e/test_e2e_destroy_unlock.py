@@ -10,10 +10,11 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from dataclasses import replace
 
-from e2e_helpers import CliResult, Env, cli_argv
+from e2e_helpers import PROJECT, CliResult, Env, cli_argv
 
 QUEUE_NAME = "demo-dev-jobs"
 PARAMETERS = {"/demo/dev/queue_url", "/demo/dev/db_password"}
@@ -199,3 +200,13 @@ def test_a_stale_state_lock_is_released_by_the_command_its_error_prints(e2e: Env
     assert released.returncode == 0, released.stdout + released.stderr
     assert s3.list_objects_v2(Bucket=e2e.cloud.state_bucket, Prefix=key).get("KeyCount") == 0
     assert e2e.cli("plan", "--stack", "storage").code == 2
+
+
+def test_unlock_refuses_a_pulumi_stack_clearly(e2e: Env) -> None:
+    (e2e.repo / "gitops.yaml").write_text((PROJECT / "gitops.yaml").read_text())
+    shutil.copytree(PROJECT / "stacks", e2e.repo / "stacks", dirs_exist_ok=True)
+    e2e.commit("Declare the Pulumi stack too")
+    result = _cli(e2e, "unlock", "--stack", "queue", "some-lock-id", "--auto-approve")
+    assert result.code == 1, result.output
+    assert "'queue'" in result.stderr and "pulumi" in result.stderr
+    assert "Terraform/OpenTofu" in result.stderr
