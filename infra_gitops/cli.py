@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
 
 from infra_gitops import __version__, postgres, report
-from infra_gitops.commands import daemon, prune, rollback  # light: their add_arguments
+from infra_gitops.commands import daemon, destroy, prune, rollback, unlock  # light: add_arguments
 from infra_gitops.commands.arg_types import non_negative_seconds, positive_int, positive_seconds
 from infra_gitops.errors import GitOpsError
 from infra_gitops.options import Options, default_state_dir
@@ -428,6 +428,14 @@ _EXAMPLES = {
         "infra-gitops rollback app --to ab12cd3 --pause",
     ),
     "prune": _examples("infra-gitops prune old-stack --confirm"),
+    "destroy": _examples(
+        "infra-gitops destroy --stack app                    # asks to type 'app' back",
+        "infra-gitops destroy --stack app --stack storage --auto-approve   # app first",
+    ),
+    "unlock": _examples(
+        "infra-gitops unlock --stack storage 6f1c2d3e-...   # the ID the state lock error printed",
+        "infra-gitops unlock --stack storage 6f1c2d3e-... --auto-approve   # in a script",
+    ),
     "completion": _examples(
         "infra-gitops completion bash > ~/.local/share/bash-completion/completions/infra-gitops",
         "source <(infra-gitops completion bash)      # or this, in ~/.bashrc",
@@ -511,6 +519,20 @@ def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     prune.add_arguments(p)
     p.set_defaults(func="prune:run")
+    p = sub.add_parser(
+        "destroy",
+        parents=[common],
+        help="destroy stacks still declared, after typing each name back (exit 0 or 1)",
+    )
+    destroy.add_arguments(p)
+    p.set_defaults(func="destroy:run")
+    p = sub.add_parser(
+        "unlock",
+        parents=[common],
+        help="release a stack's Terraform state lock by ID, after typing it back",
+    )
+    unlock.add_arguments(p)
+    p.set_defaults(func="unlock:run")
 
 
 def options_from(args: argparse.Namespace) -> Options:

@@ -263,8 +263,15 @@ def render_plan(plan: Plan) -> list[str]:
     return lines
 
 
+def _outcome_word(outcome: StackOutcome) -> str:
+    # A destroy (destroy, prune) that went through is recorded as applied: say what it did.
+    if outcome.kind is RunKind.DESTROY and outcome.status is RunStatus.APPLIED:
+        return "destroyed"
+    return _STATUS_WORDS[outcome.status]
+
+
 def render_outcome(outcome: StackOutcome) -> str:
-    word = _STATUS_WORDS[outcome.status]
+    word = _outcome_word(outcome)
     if outcome.kind is RunKind.HEAL and outcome.status is RunStatus.DRIFTED:
         word = "DRIFTED, healed"
     head = f"{outcome.stack}: {paint_status(word, outcome.status)}"
@@ -284,13 +291,12 @@ def render_outcome(outcome: StackOutcome) -> str:
 
 def render_outcomes(outcomes: Sequence[StackOutcome]) -> str:
     blocks = [render_outcome(o) for o in outcomes]
-    tally: dict[RunStatus, int] = {}
+    tally: dict[tuple[str, RunStatus], int] = {}
     for outcome in outcomes:
-        tally[outcome.status] = tally.get(outcome.status, 0) + 1
+        key = (_outcome_word(outcome), outcome.status)
+        tally[key] = tally.get(key, 0) + 1
     summary = (
-        ", ".join(
-            paint_status(f"{n} {_STATUS_WORDS[status]}", status) for status, n in tally.items()
-        )
+        ", ".join(paint_status(f"{n} {word}", status) for (word, status), n in tally.items())
         or "no stacks"
     )
     return "\n\n".join([*blocks, f"Summary: {summary}"])

@@ -23,7 +23,9 @@ from typing import Any
 from infra_gitops import process
 from infra_gitops.coordination.locks import HeldLock, StackLocks
 from infra_gitops.engines.base import Engine, StackWorkspace
+from infra_gitops.engines.terraform import TerraformEngine
 from infra_gitops.errors import GitOpsError, LockHeldError, OutputsPendingError
+from infra_gitops.leftovers import owned_name
 from infra_gitops.models import (
     UNKNOWN_MARKER,
     ApplyResult,
@@ -106,6 +108,33 @@ class StackRunner:
     def destroy(self, stack: Stack) -> StackOutcome:
         """Destroy everything the stack manages (prune), recorded as a destroy run."""
         return self._exclusively(stack, RunKind.DESTROY, partial(self._destroy, stack))
+
+    def force_unlock(self, stack: Stack, lock_id: str) -> None:
+        """Release the stack's Terraform state lock lock_id (`unlock`), holding the
+        stack's own lock so that no run of ours is using the state meanwhile. Not a run
+        (RunKind has no kind for it): nothing is recorded; the caller prints it. Raises
+        GitOpsError: a Pulumi stack, our lock held, the engine refusing."""
+        engine = self.engine_for(stack)
+        if not isinstance(engine, TerraformEngine):
+            raise GitOpsError(
+                f"stack {stack.name!r} uses engine {stack.engine!r}: unlock releases "
+                "Terraform/OpenTofu state locks only (for Pulumi, see `pulumi cancel` "
+                "and its backend's lock files)"
+            )
+        # The engine's log goes to a file of this operation, removed after: with no run
+        # record there is nowhere to keep it; a failure's output is in the error.
+        log_file = self.state_dir / "logs" / owned_name(f"unlock-{stack.name}.log")
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with (
+                self.locks.hold(stack.name, wait=self.lock_wait) as lock,
+                process.cancel_on(lock.lost),
+            ):
+                ws = self.workspace_for(stack, log_file)
+                engine.prepare(ws)
+                engine.force_unlock(ws, lock_id)
+        finally:
+            log_file.unlink(missing_ok=True)
 
     # ------------------------------------------------------------ internals
 

@@ -16,6 +16,7 @@ import json
 import os
 import posixpath
 import re
+import shlex
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -138,6 +139,12 @@ class TerraformEngine:
 
     def destroy(self, ws: StackWorkspace) -> ApplyResult:
         return self.apply(ws, self._plan(ws, ["-destroy"], refresh_only=False))
+
+    def force_unlock(self, ws: StackWorkspace, lock_id: str) -> None:
+        """Release the state lock lock_id (`force-unlock -force`), in the stack's work
+        dir with its backend settings (prepare first), as every other command runs. Not
+        in the Engine protocol: Pulumi has no lock ID to release (see commands/unlock.py)."""
+        self._run(ws, "force-unlock", ["force-unlock", "-force", "-no-color", lock_id])
 
     # --- steps -------------------------------------------------------------------------
 
@@ -677,8 +684,8 @@ def classify_failure(ws: StackWorkspace, engine: str, step: str, output: str) ->
         return StateLockedError(
             f"{where}: the state is locked by another run (lock ID {lock_id or 'unknown'}"
             f"{'; ' + holder if holder else ''}). Wait for that run to finish; if it died, "
-            f"release the lock by hand (`{engine} force-unlock {lock_id or 'LOCK_ID'}`) once "
-            "you are sure nothing is using the state",
+            f"release the lock (`{unlock_command(ws.stack.name, lock_id)}`) once you are sure "
+            "nothing is using the state",
             lock_id=lock_id,
         )
     endpoint = unreachable_endpoint(output)
@@ -693,6 +700,12 @@ def classify_failure(ws: StackWorkspace, engine: str, step: str, output: str) ->
         return EngineError(f"{where}:\n" + "\n".join(_describe(ws, d) for d in diagnostics))
     tail = [ln for ln in output.strip().splitlines() if ln.strip()][-10:]
     return EngineError(f"{where}:\n" + ("\n".join(tail) or "(no output)"))
+
+
+def unlock_command(stack: str, lock_id: str | None) -> str:
+    """The command that releases a stack's state lock, as a person runs it (from the
+    infra repo, with the same --state-dir/--database-url as the failed command)."""
+    return f"infra-gitops unlock --stack {shlex.quote(stack)} {shlex.quote(lock_id or 'LOCK_ID')}"
 
 
 def _describe(ws: StackWorkspace, diagnostic: Diagnostic) -> str:

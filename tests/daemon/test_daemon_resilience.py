@@ -136,7 +136,8 @@ def test_a_terraform_state_lock_left_behind_is_reported_with_its_id_and_not_forc
     first = world.commit_and_push("Declare storage")
     world.start_daemon()
     (failed,) = wait_for("the failed apply", lambda: world.runs(commit=first, status="failed"))
-    assert lock_id in (failed.error or "") and "force-unlock" in (failed.error or "")
+    # The hint is the command that releases it, runnable as printed.
+    assert f"`infra-gitops unlock --stack storage {lock_id}`" in (failed.error or "")
     view = world.views()["storage"]
     assert str(view.status) == "Failed" and lock_id in view.message
     assert s3.get_object(Bucket=world.cloud.state_bucket, Key=key)["Body"].read()  # kept
