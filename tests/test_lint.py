@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
 # What mypy checks: the package and the benchmarks (tests and example stacks are linted
@@ -56,3 +58,18 @@ def test_the_same_commands_fail_on_a_file_with_defects(tmp_path: Path) -> None:
     assert check.returncode == 1 and "F401" in check.stdout  # unused import
     assert form.returncode == 1  # two-space indent
     assert types.returncode == 1 and "no-untyped-def" in types.stdout
+
+
+def test_the_pre_commit_hooks_run_the_venvs_tools_on_the_same_targets() -> None:
+    # The hooks are `language: system`: each entry must be a tool the test extra installs
+    # next to this interpreter, and mypy must check what CI checks.
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+
+    assert set(hooks) == {"ruff", "ruff-format", "mypy", "hadolint"}
+    for hook in hooks.values():
+        assert hook["language"] == "system"
+        tool = hook["entry"].split()[0]
+        assert (Path(sys.executable).parent / tool).exists(), tool
+    assert hooks["mypy"]["entry"].split()[1:] == TYPED
+    assert hooks["mypy"]["pass_filenames"] is False
