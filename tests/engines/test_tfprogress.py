@@ -8,11 +8,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 
+# The engine tests' helpers and moto fixture (a module fixture, imported to be used here).
+from test_terraform import (  # type: ignore[import-not-found]
+    AWS_ENV,
+    S3_STACK,
+    _creds,
+    moto_url,  # noqa: F401
+    s3_backend,
+    workspace,
+    write_stack,
+)
+
 from infra_gitops.engines.base import StackWorkspace
-from infra_gitops.engines.terraform import classify_failure
+from infra_gitops.engines.terraform import TerraformEngine, classify_failure
 from infra_gitops.engines.tfprogress import ApplyUi, progress_line, read_message
+from infra_gitops.errors import StateLockedError
 from infra_gitops.models import Stack
 
 DATA = Path(__file__).parent / "data"
@@ -107,3 +120,29 @@ def test_a_failed_apply_reports_the_same_error_as_terraform_plain_text(tmp_path:
         "occurred (InvalidBucketName) when calling the CreateBucket operation: The specified "
         "bucket is not valid."
     )
+
+
+def test_a_state_lock_taken_between_plan_and_apply_is_reported_with_its_id(
+    tmp_path: Path,
+    moto_url: str,  # noqa: F811 (the imported fixture)
+) -> None:
+    # The lock error of an apply is a -json diagnostic now: it must still be a
+    # StateLockedError carrying the lock's ID and holder.
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", **_creds())
+    s3.create_bucket(Bucket="tf-state")
+    source = write_stack(tmp_path / "repo", "stacks/app", S3_STACK)
+    backend = s3_backend(moto_url, "app/tfstate")
+    ws = workspace(tmp_path, source, env=AWS_ENV, backend_config=backend)
+    engine = TerraformEngine()
+    engine.prepare(ws)
+    plan = engine.plan(ws)
+    lock_id = "7d3e9a10-aaaa-4bbb-8ccc-ddddeeee0001"
+    lock = {"ID": lock_id, "Operation": "OperationTypeApply", "Who": "ci@runner", "Info": ""}
+    s3.put_object(Bucket="tf-state", Key="app/tfstate.tflock", Body=json.dumps(lock).encode())
+
+    with pytest.raises(StateLockedError) as caught:
+        engine.apply(ws, plan)
+    assert caught.value.lock_id == lock_id
+    assert "stack 'app': terraform apply failed: the state is locked" in str(caught.value)
+    assert "ci@runner" in str(caught.value)
+    assert s3.list_objects_v2(Bucket="tf-state", Prefix="app/tfstate")["KeyCount"] == 1
