@@ -234,7 +234,7 @@ class TerraformEngine:
         binary = resolve_binary(ws.stack, self.name, ws.env)
         ws.progress(step)
         with _command_log(ws.log_file, ws.secrets) as log:
-            ui = ApplyUi(ws.progress, log.write) if json_ui else None
+            ui = ApplyUi(ws.progress, log.write, log.scrubber.scrub) if json_ui else None
             on_stdout_line = ui.feed if ui else (log.write if log_stdout else None)
             started = datetime.now(UTC).isoformat(timespec="seconds")
             log.write(f"[{started}] $ {self.name} {' '.join(args)}")

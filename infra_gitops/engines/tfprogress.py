@@ -50,7 +50,7 @@ def progress_line(message: dict[str, Any]) -> str | None:
     if not address:
         return None
     action = str(hook.get("action", ""))
-    doing, done = ACTION_WORDS.get(action, (f"{action or 'apply'}ing", f"{action or 'appli'}ed"))
+    doing, done = ACTION_WORDS.get(action, ("changing", "changed"))
     elapsed = hook.get("elapsed_seconds")
     if kind == "apply_start":
         return f"{address}: {doing}..."
@@ -86,6 +86,8 @@ class ApplyUi:
 
     progress: ProgressSink
     log: Callable[[str], None]
+    scrub: Callable[[str], str] = str
+    """Removes known secret values from progress lines (the log scrubs its own)."""
     errors: list[str] = field(default_factory=list)
     """Error diagnostics as text, and any stdout line that was not a message."""
 
@@ -104,7 +106,7 @@ class ApplyUi:
             self.log(str(message["@message"]))
         step = progress_line(message)
         if step is not None:
-            self.progress(step)
+            self.progress(self.scrub(step))
 
     def failure_output(self) -> str:
         """What the failed apply said, for classify_failure."""

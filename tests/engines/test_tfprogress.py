@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 # The engine tests' helpers and moto fixture (a module fixture, imported to be used here).
-from test_terraform import (  # type: ignore[import-not-found]
+from test_terraform import (
     AWS_ENV,
     S3_STACK,
     _creds,
@@ -94,6 +94,26 @@ def test_an_errored_resource_is_shown_and_its_diagnostic_kept_for_the_failure() 
     assert "aws_sqs_queue.jobs: created (0s)" in steps
     assert any("InvalidBucketName" in line for line in logged)
     assert "Error: creating S3 bucket x failed" in ui.failure_output()
+
+
+def test_progress_lines_are_scrubbed_of_known_secrets() -> None:
+    steps: list[str] = []
+    ui = ApplyUi(steps.append, lambda _: None, lambda text: text.replace("artifacts", "***"))
+    for line in (DATA / "apply_create.jsonl").read_text().splitlines():
+        ui.feed(line)
+    assert "aws_s3_bucket.***: creating..." in steps
+    assert not any("artifacts" in step for step in steps)
+
+
+def test_an_action_without_words_still_names_the_resource() -> None:
+    start = next(
+        read_message(line)
+        for line in (DATA / "apply_create.jsonl").read_text().splitlines()
+        if '"apply_start"' in line
+    )
+    assert start is not None
+    moved = {**start, "hook": {**start["hook"], "action": "frobnicate"}}
+    assert progress_line(moved) == f"{start['hook']['resource']['addr']}: changing..."
 
 
 @pytest.mark.parametrize("line", ["", "not json", "[1, 2]", json.dumps({"type": "apply_start"})])

@@ -10,9 +10,11 @@ emulator rejects), with -json and in plain text.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from infra_gitops import sandbox
@@ -85,13 +87,14 @@ def main() -> None:
             sandbox.down(root / "state")
 
 
-def _base_env() -> dict[str, str]:
-    import os
+Terraform = Callable[..., str]
 
+
+def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_"))}
 
 
-def _runner(stack: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
+def _runner(stack: Path, env: dict[str, str]) -> Terraform:
     def tf(*args: str, ok: int = 0, stream: str = "stdout") -> str:
         done = subprocess.run(
             [*TERRAFORM, *args], cwd=stack, env=env, capture_output=True, text=True
@@ -103,7 +106,7 @@ def _runner(stack: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
     return tf
 
 
-def _record(tf, name: str, *plan_args: str, ok: int = 0) -> None:  # type: ignore[no-untyped-def]
+def _record(tf: Terraform, name: str, *plan_args: str, ok: int = 0) -> None:
     tf("plan", "-input=false", "-no-color", "-out=rec.tfplan", *plan_args)
     stream = tf("apply", "-input=false", "-no-color", "-json", "-auto-approve", "rec.tfplan", ok=ok)
     (HERE / name).write_text(stream)
