@@ -131,7 +131,7 @@ class PulumiEngine:
                 "missing; plan again and apply that plan"
             )
         session = self._session(ws)
-        events = EventLog(session.scrubber, on_line=session.log)
+        events = EventLog(session.scrubber, on_line=session.log, on_progress=ws.progress)
         with _failures(ws, "up", session.scrubber, events):
             # Refresh as the preview did, so the plan's operations meet the same state.
             result = session.stack.up(
@@ -157,7 +157,7 @@ class PulumiEngine:
 
     def destroy(self, ws: StackWorkspace) -> ApplyResult:
         session = self._session(ws)
-        events = EventLog(session.scrubber, on_line=session.log)
+        events = EventLog(session.scrubber, on_line=session.log, on_progress=ws.progress)
         with _failures(ws, "destroy", session.scrubber, events):
             session.stack.destroy(on_event=events.add, color="never", show_secrets=False)
         mapped = map_events(events.events, refresh_only=False, scrubber=session.scrubber)

@@ -220,21 +220,65 @@ class EventLog:
 
     scrubber: Scrubber = field(default_factory=lambda: Scrubber(()))
     on_line: Callable[[str], None] | None = None
+    on_progress: Callable[[str], None] | None = None
+    """Receives which resource starts and ends changing (updates and destroys only)."""
     _events: list[pe.EngineEvent] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _started: dict[str, int] = field(default_factory=dict)
 
     def add(self, event: pe.EngineEvent) -> None:
         with self._lock:
             self._events.append(event)
+            step = progress_line(event, self._started) if self.on_progress else None
         if self.on_line is not None:
             line = describe(event)
             if line:
                 self.on_line(self.scrubber.scrub(line))
+        if step is not None and self.on_progress is not None:
+            self.on_progress(self.scrubber.scrub(step))
 
     @property
     def events(self) -> list[pe.EngineEvent]:
         with self._lock:
             return sorted(self._events, key=lambda e: e.sequence)
+
+
+PROGRESS_WORDS: Mapping[str, tuple[str, str]] = {
+    "create": ("creating", "created"),
+    "update": ("updating", "updated"),
+    "replace": ("replacing", "replaced"),
+    "delete": ("destroying", "destroyed"),
+    "import": ("importing", "imported"),
+    "create-replacement": ("creating replacement", "created replacement"),
+    "delete-replaced": ("destroying replaced", "destroyed replaced"),
+}
+"""Ops that change a resource -> (in progress, done), the words of Terraform's lines."""
+
+
+def progress_line(event: pe.EngineEvent, started: dict[str, int]) -> str | None:
+    """Which resource starts or ends changing ("aws:s3/bucket:Bucket artifacts: creating...",
+    "... created (2s)"), like the Terraform engine's progress; started maps URN -> the
+    start event's timestamp (seconds), for the elapsed time."""
+    if event.resource_pre_event is not None:
+        meta, ending = event.resource_pre_event.metadata, None
+    elif event.res_outputs_event is not None:
+        meta, ending = event.res_outputs_event.metadata, "done"
+    elif event.res_op_failed_event is not None:
+        meta, ending = event.res_op_failed_event.metadata, "failed"
+    else:
+        return None
+    step = step_from_metadata(meta)
+    words = PROGRESS_WORDS.get(step.op)
+    if words is None or step.hidden:
+        return None
+    resource = f"{step.type} {step.name}"
+    if ending is None:
+        started[step.urn] = event.timestamp
+        return f"{resource}: {words[0]}..."
+    elapsed = max(0, event.timestamp - started.pop(step.urn, event.timestamp))
+    if ending == "failed":
+        return f"{resource}: {words[0]} failed ({elapsed}s)"
+    return f"{resource}: {words[1]} ({elapsed}s)"
 
 
 def describe(event: pe.EngineEvent) -> str | None:

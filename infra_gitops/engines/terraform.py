@@ -1,11 +1,12 @@
 """The Terraform / OpenTofu engine: init, plan (saved), show -json, apply the saved plan.
 
 Only machine-readable forms are parsed: `-detailed-exitcode`, `show -json`,
-`output -json`, `version -json`. Errors are classified from the `Error:` blocks of the
-plain-text diagnostics (`-no-color`): every command prints them in the same shape
-(init has no `-json` mode in every supported version, apply of a saved plan and
-`output` neither), they carry file and line, and the same text is what a person reads in
-the run log, so one parser serves every step.
+`output -json`, `version -json`, and apply's `-json` UI (tfprogress: which resource is
+being created, and its error diagnostics). Errors are classified from the `Error:` blocks
+of the plain-text diagnostics (`-no-color`): every other command prints them in the same
+shape (init has no `-json` mode in every supported version, `output` neither), they carry
+file and line, and the same text is what a person reads in the run log, so one parser
+serves every step; apply's JSON diagnostics are rendered into that shape first.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from infra_gitops.engines.tfplan import (
     state_outputs,
     write_artifact,
 )
+from infra_gitops.engines.tfprogress import ApplyUi
 from infra_gitops.errors import CommandTimeoutError, EngineError, StateLockedError
 from infra_gitops.leftovers import owned_name
 from infra_gitops.models import ApplyResult, Plan
@@ -118,8 +120,9 @@ class TerraformEngine:
                 f"stack {ws.stack.name!r}: apply: the saved plan file {plan.plan_file} is "
                 "missing; plan again and apply that plan"
             )
-        args = ["apply", "-input=false", "-no-color", "-auto-approve", self._lock_arg()]
-        self._run(ws, "apply", [*args, str(plan.plan_file)])
+        args = ["apply", "-input=false", "-no-color", "-json", "-auto-approve", self._lock_arg()]
+        # -json: one message per resource hook, read into live progress lines.
+        self._run(ws, "apply", [*args, str(plan.plan_file)], json_ui=True)
         # The plan file holds variable values (secrets included) in plain text, and it
         # cannot be applied twice: the redacted JSON artifact is what is kept.
         plan.plan_file.unlink(missing_ok=True)
@@ -218,16 +221,21 @@ class TerraformEngine:
         ok_codes: tuple[int, ...] = (0,),
         log_stdout: bool = True,
         cwd: Path | None = None,
+        json_ui: bool = False,
     ) -> process.Completed:
         """One engine command: progress line, redacted log, timeout, classified failure.
 
         log_stdout=False for commands whose stdout is raw JSON with unredacted values.
+        json_ui=True for a command run with `-json` (apply): its messages become progress
+        lines and the log keeps their human text.
         """
         if cwd is None:
             _check_source_dir(ws)
         binary = resolve_binary(ws.stack, self.name, ws.env)
         ws.progress(step)
         with _command_log(ws.log_file, ws.secrets) as log:
+            ui = ApplyUi(ws.progress, log.write, log.scrubber.scrub) if json_ui else None
+            on_stdout_line = ui.feed if ui else (log.write if log_stdout else None)
             started = datetime.now(UTC).isoformat(timespec="seconds")
             log.write(f"[{started}] $ {self.name} {' '.join(args)}")
             try:
@@ -236,7 +244,7 @@ class TerraformEngine:
                     cwd=cwd or ws.source_dir,
                     env=engine_env(ws),
                     timeout=ws.timeout,
-                    on_stdout_line=log.write if log_stdout else None,
+                    on_stdout_line=on_stdout_line,
                     on_stderr_line=log.write,
                 )
             except CommandTimeoutError:
@@ -247,7 +255,8 @@ class TerraformEngine:
                 ) from None
             log.write(f"[exit code {done.returncode}]")
         if done.returncode not in ok_codes:
-            raise classify_failure(ws, self.name, step, done.stderr or done.stdout)
+            said = "\n".join(filter(None, [ui.failure_output(), done.stderr])) if ui else ""
+            raise classify_failure(ws, self.name, step, said or done.stderr or done.stdout)
         return done
 
 

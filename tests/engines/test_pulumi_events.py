@@ -258,3 +258,37 @@ def test_replace_paths_come_from_the_create_replacement_half_when_replace_has_no
     events = [pe.EngineEvent.from_json(raw) for raw in raws]
     (change,) = map_events(events, refresh_only=False, scrubber=NO_SECRETS).changes
     assert (change.action, change.changed_paths) == (Action.REPLACE, ("name",))
+
+
+def test_an_update_reports_which_resource_starts_and_ends_changing() -> None:
+    # An `up` streams each step's pre event, then its outputs event when it is done (or
+    # a failed event): the recorded create step of the queue, completed 3s later.
+    raws = [json.loads(line) for line in (DATA / "preview_create.jsonl").read_text().splitlines()]
+    pre = next(r for r in raws if _pre_urn(r) == QUEUE)
+    done = {
+        "sequence": 99,
+        "timestamp": pre["timestamp"] + 3,
+        "resOutputsEvent": pre["resourcePreEvent"],
+    }
+    steps: list[str] = []
+    log = EventLog(NO_SECRETS, on_progress=steps.append)
+    for raw in [*raws, done]:
+        log.add(pe.EngineEvent.from_json(raw))
+    assert steps == [
+        "aws:sqs/queue:Queue jobs: creating...",
+        "aws:ssm/parameter:Parameter jobs-url: creating...",
+        "aws:sqs/queue:Queue jobs: created (3s)",
+    ]
+
+    failed: list[str] = []
+    log = EventLog(NO_SECRETS, on_progress=failed.append)
+    for event in load("up_failed.jsonl"):
+        log.add(event)
+    assert failed == [
+        "aws:sqs/queue:Queue jobs: updating...",
+        "aws:sqs/queue:Queue jobs: updating failed (2s)",
+    ]
+
+
+def _pre_urn(raw: dict) -> str | None:
+    return raw.get("resourcePreEvent", {}).get("metadata", {}).get("urn")

@@ -1,0 +1,168 @@
+"""Terraform's `apply -json` stream -> progress lines, run-log text and failures.
+
+The streams in data/apply_*.jsonl were recorded with the real embedded Terraform and the
+sandbox provider on moto (data/record_apply.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+# The engine tests' helpers and moto fixture (a module fixture, imported to be used here).
+from test_terraform import (
+    AWS_ENV,
+    S3_STACK,
+    _creds,
+    moto_url,  # noqa: F401
+    s3_backend,
+    workspace,
+    write_stack,
+)
+
+from infra_gitops.engines.base import StackWorkspace
+from infra_gitops.engines.terraform import TerraformEngine, classify_failure
+from infra_gitops.engines.tfprogress import ApplyUi, progress_line, read_message
+from infra_gitops.errors import StateLockedError
+from infra_gitops.models import Stack
+
+DATA = Path(__file__).parent / "data"
+
+
+def _fed(name: str) -> tuple[list[str], list[str], ApplyUi]:
+    steps: list[str] = []
+    logged: list[str] = []
+    ui = ApplyUi(steps.append, logged.append)
+    for line in (DATA / name).read_text().splitlines():
+        ui.feed(line)
+    return steps, logged, ui
+
+
+def _sorted_by_resource(steps: list[str]) -> list[str]:
+    # Terraform works on independent resources in parallel: their order varies.
+    return sorted(steps, key=lambda step: step.split(":")[0])
+
+
+def test_created_resources_show_start_and_completion_with_elapsed_time() -> None:
+    steps, logged, ui = _fed("apply_create.jsonl")
+    assert _sorted_by_resource(steps) == [
+        "aws_s3_bucket.artifacts: creating...",
+        "aws_s3_bucket.artifacts: created (0s)",
+        "aws_sqs_queue.jobs: creating...",
+        "aws_sqs_queue.jobs: created (0s)",
+    ]
+    # The run log keeps Terraform's own words, not raw JSON.
+    assert "Apply complete! Resources: 2 added, 0 changed, 0 destroyed." in logged
+    assert not any(line.startswith("{") for line in logged)
+    assert ui.failure_output() == ""
+
+
+def test_updated_and_destroyed_resources() -> None:
+    updated, _, _ = _fed("apply_update.jsonl")
+    assert updated == [
+        "aws_s3_bucket.artifacts: updating...",
+        "aws_s3_bucket.artifacts: updated (0s)",
+    ]
+    destroyed, _, _ = _fed("apply_destroy.jsonl")
+    assert _sorted_by_resource(destroyed) == [
+        "aws_s3_bucket.artifacts: destroying...",
+        "aws_s3_bucket.artifacts: destroyed (1s)",
+        "aws_sqs_queue.jobs: destroying...",
+        "aws_sqs_queue.jobs: destroyed (1s)",
+    ]
+
+
+def test_a_long_running_resource_says_it_is_still_working() -> None:
+    # Terraform sends apply_progress every 10s of a long operation: the recorded
+    # apply_start with the fields apply_progress adds.
+    start = next(
+        read_message(line)
+        for line in (DATA / "apply_create.jsonl").read_text().splitlines()
+        if '"apply_start"' in line
+    )
+    assert start is not None
+    still = {**start, "type": "apply_progress", "hook": {**start["hook"], "elapsed_seconds": 20}}
+    address = start["hook"]["resource"]["addr"]
+    assert progress_line(still) == f"{address}: still creating (20s elapsed)"
+
+
+def test_an_errored_resource_is_shown_and_its_diagnostic_kept_for_the_failure() -> None:
+    steps, logged, ui = _fed("apply_errored.jsonl")
+    assert "aws_s3_bucket.artifacts: creating failed (1s)" in steps
+    assert "aws_sqs_queue.jobs: created (0s)" in steps
+    assert any("InvalidBucketName" in line for line in logged)
+    assert "Error: creating S3 bucket x failed" in ui.failure_output()
+
+
+def test_progress_lines_are_scrubbed_of_known_secrets() -> None:
+    steps: list[str] = []
+    ui = ApplyUi(steps.append, lambda _: None, lambda text: text.replace("artifacts", "***"))
+    for line in (DATA / "apply_create.jsonl").read_text().splitlines():
+        ui.feed(line)
+    assert "aws_s3_bucket.***: creating..." in steps
+    assert not any("artifacts" in step for step in steps)
+
+
+def test_an_action_without_words_still_names_the_resource() -> None:
+    start = next(
+        read_message(line)
+        for line in (DATA / "apply_create.jsonl").read_text().splitlines()
+        if '"apply_start"' in line
+    )
+    assert start is not None
+    moved = {**start, "hook": {**start["hook"], "action": "frobnicate"}}
+    assert progress_line(moved) == f"{start['hook']['resource']['addr']}: changing..."
+
+
+@pytest.mark.parametrize("line", ["", "not json", "[1, 2]", json.dumps({"type": "apply_start"})])
+def test_lines_that_are_not_resource_messages_make_no_progress(line: str) -> None:
+    steps: list[str] = []
+    ApplyUi(steps.append, lambda _: None).feed(line)
+    assert steps == []
+
+
+def test_a_failed_apply_reports_the_same_error_as_terraform_plain_text(tmp_path: Path) -> None:
+    ws = StackWorkspace(
+        stack=Stack(name="storage", path="stacks/storage"),
+        source_dir=tmp_path,
+        work_dir=tmp_path,
+        env={},
+    )
+    _, _, ui = _fed("apply_errored.jsonl")
+    from_json = classify_failure(ws, "terraform", "apply", ui.failure_output())
+    from_text = classify_failure(ws, "terraform", "apply", (DATA / "apply_errored.txt").read_text())
+    assert str(from_json) == str(from_text)
+    assert str(from_json) == (
+        "stack 'storage': terraform apply failed:\n"
+        "  stacks/storage/main.tf:16: creating S3 bucket x failed: ClientError: An error "
+        "occurred (InvalidBucketName) when calling the CreateBucket operation: The specified "
+        "bucket is not valid."
+    )
+
+
+def test_a_state_lock_taken_between_plan_and_apply_is_reported_with_its_id(
+    tmp_path: Path,
+    moto_url: str,  # noqa: F811 (the imported fixture)
+) -> None:
+    # The lock error of an apply is a -json diagnostic now: it must still be a
+    # StateLockedError carrying the lock's ID and holder.
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", **_creds())
+    s3.create_bucket(Bucket="tf-state")
+    source = write_stack(tmp_path / "repo", "stacks/app", S3_STACK)
+    backend = s3_backend(moto_url, "app/tfstate")
+    ws = workspace(tmp_path, source, env=AWS_ENV, backend_config=backend)
+    engine = TerraformEngine()
+    engine.prepare(ws)
+    plan = engine.plan(ws)
+    lock_id = "7d3e9a10-aaaa-4bbb-8ccc-ddddeeee0001"
+    lock = {"ID": lock_id, "Operation": "OperationTypeApply", "Who": "ci@runner", "Info": ""}
+    s3.put_object(Bucket="tf-state", Key="app/tfstate.tflock", Body=json.dumps(lock).encode())
+
+    with pytest.raises(StateLockedError) as caught:
+        engine.apply(ws, plan)
+    assert caught.value.lock_id == lock_id
+    assert "stack 'app': terraform apply failed: the state is locked" in str(caught.value)
+    assert "ci@runner" in str(caught.value)
+    assert s3.list_objects_v2(Bucket="tf-state", Prefix="app/tfstate")["KeyCount"] == 1
