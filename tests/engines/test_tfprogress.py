@@ -151,18 +151,21 @@ def test_a_state_lock_taken_between_plan_and_apply_is_reported_with_its_id(
     s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", **_creds())
     s3.create_bucket(Bucket="tf-state")
     source = write_stack(tmp_path / "repo", "stacks/app", S3_STACK)
-    backend = s3_backend(moto_url, "app/tfstate")
+    # Its own key: moto's buckets live as long as the process, and the engine tests use
+    # the same bucket with the key app/tfstate.
+    backend = s3_backend(moto_url, "progress/tfstate")
     ws = workspace(tmp_path, source, env=AWS_ENV, backend_config=backend)
     engine = TerraformEngine()
     engine.prepare(ws)
     plan = engine.plan(ws)
     lock_id = "7d3e9a10-aaaa-4bbb-8ccc-ddddeeee0001"
     lock = {"ID": lock_id, "Operation": "OperationTypeApply", "Who": "ci@runner", "Info": ""}
-    s3.put_object(Bucket="tf-state", Key="app/tfstate.tflock", Body=json.dumps(lock).encode())
+    s3.put_object(Bucket="tf-state", Key="progress/tfstate.tflock", Body=json.dumps(lock).encode())
 
     with pytest.raises(StateLockedError) as caught:
         engine.apply(ws, plan)
     assert caught.value.lock_id == lock_id
     assert "stack 'app': terraform apply failed: the state is locked" in str(caught.value)
     assert "ci@runner" in str(caught.value)
-    assert s3.list_objects_v2(Bucket="tf-state", Prefix="app/tfstate")["KeyCount"] == 1
+    listing = s3.list_objects_v2(Bucket="tf-state", Prefix="progress/")
+    assert [o["Key"] for o in listing.get("Contents", [])] == ["progress/tfstate.tflock"]
