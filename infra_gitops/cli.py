@@ -31,7 +31,12 @@ from typing import Any, NoReturn, TextIO, cast
 
 from infra_gitops import __version__, postgres, report
 from infra_gitops.commands import daemon, destroy, prune, rollback, unlock  # light: add_arguments
-from infra_gitops.commands.arg_types import non_negative_seconds, positive_int, positive_seconds
+from infra_gitops.commands.arg_types import (
+    add_run_limits,
+    non_negative_seconds,
+    positive_int,
+    positive_seconds,
+)
 from infra_gitops.errors import GitOpsError
 from infra_gitops.options import Options, default_state_dir
 from infra_gitops.progress import Progress
@@ -226,20 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="stacks worked on at once within a dependency wave (default: 2)",
     )
-    stacks.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=1800.0,
-        metavar="SECONDS",
-        help="limit for each engine command (default: 1800)",
-    )
-    stacks.add_argument(
-        "--lock-wait",
-        type=non_negative_seconds,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait this long for a stack held by another run (default: 0)",
-    )
+    add_run_limits(stacks)
 
     parser = Parser(
         prog="infra-gitops",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["non_negative_seconds", "positive_int", "positive_seconds"]
+__all__ = ["add_run_limits", "non_negative_seconds", "positive_int", "positive_seconds"]
 
 
 def positive_int(text: str) -> int:
@@ -50,3 +50,21 @@ def _seconds(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def add_run_limits(parser: argparse.ArgumentParser) -> None:
+    """--timeout and --lock-wait, as every command that runs engines on stacks takes them."""
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=1800.0,
+        metavar="SECONDS",
+        help="limit for each engine command (default: 1800)",
+    )
+    parser.add_argument(
+        "--lock-wait",
+        type=non_negative_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for a stack held by another run (default: 0)",
+    )

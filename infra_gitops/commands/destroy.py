@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
-from infra_gitops.commands.arg_types import non_negative_seconds, positive_seconds
+from infra_gitops.commands.arg_types import add_run_limits
 from infra_gitops.commands.outcomes import emit, exit_code
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import RunKind, RunStatus, Stack, StackOutcome
@@ -42,20 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="destroy without asking to type each stack's name back",
     )
-    p.add_argument(
-        "--lock-wait",
-        type=non_negative_seconds,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait this long for a stack held by another run (default: 0)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=1800.0,
-        metavar="SECONDS",
-        help="limit for each engine command (default: 1800)",
-    )
+    add_run_limits(p)
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:

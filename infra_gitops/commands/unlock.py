@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TextIO
 
 from infra_gitops import report
-from infra_gitops.commands.arg_types import non_negative_seconds, positive_seconds
+from infra_gitops.commands.arg_types import add_run_limits
 from infra_gitops.errors import GitOpsError
 from infra_gitops.options import Options
 from infra_gitops.progress import Progress
@@ -34,20 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="release without asking to type the lock ID back",
     )
-    p.add_argument(
-        "--lock-wait",
-        type=non_negative_seconds,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait this long for a stack held by another run of infra-gitops (default: 0)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=1800.0,
-        metavar="SECONDS",
-        help="limit for each engine command (default: 1800)",
-    )
+    add_run_limits(p)
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
