@@ -87,7 +87,16 @@ def test_a_usage_error_exits_1_with_the_subcommands_usage(command: str, tmp_path
 
 
 @pytest.mark.parametrize(
-    "argv", [[], ["ci"], ["no-such-command"], ["history", "--limit", "zero"]], ids=repr
+    "argv",
+    [
+        [],
+        ["ci"],
+        ["no-such-command"],
+        ["history", "--limit", "zero"],
+        ["prune", "gone", "--confirm", "--timeout", "-5"],
+        ["prune", "gone", "--confirm", "--lock-wait", "nan"],
+    ],
+    ids=repr,
 )
 def test_missing_or_unknown_commands_and_bad_values_exit_1(argv: list[str]) -> None:
     done = run(*argv)

@@ -7,6 +7,7 @@ import argparse
 from typing import TextIO
 
 from infra_gitops import report
+from infra_gitops.commands.arg_types import add_run_limits
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import RunStatus
 from infra_gitops.options import Options
@@ -20,8 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="yes, destroy every resource of STACK (required)",
     )
-    p.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS")
-    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS")
+    add_run_limits(p)
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
