@@ -124,6 +124,14 @@ def _admin_apply(infra: Infra) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_", "INFRA_GITOPS"))}
     env.update(TF_REATTACH_PROVIDERS=infra.cloud.reattach, DEMO_DB_PASSWORD=SECRET)
     cli = Path(sys.executable).parent / "infra-gitops"
-    argv = [str(cli), "apply", "--auto-approve", "--repo", str(infra.dev), "--state-dir", str(state_dir)]
+    argv = [
+        str(cli),
+        "apply",
+        "--auto-approve",
+        "--repo",
+        str(infra.dev),
+        "--state-dir",
+        str(state_dir),
+    ]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

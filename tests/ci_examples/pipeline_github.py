@@ -128,7 +128,9 @@ class GitHubRunner:
             self.env[name] = github_text(str(value), contexts)
             contexts["env"][name] = self.env[name]
 
-    def _step(self, step: Mapping[str, Any], contexts: dict[str, Any], job: JobRun, key: str) -> int:
+    def _step(
+        self, step: Mapping[str, Any], contexts: dict[str, Any], job: JobRun, key: str
+    ) -> int:
         unknown = set(step) - STEP_KEYS
         assert not unknown, f"step keys the harness does not know: {sorted(unknown)}"
         inputs = {k: github_text(str(v), contexts) for k, v in step.get("with", {}).items()}
@@ -152,7 +154,8 @@ class GitHubRunner:
         if "working-directory" in step:
             cwd = cwd / github_text(step["working-directory"], contexts)
         done = run_bash(github_text(step["run"], contexts), step_env, cwd, key)
-        job.log.append(f"--- {step.get('name', key)} (exit {done.code})\n{done.output}")
+        title = github_text(step.get("name", key), contexts)
+        job.log.append(f"--- {title} (exit {done.code})\n{done.output}")
         if "id" in step:
             job.outputs[step["id"]] = _key_values(files["output"].read_text())
             contexts.setdefault("steps", {})[step["id"]] = {"outputs": job.outputs[step["id"]]}
@@ -179,22 +182,23 @@ class GitHubRunner:
         contexts = {**outer, "inputs": inputs, "steps": {}}
         inner = JobRun(ran=True)
         for index, inner_step in enumerate(action["runs"]["steps"]):
-            code = self._step(inner_step, contexts, inner, f"action{index}")
-            job.log.extend(inner.log)
-            inner.log.clear()
-            if code != 0:
-                return code
-        if "id" in step:
+            inner.code = self._step(inner_step, contexts, inner, f"action{index}")
+            if inner.code != 0:
+                break
+        job.log.extend(inner.log)
+        job.outputs.update({f"action.{k}": v for k, v in inner.outputs.items()})
+        if "id" in step and inner.code == 0:
             outputs = {k: github_text(v["value"], contexts) for k, v in action["outputs"].items()}
             job.outputs[step["id"]] = outputs
-        job.outputs.update({f"action.{k}": v for k, v in inner.outputs.items()})
-        return 0
+        return inner.code
 
     def _standin(self, uses: str, inputs: Mapping[str, str], contexts: dict[str, Any]) -> int:
         name = uses.split("@")[0]
         if name == "actions/checkout":
             depth = int(inputs.get("fetch-depth", "1"))
-            self.machine.checkout(self.origin, inputs.get("ref") or contexts["github"]["sha"], depth)
+            self.machine.checkout(
+                self.origin, inputs.get("ref") or contexts["github"]["sha"], depth
+            )
         elif name == "actions/setup-python":
             assert inputs.get("python-version"), "setup-python without a python-version"
             self.machine.setup_python()

@@ -65,7 +65,8 @@ class GitLabRunner:
         for name, declared in spec.items():
             assert name in given or "default" in declared, f"input {name!r} is required"
             inputs[name] = str(given.get(name, declared.get("default")))
-        return root, yaml.safe_load(gitlab_inputs(body, inputs))
+        # GitLab interpolates the loaded YAML's strings, not the file's text.
+        return root, _interpolated(yaml.safe_load(body), inputs)
 
     def run_job(self, name: str) -> GitLabJob:
         root, jobs = self.pipeline()
@@ -94,6 +95,16 @@ class GitLabRunner:
         script = "\n".join([*job.get("before_script", []), *job["script"]])
         done = run_bash(script, variables, self.machine.workspace, name)
         return GitLabJob(ran=True, code=done.code, output=done.output)
+
+
+def _interpolated(node: Any, inputs: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return gitlab_inputs(node, inputs)
+    if isinstance(node, list):
+        return [_interpolated(item, inputs) for item in node]
+    if isinstance(node, dict):
+        return {key: _interpolated(value, inputs) for key, value in node.items()}
+    return node
 
 
 def _extended(jobs: Mapping[str, Any], name: str) -> dict[str, Any]:

@@ -137,8 +137,8 @@ def run_git(cwd: Path, *args: str) -> str:
 def upstream_mirror(where: Path, tag: str) -> Path:
     """A git config pointing UPSTREAM at a bare repo with this checkout's HEAD as tag."""
     bare = where / "infra-gitops.git"
-    run_git(where, "init", "-q", "--bare", str(bare))
-    run_git(PROJECT, "push", "-q", str(bare), f"HEAD:refs/tags/{tag}")
+    run_git(where, "init", "-q", "--bare", "--initial-branch=main", str(bare))
+    run_git(PROJECT, "push", "-q", str(bare), "HEAD:refs/heads/main", f"HEAD:refs/tags/{tag}")
     config = where / "gitconfig"
     config.write_text(
         f'[url "{bare.as_uri()}"]\n\tinsteadOf = {UPSTREAM}\n'

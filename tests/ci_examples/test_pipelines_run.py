@@ -83,8 +83,11 @@ def test_github_actions_plan_on_the_pull_request_then_apply_after_the_merge(
     opened = Event("pull_request", {"pull_request": pull}, head, f"refs/pull/{PR}/merge")
 
     assert not _github(infra, api, "gh-apply-on-pr").run_job("apply", opened).ran
-    plan = _github(infra, api, "gh-plan").run_job("plan", opened)
+    planner = _github(infra, api, "gh-plan")
+    plan = planner.run_job("plan", opened)
     assert plan.ran and plan.code == 0, plan.text
+    # Installed by the pipeline's pip from the pinned Git ref, into the job's Python.
+    assert (planner.machine.python_bin / "infra-gitops").is_file()
     assert plan.outputs["action.run"]["exit-code"] == "2"  # changes: a success
     keys = _stored_keys(infra, PLAN_BUCKET, f"plans/{head}/storage/")
     assert any(k.endswith("/plan.tfplan") for k in keys), keys
@@ -177,7 +180,9 @@ def test_gitlab_ci_plan_on_the_merge_request_then_apply_after_the_merge(
     base, head = _feature(infra)
     mr = _merge_request(base, head)
 
-    assert not _gitlab(infra, api, "gl-apply-on-mr", predefined=mr).run_job("infra-gitops-apply").ran
+    assert (
+        not _gitlab(infra, api, "gl-apply-on-mr", predefined=mr).run_job("infra-gitops-apply").ran
+    )
     plan = _gitlab(infra, api, "gl-plan", predefined=mr).run_job("infra-gitops-plan")
     assert plan.ran and plan.code == 0, plan.output
     keys = _stored_keys(infra, bucket, f"{prefix}/{head}/storage/")
@@ -191,9 +196,11 @@ def test_gitlab_ci_plan_on_the_merge_request_then_apply_after_the_merge(
 
     merge = infra.merge("feature")
     pushed = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_SHA": merge, "CI_COMMIT_BRANCH": "main"}
-    assert not _gitlab(infra, api, "gl-plan-on-push", predefined=pushed).run_job(
-        "infra-gitops-plan"
-    ).ran
+    assert (
+        not _gitlab(infra, api, "gl-plan-on-push", predefined=pushed)
+        .run_job("infra-gitops-plan")
+        .ran
+    )
     apply = _gitlab(infra, api, "gl-apply", predefined=pushed).run_job("infra-gitops-apply")
     assert apply.ran and apply.code == 0, apply.output
     assert _bucket_tags(infra)["team"] == "data"
@@ -208,7 +215,11 @@ def test_gitlab_ci_plan_job_fails_on_a_usage_error(
 ) -> None:
     base, head = _feature(infra)
     runner = _gitlab(
-        infra, api, "gl-typo", predefined=_merge_request(base, head), extra_inputs={"args": "--typo"}
+        infra,
+        api,
+        "gl-typo",
+        predefined=_merge_request(base, head),
+        extra_inputs={"args": "--typo"},
     )
 
     plan = runner.run_job("infra-gitops-plan")
