@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from pipeline_world import PROJECT, Cloud, Machine, run_git, upstream_mirror
 
 from infra_gitops import sandbox
@@ -25,19 +26,6 @@ PINNED = "v0.1.0"
 """The infra-gitops ref the examples pin (test_pipelines_run checks they all do)."""
 SECRET = "ci-examples-Secret-51d3"
 AUTHOR = ("-c", "user.name=Dev", "-c", "user.email=dev@example.com")
-
-MANIFEST = """\
-version: 1
-stacks:
-  - name: storage
-    path: stacks/storage
-    variables: {name_prefix: demo, environment: dev}
-  - name: app
-    path: stacks/app
-    variables:
-      queue_url: {from_stack: storage, output: queue_url}
-      db_password: {from_env: DEMO_DB_PASSWORD}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +99,19 @@ def infra(tmp_path: Path, cloud: Cloud, git_config: Path) -> Infra:
     run_git(dev, "checkout", "-q", "-b", "main")
     for name in ("storage", "app"):
         shutil.copytree(PROJECT / "stacks" / name, dev / "stacks" / name)
-    (dev / "gitops.yaml").write_text(MANIFEST)
+    (dev / "gitops.yaml").write_text(_terraform_manifest())
     made = Infra(origin, dev, cloud, tmp_path, git_config)
     made.commit_and_push("Declare storage and app", "main")
     _admin_apply(made)
     return made
+
+
+def _terraform_manifest() -> str:
+    """The example repo's manifest without its Pulumi stack (no `pulumi` CLI here)."""
+    manifest = yaml.safe_load((PROJECT / "gitops.yaml").read_text())
+    manifest["stacks"] = [s for s in manifest["stacks"] if s.get("engine") != "pulumi"]
+    assert [s["name"] for s in manifest["stacks"]] == ["storage", "app"], manifest["stacks"]
+    return yaml.safe_dump(manifest, sort_keys=False)
 
 
 def _admin_apply(infra: Infra) -> None:
