@@ -67,6 +67,15 @@ class Infra:
         run_git(self.dev, "push", "-q", "origin", branch)
         return run_git(self.dev, "rev-parse", "HEAD")
 
+    def test_merge(self, branch: str, number: int) -> str:
+        """GitHub's refs/pull/N/merge: branch merged into main, main not moved."""
+        run_git(self.dev, "checkout", "-q", "--detach", "main")
+        run_git(self.dev, *AUTHOR, "merge", "-q", "--no-ff", "-m", "Test merge", branch)
+        run_git(self.dev, "push", "-q", "origin", f"HEAD:refs/pull/{number}/merge")
+        sha = run_git(self.dev, "rev-parse", "HEAD")
+        run_git(self.dev, "checkout", "-q", branch)
+        return sha
+
     def merge(self, branch: str) -> str:
         """Merge branch into main with a merge commit (the pull request's merge button)."""
         run_git(self.dev, "checkout", "-q", "main")

@@ -52,6 +52,13 @@ def github_text(text: str, contexts: Mapping[str, Any]) -> str:
     return _GH_EXPRESSION.sub(lambda m: _as_text(github_value(m.group(1), contexts)), text)
 
 
+def github_known(text: str, contexts: Mapping[str, Any]) -> None:
+    """Every `${{ }}` in a file is of a form the harness knows, even where it does not
+    evaluate it (concurrency groups, steps of the other job): else UnknownExpression."""
+    for match in _GH_EXPRESSION.finditer(text):
+        github_value(match.group(1), contexts)
+
+
 def github_condition(condition: str | bool | None, contexts: Mapping[str, Any]) -> bool:
     """A job's or step's `if:` (with or without `${{ }}`); absent is true."""
     if condition is None:

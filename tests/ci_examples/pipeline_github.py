@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pipeline_expressions import github_condition, github_text
+from pipeline_expressions import github_condition, github_known, github_text
 from pipeline_world import PROJECT, Machine, run_bash
 
 WORKFLOW = PROJECT / "examples" / "ci" / "github-actions.yml"
@@ -76,6 +76,8 @@ class GitHubRunner:
             "runner": {"temp": str(self.machine.temp), "os": "Linux"},
             "env": {},
         }
+        for path in (WORKFLOW, ACTION):
+            github_known(path.read_text(), contexts)
         if not github_condition(job.get("if"), contexts):
             return JobRun(ran=False)
         self.env = {**self.machine.env(), **self._runner_variables(event, event_path)}

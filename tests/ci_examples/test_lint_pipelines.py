@@ -179,3 +179,19 @@ def test_every_pipeline_script_passes_shellcheck() -> None:
 
 def test_shellcheck_fails_on_a_broken_script() -> None:
     assert "SC2086" in _shellcheck("infra-gitops ci plan --store $STORE_${{ inputs.x }}\n")
+
+
+def test_one_apply_at_a_time_with_oidc_credentials() -> None:
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    _, _, body = COMPONENT.read_text().partition("\n---\n")
+    component = yaml.safe_load(body)
+
+    # An apply is never cancelled half-way, and never runs beside another.
+    assert jobs["apply"]["concurrency"]["cancel-in-progress"] is False
+    assert component["infra-gitops-apply"]["resource_group"]
+    # Credentials by OIDC; the plan job may comment and set the commit status.
+    for job in jobs.values():
+        assert job["permissions"]["id-token"] == "write"
+    assert jobs["plan"]["permissions"]["pull-requests"] == "write"
+    assert jobs["plan"]["permissions"]["statuses"] == "write"
+    assert component[".infra-gitops"]["id_tokens"]

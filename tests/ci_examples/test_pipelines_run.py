@@ -18,7 +18,7 @@ import yaml
 from ci_standin import StandinState
 from conftest import PINNED, SECRET, Infra
 from pipeline_github import WORKFLOW, Event, GitHubRunner
-from pipeline_gitlab import GitLabRunner
+from pipeline_gitlab import DUMMY_JWT, GitLabRunner
 from pipeline_world import run_git
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +38,21 @@ def _feature(infra: Infra) -> tuple[str, str]:
     assert TEAM_TAG[0] in text
     path.write_text(text.replace(*TEAM_TAG))
     return base, infra.commit_and_push("Tag storage with its team", "feature")
+
+
+def _pull_request(infra: Infra) -> tuple[Event, str]:
+    """(the pull_request event of the feature branch, its head SHA). As on GitHub,
+    GITHUB_SHA is the test merge commit (refs/pull/N/merge), not the head."""
+    base, head = _feature(infra)
+    pull = {
+        "number": PR,
+        "base": {"sha": base, "ref": "main"},
+        "head": {"sha": head, "ref": "feature"},
+    }
+    merge_ref = f"refs/pull/{PR}/merge"
+    return Event(
+        "pull_request", {"pull_request": pull}, infra.test_merge("feature", PR), merge_ref
+    ), head
 
 
 def _bucket_tags(infra: Infra) -> dict[str, str]:
@@ -74,13 +89,7 @@ def test_github_actions_plan_on_the_pull_request_then_apply_after_the_merge(
 ) -> None:
     s3: Any = infra.s3()
     s3.create_bucket(Bucket=PLAN_BUCKET)
-    base, head = _feature(infra)
-    pull = {
-        "number": PR,
-        "base": {"sha": base, "ref": "main"},
-        "head": {"sha": head, "ref": "feature"},
-    }
-    opened = Event("pull_request", {"pull_request": pull}, head, f"refs/pull/{PR}/merge")
+    opened, head = _pull_request(infra)
 
     assert not _github(infra, api, "gh-apply-on-pr").run_job("apply", opened).ran
     planner = _github(infra, api, "gh-plan")
@@ -96,7 +105,9 @@ def test_github_actions_plan_on_the_pull_request_then_apply_after_the_merge(
     assert "storage" in bodies[0]
     assert api[1].statuses[-1][0] == head
     assert api[1].statuses[-1][1]["state"] == "success"
-    assert SECRET not in plan.text
+    assert "storage" in (planner.machine.temp / "step-summary.md").read_text()
+    for secret in (SECRET, "ghs_standinJobToken"):
+        assert secret not in plan.text
     assert "team" not in _bucket_tags(infra)  # planned, not applied
 
     merge = infra.merge("feature")
@@ -116,9 +127,7 @@ def test_github_actions_plan_on_the_pull_request_then_apply_after_the_merge(
 def test_github_actions_plan_job_fails_on_a_usage_error(
     infra: Infra, api: tuple[str, StandinState]
 ) -> None:
-    base, head = _feature(infra)
-    pull = {"number": PR, "base": {"sha": base, "ref": "main"}, "head": {"sha": head, "ref": "x"}}
-    opened = Event("pull_request", {"pull_request": pull}, head, f"refs/pull/{PR}/merge")
+    opened, _ = _pull_request(infra)
     typo = _github(infra, api, "gh-typo", extra_with={"args": "--typo"})
 
     plan = typo.run_job("plan", opened)
@@ -191,7 +200,8 @@ def test_gitlab_ci_plan_on_the_merge_request_then_apply_after_the_merge(
     bodies = api[1].bodies()
     assert len(bodies) == 1 and bodies[0].startswith(MARKER)
     assert api[1].statuses[-1][0] == head
-    assert SECRET not in plan.output
+    for secret in (SECRET, "glpat-standinToken", DUMMY_JWT):
+        assert secret not in plan.output
     assert "team" not in _bucket_tags(infra)
 
     merge = infra.merge("feature")
