@@ -99,6 +99,11 @@ def head_commit(repo: git.Repo) -> Commit:
     )
 
 
+def tree_sha(repo: git.Repo, sha: str) -> str:
+    """The SHA of the file tree of commit sha: equal for two commits with the same files."""
+    return str(repo.commit(sha).tree.hexsha)
+
+
 def to_commit(commit: git.Commit) -> Commit:
     # The author date, not the committer date: records answer "who wrote it, when".
     return Commit(

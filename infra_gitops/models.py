@@ -420,6 +420,9 @@ class StackOutcome:
     runs: tuple[Run, ...] = ()
     """The finished run records this operation wrote, oldest first (a drift check and
     its heal: two), so that no caller reads again what was just written."""
+    note: str | None = None
+    """What a person should know about a stack that did not fail (e.g. its stored plan
+    was applied already)."""
 
     @property
     def failed(self) -> bool:

@@ -130,6 +130,7 @@ def outcome_to_dict(outcome: StackOutcome) -> dict[str, Any]:
         "status": str(outcome.status),
         "run_id": outcome.run_id,
         "error": outcome.error,
+        "note": outcome.note,
         "duration_s": round(outcome.duration_s, 3),
         "plan": plan_to_dict(outcome.plan) if outcome.plan else None,
         "heal_plan": plan_to_dict(outcome.heal_plan) if outcome.heal_plan else None,
@@ -278,8 +279,8 @@ def render_outcome(outcome: StackOutcome) -> str:
     if outcome.run_id:
         head += f"  (run {outcome.run_id}, {outcome.duration_s:.1f}s)"
     lines = [head]
-    if outcome.error:
-        lines.extend("  " + line for line in outcome.error.splitlines())
+    for text in (outcome.error, outcome.note):
+        lines.extend("  " + line for line in (text or "").splitlines())
     if outcome.plan:
         lines.extend(render_plan(outcome.plan))
     if outcome.heal_plan and outcome.heal_plan.changes:

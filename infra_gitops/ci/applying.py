@@ -33,20 +33,26 @@ STALE_MARKER = "Saved plan is stale"
 
 def plans_commit(session: Session, store: PlanStore, sha: str | None) -> str:
     """The commit whose stored plans to apply: sha, else HEAD, else (after a merge
-    commit) the merged pull request head, the merge commit's other parent."""
+    commit) the merged pull request head, the merge commit's other parent, else (after a
+    squash or rebase merge of an up-to-date branch) the planned commit with HEAD's files."""
     with git.open_repo(session.options.repo) as repo:
         if sha is not None:
             return git.resolve_commit(repo, sha).sha
         head = repo.commit(session.source.commit.sha)
         candidates = [head.hexsha, *(p.hexsha for p in head.parents[1:])]
+        tree = head.tree.hexsha
     for candidate in candidates:
         if store.stacks(candidate):
             return candidate
+    same_files = store.commit_of_tree(tree)
+    if same_files is not None and store.stacks(same_files):
+        return same_files
     raise GitOpsError(
         f"no stored plan for commit {candidates[0][:10]}"
         + (" or the branch it merged" if len(candidates) > 1 else "")
-        + f" in {store.describe()}: run `infra-gitops ci plan` on the pull request first, "
-        "or name the planned commit with --sha"
+        + f", nor for a planned commit with the same files, in {store.describe()}: run "
+        "`infra-gitops ci plan` on the pull request first (after a squash or rebase merge, "
+        "on a branch up to date with its target), or name the planned commit with --sha"
     )
 
 
@@ -85,6 +91,15 @@ def _apply_one(
     refusal = _refusal(meta, stack, sha, fingerprints[stack.name])
     if refusal is not None or meta is None:
         return _refused(stack, refusal or "no stored plan")
+    if meta.applied is not None:
+        # A re-run of the merge job: done already, nothing is applied twice.
+        return StackOutcome(
+            stack.name,
+            RunKind.APPLY,
+            RunStatus.NO_CHANGES,
+            note=f"the plan stored for commit {sha[:10]} was applied already "
+            f"(at {meta.applied.get('at')}, run {meta.applied.get('run_id')}): nothing to do",
+        )
     if not meta.has_changes:
         return StackOutcome(stack.name, RunKind.APPLY, RunStatus.NO_CHANGES)
     plan_file = scratch / f"{stack.name}.tfplan"
@@ -96,7 +111,7 @@ def _apply_one(
         )
     outcome = session.runner.apply_saved(stack, _plan_from(meta, plan_file))
     if outcome.status is RunStatus.APPLIED:
-        store.discard_plan_file(meta)  # applied: it cannot be applied twice
+        store.mark_applied(meta, outcome.run_id)  # it cannot be applied twice
         if outcome.outputs is not None:
             session.outputs.put(stack.name, outcome.outputs)
     elif outcome.error and STALE_MARKER in outcome.error:

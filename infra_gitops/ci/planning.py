@@ -203,8 +203,15 @@ def _store(
         # secrets) is kept.
         plan_file = kept.plan_file if outcome.plan.has_changes else None
         store.put(meta, plan_file, kept.plan_json)
+    if not session.source.commit.dirty:
+        store.index_tree(_tree_of(session), session.source.commit.sha)
     progress.say(f"plans stored in {store.describe()}")
     return store.describe()
+
+
+def _tree_of(session: Session) -> str:
+    with git.open_repo(session.options.repo) as repo:
+        return git.tree_sha(repo, session.source.commit.sha)
 
 
 def _passed(plan_report: PlanReport) -> bool:

@@ -4,12 +4,18 @@ Keyed by head SHA, stack and plan hash (sha256 of the saved plan file):
     <root>/<sha>/<stack>/<plan hash>/meta.json    what was planned (redacted), fingerprint
     <root>/<sha>/<stack>/<plan hash>/plan.json    Terraform's JSON plan, redacted
     <root>/<sha>/<stack>/<plan hash>/plan.tfplan  the saved plan file (only with changes)
+    <root>/<sha>/<stack>/<plan hash>/applied.json once applied (the plan file is gone then)
+    <root>/by-tree/<tree SHA>.json                 the planned commit of that file tree
 A new plan of the same stack at the same SHA (a CI re-run) replaces the older one: the
 last plan is the one the pull request comment shows.
 
 The saved plan file holds the stack's variable values, secrets included, in clear (that
 is how Terraform applies it later): owner-only files locally, server-side encryption in
 S3. Nothing else stored here holds a secret.
+
+After a squash or rebase merge, main's new commit is not the planned one, but when the
+pull request was up to date its file tree is the same: the by-tree index finds the plans
+(each stack's code fingerprint is checked again before anything is applied).
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -29,6 +36,8 @@ from infra_gitops.workspace import Target
 META = "meta.json"
 PLAN_JSON = "plan.json"
 PLAN_FILE = "plan.tfplan"
+APPLIED = "applied.json"
+BY_TREE = "by-tree"
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class StoredPlan:
     """Policy violations found in this plan; such a plan is never applied."""
     plan: dict[str, Any] = field(default_factory=dict)
     """report.plan_to_dict() of the plan: redacted."""
+    applied: dict[str, Any] | None = None
+    """{"at": ..., "run_id": ...} once the plan was applied (read from applied.json)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -56,6 +67,23 @@ class StoredPlan:
         data = json.loads(text)
         data["violations"] = tuple(data.get("violations", ()))
         return cls(**data)
+
+    def with_applied(self, text: str | None) -> StoredPlan:
+        return self if text is None else replace(self, applied=json.loads(text))
+
+
+def applied_record(run_id: str | None) -> bytes:
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    return json.dumps({"at": at, "run_id": run_id}, sort_keys=True).encode()
+
+
+def tree_record(sha: str) -> bytes:
+    return json.dumps({"sha": sha}).encode()
+
+
+def planned_commit(text: str) -> str | None:
+    sha = json.loads(text).get("sha")
+    return sha if isinstance(sha, str) else None
 
 
 class PlanStore(Protocol):
@@ -74,8 +102,15 @@ class PlanStore(Protocol):
     def fetch_plan_file(self, meta: StoredPlan, dest: Path) -> bool:
         """Copy the saved plan file to dest (owner-only); False when it is not there."""
 
-    def discard_plan_file(self, meta: StoredPlan) -> None:
-        """Remove the saved plan file (after it was applied: it cannot be applied twice)."""
+    def mark_applied(self, meta: StoredPlan, run_id: str | None) -> None:
+        """Record that the plan was applied, then remove its saved file: it cannot be
+        applied twice, and a re-run of the merge job can say it was done."""
+
+    def index_tree(self, tree: str, sha: str) -> None:
+        """Remember that sha (whose plans are stored) has the file tree `tree`."""
+
+    def commit_of_tree(self, tree: str) -> str | None:
+        """The planned commit last indexed with the file tree `tree`, if any."""
 
 
 def open_store(where: str, *, s3_client: Callable[[], Any]) -> PlanStore:
@@ -129,7 +164,11 @@ class LocalPlanStore:
         stack_dir = self._stack_dir(sha, stack)
         metas = sorted(stack_dir.glob(f"*/{META}")) if stack_dir.is_dir() else []
         found = [StoredPlan.from_json(m.read_text(encoding="utf-8")) for m in metas]
-        return max(found, key=lambda m: m.created_at) if found else None
+        if not found:
+            return None
+        latest = max(found, key=lambda m: m.created_at)
+        applied = stack_dir / latest.plan_hash / APPLIED
+        return latest.with_applied(applied.read_text("utf-8") if applied.is_file() else None)
 
     def fetch_plan_file(self, meta: StoredPlan, dest: Path) -> bool:
         source = self._stack_dir(meta.sha, meta.stack) / meta.plan_hash / PLAN_FILE
@@ -138,8 +177,20 @@ class LocalPlanStore:
         _write_private(dest, source.read_bytes())
         return True
 
-    def discard_plan_file(self, meta: StoredPlan) -> None:
-        (self._stack_dir(meta.sha, meta.stack) / meta.plan_hash / PLAN_FILE).unlink(missing_ok=True)
+    def mark_applied(self, meta: StoredPlan, run_id: str | None) -> None:
+        plan_dir = self._stack_dir(meta.sha, meta.stack) / meta.plan_hash
+        _write_private(plan_dir / APPLIED, applied_record(run_id))
+        (plan_dir / PLAN_FILE).unlink(missing_ok=True)
+
+    def index_tree(self, tree: str, sha: str) -> None:
+        _write_private(self._tree_file(tree), tree_record(sha))
+
+    def commit_of_tree(self, tree: str) -> str | None:
+        path = self._tree_file(tree)
+        return planned_commit(path.read_text("utf-8")) if path.is_file() else None
+
+    def _tree_file(self, tree: str) -> Path:
+        return self.root / BY_TREE / f"{_check_key('tree', tree)}.json"
 
     def _stack_dir(self, sha: str, stack: str) -> Path:
         return self.root / _check_key("SHA", sha) / _check_key("stack", stack)
@@ -173,9 +224,15 @@ class S3PlanStore:
         return sorted(names)
 
     def get(self, sha: str, stack: str) -> StoredPlan | None:
-        metas = [k for k in self._keys(self._key(sha, stack)) if k.endswith("/" + META)]
-        found = [StoredPlan.from_json(self._read(k).decode()) for k in metas]
-        return max(found, key=lambda m: m.created_at) if found else None
+        keys = self._keys(self._key(sha, stack))
+        found = [
+            StoredPlan.from_json(self._read(k).decode()) for k in keys if k.endswith("/" + META)
+        ]
+        if not found:
+            return None
+        latest = max(found, key=lambda m: m.created_at)
+        applied = f"{self._key(sha, stack, latest.plan_hash)}/{APPLIED}"
+        return latest.with_applied(self._read(applied).decode() if applied in keys else None)
 
     def fetch_plan_file(self, meta: StoredPlan, dest: Path) -> bool:
         base = self._key(meta.sha, meta.stack, meta.plan_hash)
@@ -185,8 +242,22 @@ class S3PlanStore:
         _write_private(dest, self._read(key))
         return True
 
-    def discard_plan_file(self, meta: StoredPlan) -> None:
-        self._delete(f"{self._key(meta.sha, meta.stack, meta.plan_hash)}/{PLAN_FILE}")
+    def mark_applied(self, meta: StoredPlan, run_id: str | None) -> None:
+        base = self._key(meta.sha, meta.stack, meta.plan_hash)
+        self._put(f"{base}/{APPLIED}", applied_record(run_id))
+        self._delete(f"{base}/{PLAN_FILE}")
+
+    def index_tree(self, tree: str, sha: str) -> None:
+        self._put(self._tree_key(tree), tree_record(sha))
+
+    def commit_of_tree(self, tree: str) -> str | None:
+        key = self._tree_key(tree)
+        if not self._exists(key):
+            return None
+        return planned_commit(self._read(key).decode())
+
+    def _tree_key(self, tree: str) -> str:
+        return f"{self._key(BY_TREE)}/{_check_key('tree', tree)}.json"
 
     def _key(self, *parts: str) -> str:
         checked = [_check_key("key part", p) for p in parts]
@@ -209,6 +280,14 @@ class S3PlanStore:
             "read", key, lambda: self.client.get_object(Bucket=self.bucket, Key=key)
         )
         return bytes(response["Body"].read())
+
+    def _exists(self, key: str) -> bool:
+        listing = self._call(
+            "list",
+            key,
+            lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1),
+        )
+        return any(obj["Key"] == key for obj in listing.get("Contents", []))
 
     def _keys(self, prefix: str) -> list[str]:
         def listing() -> list[str]:

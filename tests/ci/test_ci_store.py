@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,24 @@ def test_put_get_replace_fetch_discard(store: PlanStore, tmp_path: Path) -> None
     app = store.get(SHA, "app")
     assert app is not None and not store.fetch_plan_file(app, tmp_path / "none")
 
-    store.discard_plan_file(latest)
+    assert latest.applied is None
+    store.mark_applied(latest, "run-1")
     assert not store.fetch_plan_file(latest, tmp_path / "again")
-    assert store.get(SHA, "storage") == latest  # what was planned stays on record
+    applied = store.get(SHA, "storage")
+    assert applied is not None and applied.applied is not None
+    assert applied.applied["run_id"] == "run-1" and applied.applied["at"]
+    # What was planned stays on record.
+    assert replace(applied, applied=None) == latest
+
+
+def test_a_commit_is_found_by_its_file_tree(store: PlanStore) -> None:
+    assert store.commit_of_tree("e" * 40) is None
+    store.index_tree("e" * 40, SHA)
+    store.index_tree("e" * 40, "d" * 40)  # a later plan of the same files wins
+    assert store.commit_of_tree("e" * 40) == "d" * 40
+    assert store.commit_of_tree("f" * 40) is None
+    with pytest.raises(GitOpsError, match="invalid tree"):
+        store.index_tree("../x", SHA)
 
 
 def test_local_files_are_owner_only(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The example pipelines run as written, end to end, against one cloud that outlives the
 jobs: the pull request's job plans and stores the plan in S3 under the head SHA and
 comments; after the merge, the main branch's job applies exactly that plan; a usage
-error fails the plan job; a second run of the merge job applies nothing again.
+error fails the plan job; a second run of the merge job applies nothing again and says so.
 
 GitHub Actions: examples/ci/github-actions.yml with the repository's action.yml.
 GitLab CI: examples/ci/gitlab-ci.yml with the component templates/infra-gitops.yml.
@@ -117,10 +117,11 @@ def test_github_actions_plan_on_the_pull_request_then_apply_after_the_merge(
     assert apply.ran and apply.code == 0, apply.text
     assert _bucket_tags(infra)["team"] == "data"
 
-    # A re-run of the merge job: the plan was applied once and is gone; nothing reapplied.
+    # A re-run of the merge job: the plan was applied once; it says so, nothing reapplied.
     again = _github(infra, api, "gh-apply-again").run_job("apply", pushed)
-    assert again.code == 1, again.text
-    assert "no longer in s3://" in again.text
+    assert again.code == 0, again.text
+    assert "was applied already" in again.text
+    assert "Summary: 1 applied" not in again.text
     assert _bucket_tags(infra)["team"] == "data"
 
 
@@ -216,8 +217,9 @@ def test_gitlab_ci_plan_on_the_merge_request_then_apply_after_the_merge(
     assert _bucket_tags(infra)["team"] == "data"
 
     again = _gitlab(infra, api, "gl-apply-again", predefined=pushed).run_job("infra-gitops-apply")
-    assert again.code == 1, again.output
-    assert "no longer in s3://" in again.output
+    assert again.code == 0, again.output
+    assert "was applied already" in again.output
+    assert _bucket_tags(infra)["team"] == "data"
 
 
 def test_gitlab_ci_plan_job_fails_on_a_usage_error(

@@ -63,10 +63,47 @@ def test_applies_exactly_the_stored_plan_after_the_merge(planned: tuple[Env, str
     assert stacks["app"]["status"] == "no-changes"
     assert "logs" not in stacks
     assert tags(e2e, bucket_name_of(e2e, "demo-dev-artifacts"))["team"] == "data"
-    # A saved plan applies once: the stored file is gone, and a second run says so.
-    again = e2e.cli("apply", "--from-plan", "--store", "s3://plans/pr")
-    assert again.code == 1
-    assert "no longer in s3://plans/pr" in again.stdout
+    # A saved plan applies once: its file is gone, and a re-run of the merge job says
+    # it was done (exit 0: a re-run after another stack's failure can go green).
+    keys = [o["Key"] for o in e2e.aws("s3").list_objects_v2(Bucket="plans")["Contents"]]
+    assert not any(k.startswith(f"pr/{head}/storage/") and k.endswith(".tfplan") for k in keys)
+    assert any(k.startswith(f"pr/{head}/storage/") and k.endswith("/applied.json") for k in keys)
+    again = e2e.cli("apply", "--from-plan", "--store", "s3://plans/pr", "--json")
+    assert again.code == 0, again.output
+    stacks = {s["stack"]: s for s in json.loads(again.stdout)["result"]["stacks"]}
+    assert stacks["storage"]["status"] == "no-changes"
+    assert stacks["storage"]["run_id"] is None  # nothing ran
+    assert (
+        f"the plan stored for commit {head[:10]} was applied already" in stacks["storage"]["note"]
+    )
+
+
+def _squash(e2e: Env) -> None:
+    git(e2e.repo, "merge", "-q", "--squash", "feature")
+    e2e.commit("Tag storage with its team (#1)")
+
+
+def test_finds_the_plan_of_a_squash_merged_branch_by_its_files(planned: tuple[Env, str]) -> None:
+    e2e, head = planned
+    _squash(e2e)
+    assert git(e2e.repo, "rev-parse", "HEAD").strip() != head  # a new commit, the same files
+
+    done = e2e.cli("apply", "--from-plan", "--store", "s3://plans/pr")
+    assert done.code == 0, done.output
+    assert f"applying the plans stored for commit {head[:10]}" in done.stderr
+    assert tags(e2e, bucket_name_of(e2e, "demo-dev-artifacts"))["team"] == "data"
+
+
+def test_a_squash_of_a_branch_behind_its_target_finds_no_plan(planned: tuple[Env, str]) -> None:
+    e2e, _ = planned
+    (e2e.repo / "NOTES.md").write_text("meanwhile on main\n")
+    e2e.commit("Meanwhile on main: notes")
+    _squash(e2e)
+
+    done = e2e.cli("apply", "--from-plan", "--store", "s3://plans/pr")
+    assert done.code == 1, done.output
+    assert "nor for a planned commit with the same files" in done.stderr
+    assert "team" not in tags(e2e, bucket_name_of(e2e, "demo-dev-artifacts"))
 
 
 def test_refuses_when_the_stack_code_moved_since_the_plan(planned: tuple[Env, str]) -> None:
