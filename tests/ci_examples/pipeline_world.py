@@ -128,6 +128,29 @@ def run_bash(script: str, env: dict[str, str], cwd: Path, name: str) -> ScriptRe
     return ScriptResult(done.returncode, done.stdout + done.stderr)
 
 
+def _working_tree_commit(index: Path) -> str:
+    """A commit (on no branch) of the checkout's files as they are, through a scratch
+    index: the checkout's own index, branches and stash are left as they were."""
+    who = {
+        f"GIT_{role}_{part}": value
+        for role in ("AUTHOR", "COMMITTER")
+        for part, value in (("NAME", "CI"), ("EMAIL", "ci@example.com"))
+    }
+    env = {**os.environ, **who, "GIT_INDEX_FILE": str(index)}
+
+    def git_(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=PROJECT, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+        return done.stdout.strip()
+
+    git_("read-tree", "HEAD")
+    git_("add", "-A")
+    tree = git_("write-tree")
+    return git_("commit-tree", tree, "-p", "HEAD", "-m", "the checkout under test")
+
+
 def run_git(cwd: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
@@ -135,10 +158,12 @@ def run_git(cwd: Path, *args: str) -> str:
 
 
 def upstream_mirror(where: Path, tag: str) -> Path:
-    """A git config pointing UPSTREAM at a bare repo with this checkout's HEAD as tag."""
+    """A git config pointing UPSTREAM at a bare repo whose tag holds this checkout as it
+    is (uncommitted edits included: the pipelines must test the code under test)."""
     bare = where / "infra-gitops.git"
     run_git(where, "init", "-q", "--bare", "--initial-branch=main", str(bare))
-    run_git(PROJECT, "push", "-q", str(bare), "HEAD:refs/heads/main", f"HEAD:refs/tags/{tag}")
+    sha = _working_tree_commit(where / "index")
+    run_git(PROJECT, "push", "-q", str(bare), f"{sha}:refs/heads/main", f"{sha}:refs/tags/{tag}")
     config = where / "gitconfig"
     config.write_text(
         f'[url "{bare.as_uri()}"]\n\tinsteadOf = {UPSTREAM}\n'
