@@ -126,7 +126,7 @@ def _touched_by(root: Path, stack: Stack, changed_dirs: set[str]) -> bool:
         return True
     if stack.engine == "pulumi":
         return False
-    tree = tfconfig.read_module_tree(root, stack.path, within_base=True)
+    tree = tfconfig.read_module_tree(root, stack.path, within_base=True, calls_only=True)
     if not changed_dirs.isdisjoint(module.path for module in tree):
         return True
     unreadable = tfconfig.unreadable_files(tree)
@@ -144,7 +144,7 @@ def local_module_dirs(root: Path, directory: str) -> set[str]:
     Terraform files in directory use, transitively (read with a real parser, see
     engines/tfconfig.py). Modules outside root are left out; what an unreadable file
     calls is unknown (affected_stacks counts its stack as touched)."""
-    tree = tfconfig.read_module_tree(root, directory, within_base=True)
+    tree = tfconfig.read_module_tree(root, directory, within_base=True, calls_only=True)
     start = posixpath.normpath(directory)
     return {module.path for module in tree if module.path != start}
 

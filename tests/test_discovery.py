@@ -427,10 +427,13 @@ def test_an_unparseable_file_makes_its_stack_affected_and_says_which(
 
 
 def test_a_hostile_file_makes_its_stack_affected_quickly(parsed_repo: Path) -> None:
-    deep = "locals {\n  a = " + "[" * 20_000 + "]" * 20_000 + "\n}\n"
+    call = 'module "m" {\n  source = "../../modules/one"\n}\n'
+    deep = call + "locals {\n  a = " + "[" * 20_000 + "]" * 20_000 + "\n}\n"
     (parsed_repo / "stacks" / "remote" / "deep.tf").write_text(deep)
-    huge = 'resource "terraform_data" "r" {\n  input = "x"\n}\n' * 20_000
+    huge = call + 'resource "terraform_data" "r" {\n  input = "x"\n}\n' * 20_000
     (parsed_repo / "stacks" / "oneline" / "huge.tf").write_text(huge)
+    # Huge, but without the word `module`: it cannot call one, and is not parsed.
+    (parsed_repo / "stacks" / "spaced" / "huge.tf").write_text(huge.replace(call, ""))
     manifest = load_manifest(parsed_repo)
 
     started = time.monotonic()

@@ -281,3 +281,20 @@ def test_module_tree_follows_local_calls_transitively_once(tmp_path: Path) -> No
     assert tree[-1].files is None  # called but missing
     unbounded = read_module_tree(tmp_path / "stacks" / "app", within_base=False)
     assert "../../../outside" in [m.path for m in unbounded]
+
+
+def test_for_module_calls_only_a_file_without_the_word_module_is_not_parsed(
+    tmp_path: Path,
+) -> None:
+    # HCL spells a block type only literally: no `module`, no module block, whatever
+    # else the file holds (even a syntax error, which Terraform reports at plan).
+    path = tmp_path / "main.tf"
+    path.write_text('resource "x" "y" {\n  input =\n}\n')
+    assert read_file(path, calls_only=True) == tfconfig.FileConfig()
+    assert read_file(path).problem is not None
+    path.write_text('module "x" {\n  source =\n}\n')
+    assert read_file(path, calls_only=True).problem is not None
+    # JSON can spell a key with escapes: always parsed.
+    path = tmp_path / "main.tf.json"
+    path.write_text('{"\\u006dodule": {"x": {"source": "./escaped"}}}')
+    assert local_sources(read_file(path, calls_only=True)) == ["./escaped"]
