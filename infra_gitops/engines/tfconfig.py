@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -206,11 +207,17 @@ def _parse_native(text: str) -> dict[str, Any]:
 
 
 def _describe_problem(exc: BaseException) -> str:
-    line = getattr(exc, "line", None)
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if isinstance(exc, RecursionError) or "recursion" in first:
-        first = "nested too deeply to read"
-    return f"line {line}: {first}" if isinstance(line, int) and line > 0 else first
+    """Where and what, never the file's text: lark's messages quote the tokens they
+    met, and a log must not carry what a file holds."""
+    if isinstance(exc, RecursionError) or "maximum recursion depth" in str(exc):
+        return "nested too deeply to read"
+    if type(exc).__module__.startswith("lark"):
+        line, column = getattr(exc, "line", None), getattr(exc, "column", None)
+        kind = re.sub(r"(?<!^)(?=[A-Z])", " ", type(exc).__name__).lower()  # unexpected token
+        if isinstance(line, int) and line > 0:
+            return f"line {line}, column {column}: {kind}"
+        return kind
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _json_shape(body: dict[str, Any]) -> dict[str, Any]:

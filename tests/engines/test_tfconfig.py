@@ -298,3 +298,8 @@ def test_for_module_calls_only_a_file_without_the_word_module_is_not_parsed(
     path = tmp_path / "main.tf.json"
     path.write_text('{"\\u006dodule": {"x": {"source": "./escaped"}}}')
     assert local_sources(read_file(path, calls_only=True)) == ["./escaped"]
+
+
+def test_a_syntax_error_says_where_but_never_quotes_the_file(tmp_path: Path) -> None:
+    found = config(tmp_path, 'resource "x" "y" {\n  token = "s3cr3t-literal" "more"\n}\n')
+    assert found.problem == "line 2, column 28: unexpected token"
