@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,18 @@ def test_for_module_calls_only_a_file_without_the_word_module_is_not_parsed(
 def test_a_syntax_error_says_where_but_never_quotes_the_file(tmp_path: Path) -> None:
     found = config(tmp_path, 'resource "x" "y" {\n  token = "s3cr3t-literal" "more"\n}\n')
     assert found.problem == "line 2, column 28: unexpected token"
+
+
+def test_files_read_from_many_threads_at_once_read_as_alone(tmp_path: Path) -> None:
+    # The daemon's passes and drift checks read configuration in parallel threads.
+    paths = []
+    for n in range(24):
+        path = tmp_path / f"f{n}.tf"
+        path.write_text(
+            f'module "m{n}" {{\n  source = "./m{n}"\n}}\n'
+            + f'resource "terraform_data" "r" {{\n  input = "{n}"\n}}\n' * (n % 5 + 1)
+        )
+        paths.append(path)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        found = list(pool.map(read_file, paths))
+    assert [local_sources(f) for f in found] == [[f"./m{n}"] for n in range(24)]
