@@ -41,7 +41,10 @@ WORKDIR /opt/infra-gitops
 COPY pyproject.toml README.md ./
 COPY infra_gitops ./infra_gitops
 # "./[extras]": the local project, whose dependency ranges live in pyproject.toml.
+# python-hcl2 builds its grammar's parse tables on first use (~4 s) and caches them in its
+# package directory, which user 10001 cannot write: build them here, once.
 RUN pip install --no-cache-dir "./${EXTRAS:+[$EXTRAS]}" \
+    && python -c "import hcl2; hcl2.loads('')" \
     && rm -rf /opt/infra-gitops/build
 
 # Numeric, so Kubernetes' runAsNonRoot can verify it is not root without /etc/passwd.

@@ -7,13 +7,14 @@ caller can order any subset.
 
 from __future__ import annotations
 
+import logging
 import posixpath
-import re
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from infra_gitops.engines import tfconfig
 from infra_gitops.errors import ConfigError
 from infra_gitops.hints import did_you_mean
 from infra_gitops.models import Stack
@@ -30,9 +31,7 @@ __all__ = [
     "with_dependents",
 ]
 
-_TERRAFORM_SUFFIXES = (".tf", ".tofu")
-_MODULE_BLOCK = re.compile(r'^[ \t]*module[ \t]+"[^"\n]*"[ \t]*\{', re.MULTILINE)
-_LOCAL_SOURCE = re.compile(r'^[ \t]*source[ \t]*=[ \t]*"(\.\.?/[^"\n]*)"', re.MULTILINE)
+log = logging.getLogger(__name__)
 
 
 def dependency_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
@@ -125,50 +124,29 @@ def _touched_by(root: Path, stack: Stack, changed_dirs: set[str]) -> bool:
         return False
     if stack.path in changed_dirs:
         return True
-    return stack.engine != "pulumi" and not changed_dirs.isdisjoint(
-        local_module_dirs(root, stack.path)
-    )
+    if stack.engine == "pulumi":
+        return False
+    tree = tfconfig.read_module_tree(root, stack.path, within_base=True, calls_only=True)
+    if not changed_dirs.isdisjoint(module.path for module in tree):
+        return True
+    unreadable = tfconfig.unreadable_files(tree)
+    for path, problem in unreadable:
+        # Which modules that file calls is unknown: never skip the stack on a guess.
+        # Its plan then fails with Terraform's own diagnostic if the file is broken.
+        log.warning(
+            "%s: cannot be parsed (%s): stack %s counts as affected", path, problem, stack.name
+        )
+    return bool(unreadable)
 
 
 def local_module_dirs(root: Path, directory: str) -> set[str]:
     """Repo-relative directories of the local modules (source = "./x" or "../x") that the
-    Terraform files in directory use, transitively. Modules outside root are left out."""
-    found: set[str] = set()
-    pending = [directory]
-    while pending:
-        current = pending.pop()
-        for source in _local_sources(root / current):
-            module = posixpath.normpath(posixpath.join(current, source))
-            if module == ".." or module.startswith("../") or module in found:
-                continue
-            if module != directory:
-                found.add(module)
-                pending.append(module)
-    return found
-
-
-def _local_sources(directory: Path) -> list[str]:
-    if not directory.is_dir():
-        return []
-    sources: list[str] = []
-    for file in sorted(directory.iterdir()):
-        if file.suffix in _TERRAFORM_SUFFIXES and file.is_file():
-            text = file.read_text(encoding="utf-8", errors="replace")
-            for block in _module_blocks(text):
-                sources += _LOCAL_SOURCE.findall(block)
-    return sources
-
-
-def _module_blocks(text: str) -> list[str]:
-    """Bodies of the module blocks in text, found by brace counting."""
-    blocks = []
-    for match in _MODULE_BLOCK.finditer(text):
-        depth, end = 1, match.end()
-        while depth and end < len(text):
-            depth += {"{": 1, "}": -1}.get(text[end], 0)
-            end += 1
-        blocks.append(text[match.end() : end])
-    return blocks
+    Terraform files in directory use, transitively (read with a real parser, see
+    engines/tfconfig.py). Modules outside root are left out; what an unreadable file
+    calls is unknown (affected_stacks counts its stack as touched)."""
+    tree = tfconfig.read_module_tree(root, directory, within_base=True, calls_only=True)
+    start = posixpath.normpath(directory)
+    return {module.path for module in tree if module.path != start}
 
 
 def _containing_dirs(paths: Iterable[str]) -> set[str]:

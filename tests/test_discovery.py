@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from infra_gitops.discovery import (
     with_dependencies,
     with_dependents,
 )
+from infra_gitops.engines import tfconfig
 from infra_gitops.errors import ConfigError
 from infra_gitops.models import Stack
 
@@ -317,3 +319,152 @@ def test_affected_stacks_match_a_scan_of_every_directory(repo: Path, changed: li
     }
 
     assert affected_stacks(manifest, changed) == with_dependents(manifest.stacks, scanned)
+
+
+# --------------------------------------------------------------------------- parsed, not matched
+
+PARSED_MANIFEST = """
+    version: 1
+    stacks:
+      - {name: oneline, path: stacks/oneline}
+      - {name: spaced, path: stacks/spaced}
+      - {name: heredoc, path: stacks/heredoc}
+      - {name: jsonsyntax, path: stacks/jsonsyntax}
+      - {name: nested, path: live/prod/nested}
+      - {name: remote, path: stacks/remote}
+"""
+
+
+@pytest.fixture
+def parsed_repo(tmp_path: Path) -> Path:
+    write(
+        tmp_path,
+        {
+            "gitops.yaml": PARSED_MANIFEST,
+            # The old regexes needed `source` on its own line, first in the block.
+            "stacks/oneline/main.tf": 'module "x" { source = "../../modules/one" }\n',
+            "stacks/spaced/main.tf": """
+            module  "x"  {
+              for_each = toset(["a"]) # comment
+              name     = each.key
+              /* c */ source   =   "../../modules/two" // c
+            }
+        """,
+            # Text that looks like a module call inside a heredoc is not one.
+            "stacks/heredoc/main.tf": """
+            resource "local_file" "doc" {
+              content = <<-EOT
+                module "y" {
+                  source = "../../modules/three"
+                }
+              EOT
+            }
+        """,
+            "stacks/jsonsyntax/main.tf.json": json.dumps(
+                {"module": {"x": {"source": "../../modules/four"}}}
+            ),
+            # ../.. from a deeper stack, then a module calling a module through ./
+            "live/prod/nested/main.tf": 'module "a" {\n  source = "../../../modules/outer"\n}\n',
+            "modules/outer/main.tf": 'module "b" {\n  source = "./inner"\n}\n',
+            "modules/outer/inner/main.tf": 'module "c" {\n  source = "../../deepest"\n}\n',
+            "stacks/remote/main.tf": (
+                'module "vpc" {\n  source = "terraform-aws-modules/vpc/aws"\n}\n'
+                'module "git" {\n  source = "git::https://example.com/m.git//one"\n}\n'
+            ),
+            **{
+                f"modules/{name}/main.tf": "" for name in ("one", "two", "three", "four", "deepest")
+            },
+        },
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("changed", "affected"),
+    [
+        (["modules/one/main.tf"], {"oneline"}),
+        (["modules/two/variables.tf"], {"spaced"}),
+        (["modules/three/main.tf"], set()),
+        (["modules/four/main.tf"], {"jsonsyntax"}),
+        (["modules/outer/inner/x.tf"], {"nested"}),
+        (["modules/deepest/main.tf"], {"nested"}),
+        (["modules/vpc/main.tf", "one/main.tf"], set()),
+    ],
+    ids=["one-line", "odd-spacing", "heredoc", "json", "nested", "nested-up-two", "remote"],
+)
+def test_affected_stacks_come_from_parsed_module_calls(
+    parsed_repo: Path, changed: list[str], affected: set[str]
+) -> None:
+    assert affected_stacks(load_manifest(parsed_repo), changed) == affected
+
+
+def test_local_module_dirs_of_a_nested_stack(parsed_repo: Path) -> None:
+    assert local_module_dirs(parsed_repo, "live/prod/nested") == {
+        "modules/outer",
+        "modules/outer/inner",
+        "modules/deepest",
+    }
+
+
+def test_an_unparseable_file_makes_its_stack_affected_and_says_which(
+    parsed_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A syntax error in a module the stack calls: what else it calls is unknown.
+    (parsed_repo / "modules" / "outer" / "broken.tf").write_text(
+        'module "d" {\n  source = "../elsewhere"\n'
+    )
+    manifest = load_manifest(parsed_repo)
+
+    with caplog.at_level("WARNING", logger="infra_gitops.discovery"):
+        affected = affected_stacks(manifest, ["modules/elsewhere/main.tf"])
+
+    assert affected == {"nested"}
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith("modules/outer/broken.tf: cannot be parsed (line ")
+    assert warning.endswith("): stack nested counts as affected")
+    # No change at all affects nothing, broken file or not.
+    assert affected_stacks(manifest, []) == set()
+
+
+def test_a_hostile_file_makes_its_stack_affected_quickly(parsed_repo: Path) -> None:
+    call = 'module "m" {\n  source = "../../modules/one"\n}\n'
+    deep = call + "locals {\n  a = " + "[" * 20_000 + "]" * 20_000 + "\n}\n"
+    (parsed_repo / "stacks" / "remote" / "deep.tf").write_text(deep)
+    huge = call + 'resource "terraform_data" "r" {\n  input = "x"\n}\n' * 20_000
+    (parsed_repo / "stacks" / "oneline" / "huge.tf").write_text(huge)
+    # Huge, but without the word `module`: it cannot call one, and is not parsed.
+    (parsed_repo / "stacks" / "spaced" / "huge.tf").write_text(huge.replace(call, ""))
+    manifest = load_manifest(parsed_repo)
+
+    started = time.monotonic()
+    affected = affected_stacks(manifest, ["README.md"])
+    elapsed = time.monotonic() - started
+
+    assert affected == {"remote", "oneline"}
+    assert elapsed < 10, f"{elapsed:.1f} s"  # ~1 s measured on 2 busy cores
+
+
+def test_a_second_pass_reads_no_file_twice_through_the_parser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count = 300
+    stacks = []
+    for i in range(count):
+        write(
+            tmp_path,
+            {
+                f"stacks/s{i}/main.tf": f'module "m" {{\n  source = "../../modules/m{i % 7}"\n}}\n'
+                f'resource "terraform_data" "r{i}" {{\n  input = "{i}"\n}}\n',
+                f"stacks/s{i}/variables.tf": f'variable "v{i}" {{\n  type = string\n}}\n',
+            },
+        )
+        stacks.append(Stack(name=f"s{i}", path=f"stacks/s{i}"))
+    manifest = Manifest(path=tmp_path / "gitops.yaml", stacks=tuple(stacks))
+    first = affected_stacks(manifest, ["modules/m3/main.tf"])
+
+    def no_parse(*args: object) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(tfconfig, "_declarations", no_parse)
+    assert affected_stacks(manifest, ["modules/m3/main.tf"]) == first
+    assert first == {f"s{i}" for i in range(count) if i % 7 == 3}

@@ -1,12 +1,18 @@
 """The Terraform / OpenTofu engine: init, plan (saved), show -json, apply the saved plan.
 
-Only machine-readable forms are parsed: `-detailed-exitcode`, `show -json`,
-`output -json`, `version -json`, and apply's `-json` UI (tfprogress: which resource is
-being created, and its error diagnostics). Errors are classified from the `Error:` blocks
-of the plain-text diagnostics (`-no-color`): every other command prints them in the same
-shape (init has no `-json` mode in every supported version, `output` neither), they carry
-file and line, and the same text is what a person reads in the run log, so one parser
-serves every step; apply's JSON diagnostics are rendered into that shape first.
+Only Terraform's own structures are read, never its human text where it has a
+machine-readable form: `init`, `plan` and `apply` run with `-json` (tfprogress reads the
+messages: each one's human text for the run log, apply's resource progress, and the
+diagnostics as data that tfdiagnostics classifies: a held state lock, an unreachable
+endpoint, file and line of each error); `-detailed-exitcode`, `show -json`,
+`output -json` and `version -json` give the results. What a stack's configuration
+declares (its backend, the local modules it calls, what init depends on) comes from
+parsing it (tfconfig).
+
+Plain text is read only as a last resort, by tfdiagnostics.parse_text, for commands that
+have no `-json` mode: `workspace select`, `output`, `show`, `force-unlock`, and `init` of
+Terraform < 1.9 and OpenTofu < 1.7 (a stack's `binary:` may name one; such a binary
+answers `init -json` with a usage error and no JSON, and init runs again without it).
 """
 
 from __future__ import annotations
@@ -16,33 +22,40 @@ import importlib.metadata
 import json
 import os
 import posixpath
-import re
-import shlex
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from infra_gitops import hcl, process
+from infra_gitops.engines import tfconfig
 from infra_gitops.engines.base import StackWorkspace
 from infra_gitops.engines.binaries import EMBEDDED_TERRAFORM_MODULE, resolve_binary
+from infra_gitops.engines.tfconfig import CONFIG_SUFFIXES
+from infra_gitops.engines.tfdiagnostics import (
+    CommandFailedError,
+    classify,
+    needs_init,
+    parse_text,
+)
 from infra_gitops.engines.tfplan import (
     parse_plan,
     redact_plan_document,
     state_outputs,
     write_artifact,
 )
-from infra_gitops.engines.tfprogress import ApplyUi
-from infra_gitops.errors import CommandTimeoutError, EngineError, StateLockedError
+from infra_gitops.engines.tfprogress import JsonUi
+from infra_gitops.errors import CommandTimeoutError, EngineError
 from infra_gitops.leftovers import owned_name
 from infra_gitops.models import ApplyResult, Plan
 from infra_gitops.redaction import Scrubber
 from infra_gitops.statekeys import with_default_state_key
 
-CONFIG_SUFFIXES = (".tf", ".tf.json", ".tofu", ".tofu.json")
+__all__ = ["CONFIG_SUFFIXES", "LOCAL_STATE_OVERRIDE", "TerraformEngine", "engine_env"]
+
 BACKEND_FILE = "backend.tfbackend"
 BACKEND_DIGEST_FILE = ".backend.sha256"
 """Digest of the backend config of the last successful init (to know when to -reconfigure)."""
@@ -66,6 +79,8 @@ class TerraformEngine:
         self._init_skipped: set[Path] = set()
         """Work dirs whose init this instance skipped: a plan that finds them not
         initialised after all inits and plans once more (see _plan)."""
+        self._init_without_json: set[tuple[str, ...]] = set()
+        """Binaries that have no `init -json` (Terraform < 1.9, OpenTofu < 1.7)."""
 
     # --- Engine protocol ---------------------------------------------------------------
 
@@ -89,7 +104,7 @@ class TerraformEngine:
         init_fingerprint): init is the slowest command and its result persists."""
         _check_source_dir(ws)
         _write_override_files(ws)
-        _keep_local_state_in_work_dir(ws)
+        unreadable = _keep_local_state_in_work_dir(ws)
         backend_args, digest, reconfigure = _backend_args(ws)
         binary = resolve_binary(ws.stack, self.name, ws.env)
         fingerprint = init_fingerprint(ws, digest, binary, engine_env(ws))
@@ -104,7 +119,9 @@ class TerraformEngine:
         args = ["init", "-input=false", "-no-color", *backend_args]
         if reconfigure:
             args.append("-reconfigure")
-        self._run(ws, "init", args)
+        self._init(ws, args)
+        if unreadable:
+            raise _backend_unknown(ws, unreadable)
         (ws.work_dir / BACKEND_DIGEST_FILE).write_text(digest, encoding="utf-8")
         if ws.stack.workspace != "default":
             self._run(ws, "workspace", ["workspace", "select", "-or-create", ws.stack.workspace])
@@ -161,18 +178,19 @@ class TerraformEngine:
             "plan",
             "-input=false",
             "-no-color",
+            "-json",
             self._lock_arg(),
             "-detailed-exitcode",
             f"-out={plan_file}",
             *mode_args,
         ]
         try:
-            self._run(ws, "plan", args, ok_codes=(0, 2))
-        except EngineError as exc:
+            self._run(ws, "plan", args, ok_codes=(0, 2), json_ui=True)
+        except CommandFailedError as exc:
             if not self._init_was_needed(ws, exc):
                 raise
             self.prepare(ws)
-            self._run(ws, "plan", args, ok_codes=(0, 2))
+            self._run(ws, "plan", args, ok_codes=(0, 2), json_ui=True)
         plan_file.chmod(0o600)
         show_args = ["show", "-json", "-no-color", str(plan_file)]
         shown = self._run(ws, "show", show_args, log_stdout=False)
@@ -197,13 +215,23 @@ class TerraformEngine:
             artifact=artifact,
         )
 
-    def _init_was_needed(self, ws: StackWorkspace, failure: EngineError) -> bool:
+    def _init(self, ws: StackWorkspace, args: Sequence[str]) -> None:
+        """init with -json; for a binary that has no `init -json` (it fails printing no
+        JSON message at all), once more without it, and never again with it."""
+        binary = resolve_binary(ws.stack, self.name, ws.env)
+        if binary not in self._init_without_json:
+            try:
+                self._run(ws, "init", [args[0], "-json", *args[1:]], json_ui=True)
+                return
+            except NoJsonOutputError:
+                self._init_without_json.add(binary)
+        self._run(ws, "init", args)
+
+    def _init_was_needed(self, ws: StackWorkspace, failure: CommandFailedError) -> bool:
         """Whether a failed plan says the work dir needs init although prepare judged it
         initialised (something the fingerprint does not see): then its claim is dropped,
         once, so that prepare runs init."""
-        if ws.work_dir not in self._init_skipped or isinstance(failure, StateLockedError):
-            return False
-        if not any(sign in str(failure) for sign in _NOT_INITIALISED):
+        if ws.work_dir not in self._init_skipped or not needs_init(failure.diagnostics):
             return False
         self._init_skipped.discard(ws.work_dir)
         (ws.work_dir / INIT_FINGERPRINT_FILE).unlink(missing_ok=True)
@@ -226,15 +254,16 @@ class TerraformEngine:
         """One engine command: progress line, redacted log, timeout, classified failure.
 
         log_stdout=False for commands whose stdout is raw JSON with unredacted values.
-        json_ui=True for a command run with `-json` (apply): its messages become progress
-        lines and the log keeps their human text.
+        json_ui=True for a command run with `-json` (init, plan, apply): its messages'
+        human text goes to the log, apply's become progress lines, and a failure is
+        read from its diagnostics.
         """
         if cwd is None:
             _check_source_dir(ws)
         binary = resolve_binary(ws.stack, self.name, ws.env)
         ws.progress(step)
         with _command_log(ws.log_file, ws.secrets) as log:
-            ui = ApplyUi(ws.progress, log.write, log.scrubber.scrub) if json_ui else None
+            ui = JsonUi(ws.progress, log.write, log.scrubber.scrub) if json_ui else None
             on_stdout_line = ui.feed if ui else (log.write if log_stdout else None)
             started = datetime.now(UTC).isoformat(timespec="seconds")
             log.write(f"[{started}] $ {self.name} {' '.join(args)}")
@@ -255,8 +284,7 @@ class TerraformEngine:
                 ) from None
             log.write(f"[exit code {done.returncode}]")
         if done.returncode not in ok_codes:
-            said = "\n".join(filter(None, [ui.failure_output(), done.stderr])) if ui else ""
-            raise classify_failure(ws, self.name, step, said or done.stderr or done.stdout)
+            raise _failure(ws, f"{self.name} {step}", done, ui)
         return done
 
 
@@ -312,16 +340,21 @@ def _write_override_files(ws: StackWorkspace) -> None:
 
 
 LOCAL_STATE_OVERRIDE = "zz_infra_gitops_local_state_override.tf"
-_BACKEND_BLOCK = re.compile(r'^\s*(backend\s+"|cloud\s*\{)', re.MULTILINE)
-_BACKEND_TYPE = re.compile(r'^\s*backend\s+"([^"]+)"', re.MULTILINE)
-_BACKEND_TYPE_JSON = re.compile(r'"backend"\s*:\s*\{\s*"([^"]+)"')
 
 
-def _keep_local_state_in_work_dir(ws: StackWorkspace) -> None:
+def _keep_local_state_in_work_dir(ws: StackWorkspace) -> list[tuple[str, str]]:
     """A stack that declares no backend keeps its state in the current directory, which
-    here is a snapshot deleted after the run: point the local backend at the work dir."""
-    if _declares_backend(ws.source_dir):
-        return
+    here is a snapshot deleted after the run: point the local backend at the work dir.
+
+    Returns the (file, problem) of the stack's unreadable files when none of the others
+    declares a backend: then whether one does is unknown and nothing is written (init
+    reports a broken file with Terraform's own diagnostic; prepare refuses the rest)."""
+    files = _stack_files(ws.source_dir)
+    if any(config.backend or config.cloud for _, config in files):
+        return []
+    unreadable = [(name, config.problem) for name, config in files if config.problem]
+    if unreadable:
+        return unreadable
     path = hcl.string(str(ws.work_dir / "terraform.tfstate"))
     workspaces = hcl.string(str(ws.work_dir / "terraform.tfstate.d"))
     (ws.source_dir / LOCAL_STATE_OVERRIDE).write_text(
@@ -330,37 +363,27 @@ def _keep_local_state_in_work_dir(ws: StackWorkspace) -> None:
         f"    workspace_dir = {workspaces}\n  }}\n}}\n",
         encoding="utf-8",
     )
+    return []
 
 
 def declared_backend_type(source_dir: Path) -> str | None:
     """The type of the stack's `backend` block (s3, gcs, ...), None when it has none."""
-    for file in sorted(source_dir.iterdir()):
-        if file.name == LOCAL_STATE_OVERRIDE or not file.name.endswith(CONFIG_SUFFIXES):
-            continue
-        text = file.read_text(encoding="utf-8", errors="replace")
-        pattern = _BACKEND_TYPE_JSON if file.name.endswith(".json") else _BACKEND_TYPE
-        match = pattern.search(text)
-        if match:
-            return match.group(1)
-    return None
+    return next((config.backend for _, config in _stack_files(source_dir) if config.backend), None)
 
 
-def _declares_backend(source_dir: Path) -> bool:
-    for file in source_dir.iterdir():
-        if file.name == LOCAL_STATE_OVERRIDE or not file.name.endswith(CONFIG_SUFFIXES):
-            continue
-        text = file.read_text(encoding="utf-8", errors="replace")
-        if file.name.endswith(".json"):
-            if '"backend"' in text or '"cloud"' in text:
-                return True
-        elif _BACKEND_BLOCK.search(text):
-            return True
-    return False
+def _stack_files(source_dir: Path) -> list[tuple[str, tfconfig.FileConfig]]:
+    """(name, declarations) of the stack's own configuration files, not ours."""
+    return [
+        (file.name, tfconfig.read_file(file))
+        for file in sorted(source_dir.iterdir())
+        if file.name != LOCAL_STATE_OVERRIDE
+        and tfconfig.is_config_file(file.name)
+        and file.is_file()
+    ]
 
 
 # --- init, once per settings ----------------------------------------------------------
 
-_LOCAL_MODULE_SOURCE = re.compile(r'source\s*[=:]\s*"(\.{1,2}/[^"]*)"')
 _INIT_ENV = (
     "TF_CLI_CONFIG_FILE",
     "TF_PLUGIN_CACHE_DIR",
@@ -374,15 +397,17 @@ def init_fingerprint(
 ) -> str:
     """A digest of everything `init` depends on: the backend settings, the workspace,
     the engine executable, the CLI config, and what the configuration of the stack and
-    of the local modules it calls requires (init_requirements); the lock file is
-    compared apart (_initialised_for). A change to any of them means init again."""
+    of the local modules it calls requires (tfconfig's init_digest: the terraform
+    blocks, module sources and versions, the providers named; a file that cannot be
+    parsed counts whole); the lock file is compared apart (_initialised_for). A change
+    to any of them means init again."""
     digest = hashlib.sha256()
 
     def add(*parts: str) -> None:
         for part in parts:
             digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
 
-    add("v1", backend_digest, ws.stack.workspace)
+    add("v2", backend_digest, ws.stack.workspace)
     for part in binary:
         add("binary", part, *_file_identity(Path(part)))
     if tuple(binary[-2:]) == ("-m", EMBEDDED_TERRAFORM_MODULE):
@@ -392,117 +417,20 @@ def init_fingerprint(
     cli_config = env.get("TF_CLI_CONFIG_FILE")
     if cli_config:
         add("cli-config", _read_or_missing(Path(cli_config)))
-    for relative, content in _configuration_files(ws.source_dir):
-        add("file", relative, *init_requirements(relative, content))
+    for relative, requirements in _configuration_files(ws.source_dir):
+        add("file", relative, requirements)
     return digest.hexdigest()
 
 
-def _configuration_files(stack_dir: Path) -> Iterator[tuple[str, bytes]]:
-    """(path relative to the stack dir, content) of the stack's config files, then
-    those of every local module it calls, transitively."""
-    seen: set[Path] = set()
-    pending = [stack_dir]
-    while pending:
-        directory = pending.pop()
-        resolved = directory.resolve()
-        if resolved in seen:
+def _configuration_files(stack_dir: Path) -> Iterator[tuple[str, str]]:
+    """(path relative to the stack dir, digest of what init depends on in it) of the
+    stack's config files, then those of every local module it calls, transitively."""
+    for module in tfconfig.read_module_tree(stack_dir, within_base=False):
+        if module.files is None:
+            yield f"{module.path}/(missing)", ""
             continue
-        seen.add(resolved)
-        relative = os.path.relpath(directory, stack_dir)
-        if not directory.is_dir():
-            yield f"{relative}/(missing)", b""
-            continue
-        for file in sorted(directory.iterdir()):
-            if not file.name.endswith(CONFIG_SUFFIXES) or not file.is_file():
-                continue
-            content = file.read_bytes()
-            yield f"{relative}/{file.name}", content
-            text = content.decode("utf-8", errors="replace")
-            pending.extend(directory / m for m in _LOCAL_MODULE_SOURCE.findall(text))
-
-
-_NOT_INITIALISED = (
-    "Module not installed",
-    "Module source has changed",
-    "Module version requirements have changed",
-    "Inconsistent dependency lock file",
-    "Required plugins are not installed",
-    "Missing required provider",
-    "Backend initialization required",
-    "terraform init",
-    "tofu init",
-)
-"""Signs in a failed command's errors that the work dir needs init."""
-
-_REQUIRING_BLOCK = re.compile(r'^[ \t]*(terraform|module[ \t]+"[^"]*")[ \t]*\{', re.MULTILINE)
-_TYPED_BLOCK = re.compile(r'^\s*(?:resource|data|ephemeral|list)\s+"([^"]+)"', re.MULTILINE)
-_PROVIDER_BLOCK = re.compile(r'^\s*provider\s+"([^"]+)"', re.MULTILINE)
-_PROVIDER_REFERENCE = re.compile(r"\bprovider\s*=\s*([A-Za-z0-9_-]+)|provider::([A-Za-z0-9_-]+)::")
-
-
-def init_requirements(name: str, content: bytes) -> list[str]:
-    """What of one configuration file `init` depends on, so that editing a resource
-    does not init again: the `terraform` blocks (backend, required providers and
-    versions) and `module` blocks, whole, and every provider the file names, explicitly
-    or through a resource type. A JSON file counts whole. Where the text cannot be read
-    with certainty (a heredoc in a block), the rest of the file counts."""
-    if name.endswith(".json"):
-        return ["whole", hashlib.sha256(content).hexdigest()]
-    text = content.decode("utf-8", errors="replace")
-    parts = [
-        text[m.start() : _block_end(text, m.end() - 1)] for m in _REQUIRING_BLOCK.finditer(text)
-    ]
-    providers = {t.split("_", 1)[0] for t in _TYPED_BLOCK.findall(text)}
-    providers |= set(_PROVIDER_BLOCK.findall(text))
-    providers |= {a or b for a, b in _PROVIDER_REFERENCE.findall(text)}
-    return [*parts, "providers", *sorted(providers)]
-
-
-def _block_end(text: str, start: int) -> int:
-    """The index after the brace that closes the one at start, skipping strings and
-    comments; the end of the text when unsure."""
-    depth = 0
-    i = start
-    while i < len(text):
-        if text[i] == '"':
-            i = _string_end(text, i)
-            continue
-        if text[i] == "#" or text.startswith("//", i):
-            newline = text.find("\n", i)
-            i = len(text) if newline < 0 else newline
-            continue
-        if text.startswith("/*", i):
-            close = text.find("*/", i + 2)
-            i = len(text) if close < 0 else close + 2
-            continue
-        if text.startswith("<<", i):
-            return len(text)
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return len(text)
-
-
-def _string_end(text: str, start: int) -> int:
-    """The index after the quote closing the string opened at start (templates may
-    hold strings of their own)."""
-    i = start + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-        elif text[i] == '"':
-            return i + 1
-        elif text.startswith("${", i) or text.startswith("%{", i):
-            i = _block_end(text, i + 1)
-        elif text[i] == "\n":
-            return i
-        else:
-            i += 1
-    return len(text)
+        for name, config in module.files:
+            yield posixpath.join(module.path, name), config.init_digest
 
 
 def _initialised_for(ws: StackWorkspace, fingerprint: str, lock_now: str) -> bool:
@@ -630,133 +558,45 @@ def _command_log(path: Path | None, secrets: frozenset[str]) -> Iterator[_Comman
 # --- failures --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Diagnostic:
-    summary: str
-    detail: str
-    file: str | None = None
-    line: int | None = None
+class NoJsonOutputError(CommandFailedError):
+    """A command run with -json failed without printing one JSON message: the binary
+    has no -json mode for it (or failed before its UI started)."""
 
 
-_DIAG_START = re.compile(r"^(Error|Warning): (.*)$")
-_DIAG_LOCATION = re.compile(r"^\s+on (.+?) line (\d+)")
-_BOX = re.compile(r"^[│╷╵] ?")
-_GENERIC_INIT = "Terraform encountered problems during initiali"
+def _failure(
+    ws: StackWorkspace, command: str, done: process.Completed, ui: JsonUi | None
+) -> EngineError:
+    """A failed command -> an error naming the stack, the command and the cause, read
+    from its -json diagnostics (and any plain-text ones it printed to stderr)."""
+    scrub = Scrubber(ws.secrets, min_length=1).scrub
+    if ui is None:  # a command without a -json mode: its text, as a last resort
+        other = done.stderr or done.stdout
+        diagnostics = parse_text(other)
+    else:
+        other = "\n".join(filter(None, [ui.other_output(), done.stderr]))
+        diagnostics = [*ui.diagnostics, *parse_text(done.stderr)]
+    error = classify(
+        where=f"stack {ws.stack.name!r}: {command} failed",
+        stack=ws.stack.name,
+        stack_path=ws.stack.path,
+        source_dir=str(ws.source_dir),
+        diagnostics=[
+            replace(d, summary=scrub(d.summary), detail=scrub(d.detail)) for d in diagnostics
+        ],
+        other_output=scrub(other),
+    )
+    if ui is not None and ui.messages == 0 and isinstance(error, CommandFailedError):
+        return NoJsonOutputError(str(error), error.diagnostics)
+    return error
 
 
-def parse_diagnostics(text: str) -> list[Diagnostic]:
-    """The `Error:` blocks of Terraform's -no-color output, in order, without repeats."""
-    found: list[Diagnostic] = []
-    for block in _error_blocks(text):
-        summary, body = block[0], block[1:]
-        location = next((m for m in map(_DIAG_LOCATION.match, body) if m), None)
-        # Source snippets and the location line are indented; the explanation is not.
-        detail = " ".join(ln.strip() for ln in body if ln.strip() and not ln[:1].isspace())
-        diagnostic = Diagnostic(
-            summary=summary,
-            detail=detail,
-            file=location.group(1) if location else None,
-            line=int(location.group(2)) if location else None,
-        )
-        if diagnostic not in found:
-            found.append(diagnostic)
-    if len(found) > 1:
-        found = [d for d in found if not d.summary.startswith(_GENERIC_INIT)]
-    return found
-
-
-def _error_blocks(text: str) -> list[list[str]]:
-    blocks: list[list[str]] = []
-    current: list[str] | None = None
-    for raw in text.splitlines():
-        line = _BOX.sub("", raw)
-        start = _DIAG_START.match(line)
-        if start:
-            current = [start.group(2)] if start.group(1) == "Error" else None
-            if current is not None:
-                blocks.append(current)
-        elif current is not None:
-            current.append(line)
-    return blocks
-
-
-def classify_failure(ws: StackWorkspace, engine: str, step: str, output: str) -> EngineError:
-    """A failed command's output -> an error naming the stack, the step and the cause."""
-    where = f"stack {ws.stack.name!r}: {engine} {step} failed"
-    output = Scrubber(ws.secrets, min_length=1).scrub(output)
-    lock = lock_info(output)
-    if lock is not None or "Error acquiring the state lock" in output:
-        lock = lock or {}
-        lock_id = lock.get("ID")
-        held = [f"{k.lower()} {lock[k]}" for k in ("Who", "Operation", "Created") if lock.get(k)]
-        holder = ", ".join(held)
-        return StateLockedError(
-            f"{where}: the state is locked by another run (lock ID {lock_id or 'unknown'}"
-            f"{'; ' + holder if holder else ''}). Wait for that run to finish; if it died, "
-            f"release the lock (`{unlock_command(ws.stack.name, lock_id)}`) once you are sure "
-            "nothing is using the state",
-            lock_id=lock_id,
-        )
-    endpoint = unreachable_endpoint(output)
-    if endpoint is not None:
-        return EngineError(
-            f"{where}: the endpoint {endpoint} is down or unreachable (connection refused); "
-            "check that the cloud API / state backend (or the local emulator) is running "
-            "and that the stack's endpoints point at it"
-        )
-    diagnostics = parse_diagnostics(output)
-    if diagnostics:
-        return EngineError(f"{where}:\n" + "\n".join(_describe(ws, d) for d in diagnostics))
-    tail = [ln for ln in output.strip().splitlines() if ln.strip()][-10:]
-    return EngineError(f"{where}:\n" + ("\n".join(tail) or "(no output)"))
-
-
-def unlock_command(stack: str, lock_id: str | None) -> str:
-    """The command that releases a stack's state lock, as a person runs it (from the
-    infra repo, with the same --state-dir/--database-url as the failed command)."""
-    return f"infra-gitops unlock --stack {shlex.quote(stack)} {shlex.quote(lock_id or 'LOCK_ID')}"
-
-
-def _describe(ws: StackWorkspace, diagnostic: Diagnostic) -> str:
-    text = diagnostic.summary + (f": {diagnostic.detail}" if diagnostic.detail else "")
-    if diagnostic.file is None:
-        return f"  {text}"
-    # Name the file as it is in the repo, not in the snapshot the engine ran on.
-    path = diagnostic.file
-    if not posixpath.isabs(path):
-        path = posixpath.normpath(posixpath.join(ws.stack.path, path))
-    return f"  {path}:{diagnostic.line}: {text}"
-
-
-_LOCK_FIELD = re.compile(r"^\s+(ID|Path|Operation|Who|Version|Created|Info):\s*(.*?)\s*$")
-
-
-def lock_info(text: str) -> dict[str, str] | None:
-    """The fields of Terraform's `Lock Info:` block, or None when there is none."""
-    _, marker, rest = text.partition("Lock Info:")
-    if not marker:
-        return None
-    fields: dict[str, str] = {}
-    for line in rest.splitlines()[1:]:
-        match = _LOCK_FIELD.match(line)
-        if match is None:
-            break
-        fields[match.group(1)] = match.group(2)
-    return fields
-
-
-_URL = re.compile(r'"(https?://[^/"\s]+)')
-_DIAL = re.compile(r"dial tcp ([^\s:]+:\d+|\[[^\]]+\]:\d+): connect: connection refused")
-
-
-def unreachable_endpoint(text: str) -> str | None:
-    """The endpoint a 'connection refused' failure was trying to reach, if that is the
-    failure."""
-    if "connection refused" not in text:
-        return None
-    refused = text[: text.index("connection refused")]
-    urls = _URL.findall(refused)
-    if urls:
-        return str(urls[-1])
-    dial = _DIAL.search(text)
-    return dial.group(1) if dial else "(unknown endpoint)"
+def _backend_unknown(ws: StackWorkspace, unreadable: Sequence[tuple[str, str]]) -> EngineError:
+    named = "; ".join(
+        f"{posixpath.join(ws.stack.path, name)}: {problem}" for name, problem in unreadable
+    )
+    return EngineError(
+        f"stack {ws.stack.name!r}: cannot tell where its state is kept: no file declares a "
+        f"backend, and {named} (Terraform reads it, infra-gitops cannot). Nothing was "
+        "planned: a state put in the wrong place would plan to create everything again. "
+        "Declare the backend in a file of its own, or simplify that file"
+    )

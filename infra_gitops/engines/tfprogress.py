@@ -1,13 +1,12 @@
-"""Terraform's machine-readable UI (`apply -json`), read one message per line.
+"""Terraform's machine-readable UI (`init`, `plan`, `apply` with `-json`), one message
+per line.
 
-`terraform apply -json` prints one JSON object per line: `apply_start`,
-`apply_progress`, `apply_complete` and `apply_errored` say which resource is being
-created/updated/destroyed and when it is done; `diagnostic` messages carry the errors
-(summary, detail, file and line). ApplyUi turns the resource messages into progress lines
-("aws_s3_bucket.artifacts: creating...", "... created (2s)"), keeps each message's own
-human text (`@message`) for the run log, and renders the error diagnostics in the shape
-of Terraform's plain-text output, so the one failure classifier of engines/terraform.py
-reads them as it reads every other command's errors.
+Each line is a JSON message. JsonUi keeps each message's own human text (`@message`)
+for the run log, so the log reads as Terraform's words and never as raw JSON; keeps the
+diagnostics as data (tfdiagnostics.Diagnostic, with summary, detail, file and line), for
+the engine to classify a failure from; and turns apply's resource messages
+(`apply_start`, `apply_progress`, `apply_complete`, `apply_errored`) into progress lines
+("aws_s3_bucket.artifacts: creating...", "... created (2s)").
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra_gitops.engines.base import ProgressSink
+from infra_gitops.engines.tfdiagnostics import Diagnostic, from_message
 
 ACTION_WORDS: dict[str, tuple[str, str]] = {
     "create": ("creating", "created"),
@@ -61,56 +61,42 @@ def progress_line(message: dict[str, Any]) -> str | None:
     return f"{address}: {doing} failed ({_seconds(elapsed)})"
 
 
-def diagnostic_text(message: dict[str, Any]) -> str | None:
-    """An error diagnostic in the shape of Terraform's `-no-color` text, None for any
-    other message: `Error: summary`, the indented location line, then the detail."""
-    if message.get("type") != "diagnostic":
-        return None
-    diagnostic = message.get("diagnostic")
-    if not isinstance(diagnostic, dict) or diagnostic.get("severity") != "error":
-        return None
-    lines = [f"Error: {diagnostic.get('summary', '')}", ""]
-    where = diagnostic.get("range")
-    if isinstance(where, dict) and where.get("filename"):
-        line = (where.get("start") or {}).get("line")
-        lines += [f"  on {where['filename']} line {line}:", ""]
-    detail = str(diagnostic.get("detail") or "")
-    if detail:
-        lines.append(detail)
-    return "\n".join(lines) + "\n"
-
-
 @dataclass
-class ApplyUi:
-    """Reads an apply's `-json` stdout line by line (from the pump thread)."""
+class JsonUi:
+    """Reads a `-json` command's stdout line by line (from the pump thread)."""
 
     progress: ProgressSink
     log: Callable[[str], None]
     scrub: Callable[[str], str] = str
     """Removes known secret values from progress lines (the log scrubs its own)."""
-    errors: list[str] = field(default_factory=list)
-    """Error diagnostics as text, and any stdout line that was not a message."""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    """Every diagnostic, in order (errors and warnings)."""
+    other_lines: list[str] = field(default_factory=list)
+    """Lines that were not messages (Terraform prints a few failures as plain text)."""
+    messages: int = 0
+    """How many messages were read: none at all means the command had no -json mode."""
 
     def feed(self, line: str) -> None:
         message = read_message(line)
         if message is None:
             if line.strip():
                 self.log(line)
-                self.errors.append(line)
+                self.other_lines.append(line)
             return
-        text = diagnostic_text(message)
-        if text is not None:
-            self.errors.append(text)
-            self.log(text.rstrip("\n"))
+        self.messages += 1
+        diagnostic = from_message(message)
+        if diagnostic is not None:
+            self.diagnostics.append(diagnostic)
+            # @message holds the summary only: the log gets the detail and place too.
+            self.log(diagnostic.text())
         elif message.get("@message"):
             self.log(str(message["@message"]))
         step = progress_line(message)
         if step is not None:
             self.progress(self.scrub(step))
 
-    def failure_output(self) -> str:
-        """What the failed apply said, for classify_failure."""
-        return "\n".join(self.errors)
+    def other_output(self) -> str:
+        return "\n".join(self.other_lines)
 
 
 _HOOK_TYPES = frozenset({"apply_start", "apply_progress", "apply_complete", "apply_errored"})

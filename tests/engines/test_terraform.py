@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -304,6 +305,113 @@ def test_unsupported_argument_found_at_plan_names_file_and_line(tmp_path: Path) 
     assert 'stacks/bad/main.tf:2: Unsupported argument: An argument named "bogus"' in message
 
 
+def test_a_syntax_error_in_a_local_module_names_its_file_in_the_repo(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    source = write_stack(repo, "stacks/app", 'module "net" {\n  source = "../../modules/net"\n}\n')
+    write_stack(
+        repo, "modules/net", 'variable "a" {\n  type = string\n}\n\noutput "b" {\n  value =\n}\n'
+    )
+    ws = workspace(tmp_path, source)
+    with pytest.raises(EngineError) as caught:
+        TerraformEngine().prepare(ws)
+    message = str(caught.value)
+    # From the JSON diagnostic's range, as the repo names the file: not the snapshot's path.
+    assert "modules/net/main.tf:6: Invalid expression" in message
+    assert str(repo) not in message and "../" not in message
+
+
+def test_a_missing_module_reports_inits_diagnostic(tmp_path: Path) -> None:
+    source = write_stack(
+        tmp_path / "repo", "stacks/app", 'module "net" {\n  source = "./nope"\n}\n'
+    )
+    ws = workspace(tmp_path, source)
+    with pytest.raises(EngineError) as caught:
+        TerraformEngine().prepare(ws)
+    message = str(caught.value)
+    assert message.startswith("stack 'app': terraform init failed:\n")
+    assert 'Unreadable module directory: The directory  could not be read for module "net"' in (
+        message
+    )
+    assert not (ws.work_dir / ".init.sha256").exists()  # never claimed initialised
+
+
+def test_the_run_log_reads_as_terraforms_words_not_json(app_ws: StackWorkspace) -> None:
+    engine = TerraformEngine()
+    engine.prepare(app_ws)
+    engine.plan(app_ws)
+    assert app_ws.log_file is not None
+    log = app_ws.log_file.read_text().splitlines()
+    assert "$ terraform init -json -input=false" in "\n".join(log)
+    assert "Terraform has been successfully initialized!" in log
+    assert "terraform_data.app: Plan to create" in log
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in log
+    assert not any(line.startswith("{") for line in log)
+
+
+OLD_TERRAFORM = """#!/bin/sh
+# A stand-in for Terraform < 1.9 / OpenTofu < 1.7: no `init -json` (a usage error, as
+# theirs), every other command by the embedded Terraform.
+if [ "$1" = init ]; then
+  for arg in "$@"; do
+    if [ "$arg" = -json ]; then
+      echo "init -json" >> "{calls}"
+      echo "flag provided but not defined: -json" >&2
+      echo "Usage: terraform [global options] init [options]" >&2
+      exit 1
+    fi
+  done
+fi
+exec {python} -m infra_gitops.engines.embedded_terraform "$@"
+"""
+
+
+def test_a_binary_without_init_json_inits_from_text_once_told(tmp_path: Path) -> None:
+    calls = tmp_path / "json-inits.log"
+    binary = tmp_path / "old-terraform"
+    binary.write_text(OLD_TERRAFORM.format(calls=calls, python=sys.executable))
+    binary.chmod(0o755)
+    stack = Stack(name="app", path="stacks/app", binary=str(binary))
+    engine = TerraformEngine()
+
+    good = write_stack(tmp_path / "repo", "stacks/app", MODULE_CALLER)
+    write_stack(good, "modules/inner", 'output "name" {\n  value = "one"\n}\n')
+    ws = workspace(tmp_path, good, stack=stack)
+    engine.prepare(ws)
+    assert engine.plan(ws).counts == ChangeCounts(outputs=1)
+
+    # A broken stack through the text path still names the file and line.
+    bad = write_stack(tmp_path / "repo2", "stacks/app", 'output "x" {\n  value =\n}\n')
+    with pytest.raises(EngineError) as caught:
+        engine.prepare(workspace(tmp_path / "second", bad, stack=stack))
+    assert "stacks/app/main.tf:2: Invalid expression" in str(caught.value)
+    assert "flag provided" not in str(caught.value)
+    assert calls.read_text() == "init -json\n"  # asked once per binary, then told
+
+
+def test_a_stack_whose_backend_cannot_be_told_is_refused_not_moved(tmp_path: Path) -> None:
+    # Valid for Terraform, past what infra-gitops parses: whether it declares a backend
+    # is unknown, so no local-state override is written and nothing is planned.
+    big = 'resource "terraform_data" "r{n}" {{\n  input = "{n}"\n}}\n'
+    text = "".join(big.format(n=n) for n in range(6_000))
+    source = write_stack(tmp_path / "repo", "stacks/app", text)
+    ws = workspace(tmp_path, source)
+    engine = TerraformEngine()
+    with pytest.raises(EngineError) as caught:
+        engine.prepare(ws)
+    message = str(caught.value)
+    assert "stack 'app': cannot tell where its state is kept" in message
+    assert "stacks/app/main.tf: larger than 256 KiB" in message
+    assert not (source / LOCAL_STATE_OVERRIDE).exists()
+    assert not (ws.work_dir / ".init.sha256").exists()
+
+    # Declared in a file of its own, it is known: init goes on.
+    (source / "backend.tf").write_text(
+        f'terraform {{\n  backend "local" {{\n    path = "{tmp_path}/state.tfstate"\n  }}\n}}\n'
+    )
+    engine.prepare(ws)
+    assert (ws.work_dir / ".init.sha256").is_file()
+
+
 def test_missing_stack_directory(tmp_path: Path) -> None:
     ws = workspace(tmp_path, tmp_path / "repo" / "stacks" / "gone")
     with pytest.raises(EngineError) as caught:
@@ -432,6 +540,7 @@ def test_state_locked_by_another_run(tmp_path: Path, moto_url: str) -> None:
     message = str(caught.value)
     assert "stack 'app': terraform plan failed: the state is locked" in message
     assert lock_id in message and "ci@runner" in message
+    assert f"(`infra-gitops unlock --stack app {lock_id}`)" in message
     # Never force-unlocked behind the user's back.
     assert s3.get_object(Bucket="tf-state", Key="app/tfstate.tflock")["Body"].read()
 

@@ -1,4 +1,4 @@
-"""Terraform's `apply -json` stream -> progress lines, run-log text and failures.
+"""Terraform's `apply -json` stream -> progress lines, run-log text and diagnostics.
 
 The streams in data/apply_*.jsonl were recorded with the real embedded Terraform and the
 sandbox provider on moto (data/record_apply.py)."""
@@ -22,19 +22,18 @@ from test_terraform import (
     write_stack,
 )
 
-from infra_gitops.engines.base import StackWorkspace
-from infra_gitops.engines.terraform import TerraformEngine, classify_failure
-from infra_gitops.engines.tfprogress import ApplyUi, progress_line, read_message
+from infra_gitops.engines.terraform import TerraformEngine
+from infra_gitops.engines.tfdiagnostics import Diagnostic, classify, parse_text
+from infra_gitops.engines.tfprogress import JsonUi, progress_line, read_message
 from infra_gitops.errors import StateLockedError
-from infra_gitops.models import Stack
 
 DATA = Path(__file__).parent / "data"
 
 
-def _fed(name: str) -> tuple[list[str], list[str], ApplyUi]:
+def _fed(name: str) -> tuple[list[str], list[str], JsonUi]:
     steps: list[str] = []
     logged: list[str] = []
-    ui = ApplyUi(steps.append, logged.append)
+    ui = JsonUi(steps.append, logged.append)
     for line in (DATA / name).read_text().splitlines():
         ui.feed(line)
     return steps, logged, ui
@@ -56,7 +55,7 @@ def test_created_resources_show_start_and_completion_with_elapsed_time() -> None
     # The run log keeps Terraform's own words, not raw JSON.
     assert "Apply complete! Resources: 2 added, 0 changed, 0 destroyed." in logged
     assert not any(line.startswith("{") for line in logged)
-    assert ui.failure_output() == ""
+    assert ui.diagnostics == [] and ui.other_lines == []
 
 
 def test_updated_and_destroyed_resources() -> None:
@@ -92,13 +91,27 @@ def test_an_errored_resource_is_shown_and_its_diagnostic_kept_for_the_failure() 
     steps, logged, ui = _fed("apply_errored.jsonl")
     assert "aws_s3_bucket.artifacts: creating failed (1s)" in steps
     assert "aws_sqs_queue.jobs: created (0s)" in steps
-    assert any("InvalidBucketName" in line for line in logged)
-    assert "Error: creating S3 bucket x failed" in ui.failure_output()
+    # The log has the diagnostic as Terraform's text: summary, place and detail.
+    assert any(
+        line.startswith("Error: creating S3 bucket x failed\n\n  on main.tf line 16:")
+        and "InvalidBucketName" in line
+        for line in logged
+    )
+    assert ui.diagnostics == [
+        Diagnostic(
+            severity="error",
+            summary="creating S3 bucket x failed",
+            detail="ClientError: An error occurred (InvalidBucketName) when calling the "
+            "CreateBucket operation: The specified bucket is not valid.",
+            file="main.tf",
+            line=16,
+        )
+    ]
 
 
 def test_progress_lines_are_scrubbed_of_known_secrets() -> None:
     steps: list[str] = []
-    ui = ApplyUi(steps.append, lambda _: None, lambda text: text.replace("artifacts", "***"))
+    ui = JsonUi(steps.append, lambda _: None, lambda text: text.replace("artifacts", "***"))
     for line in (DATA / "apply_create.jsonl").read_text().splitlines():
         ui.feed(line)
     assert "aws_s3_bucket.***: creating..." in steps
@@ -119,22 +132,29 @@ def test_an_action_without_words_still_names_the_resource() -> None:
 @pytest.mark.parametrize("line", ["", "not json", "[1, 2]", json.dumps({"type": "apply_start"})])
 def test_lines_that_are_not_resource_messages_make_no_progress(line: str) -> None:
     steps: list[str] = []
-    ApplyUi(steps.append, lambda _: None).feed(line)
+    JsonUi(steps.append, lambda _: None).feed(line)
     assert steps == []
 
 
-def test_a_failed_apply_reports_the_same_error_as_terraform_plain_text(tmp_path: Path) -> None:
-    ws = StackWorkspace(
-        stack=Stack(name="storage", path="stacks/storage"),
-        source_dir=tmp_path,
-        work_dir=tmp_path,
-        env={},
+def _classified(diagnostics: list[Diagnostic]) -> str:
+    return str(
+        classify(
+            where="stack 'storage': terraform apply failed",
+            stack="storage",
+            stack_path="stacks/storage",
+            source_dir="/snapshot/stacks/storage",
+            diagnostics=diagnostics,
+            other_output="",
+        )
     )
+
+
+def test_a_failed_apply_reports_the_same_error_as_terraform_plain_text() -> None:
     _, _, ui = _fed("apply_errored.jsonl")
-    from_json = classify_failure(ws, "terraform", "apply", ui.failure_output())
-    from_text = classify_failure(ws, "terraform", "apply", (DATA / "apply_errored.txt").read_text())
-    assert str(from_json) == str(from_text)
-    assert str(from_json) == (
+    from_json = _classified(ui.diagnostics)
+    from_text = _classified(parse_text((DATA / "apply_errored.txt").read_text()))
+    assert from_json == from_text
+    assert from_json == (
         "stack 'storage': terraform apply failed:\n"
         "  stacks/storage/main.tf:16: creating S3 bucket x failed: ClientError: An error "
         "occurred (InvalidBucketName) when calling the CreateBucket operation: The specified "
