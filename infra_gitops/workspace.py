@@ -107,6 +107,7 @@ def build_workspace(
         secrets=secrets,
         override_files=override_files,
         backend_config=backend_config,
+        backend_file=source.root / stack.backend_file if stack.backend_file else None,
         timeout=timeout,
         log_file=log_file,
         progress=progress,
