@@ -1,7 +1,8 @@
 """localstack/init/ready.d/10-state-bucket.sh without the container's tools: run on the
-host with curl, or with python3 alone (a PATH with nothing else: no `awslocal`), against a moto server standing in for
-LocalStack's S3 (both take the script's unsigned request). LocalStack itself does not run
-in this suite (README, "LocalStack on the host")."""
+host with curl, or with python3 alone (a PATH with nothing else: no `awslocal`), against
+a moto server standing in for LocalStack's S3 (both take the script's unsigned request).
+LocalStack itself does not run in this suite (README, "LocalStack, with or without
+Docker")."""
 
 from __future__ import annotations
 
