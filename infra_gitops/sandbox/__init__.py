@@ -47,6 +47,7 @@ __all__ = [
     "STATE_BUCKET",
     "SandboxInfo",
     "down",
+    "client",
     "ensure_bucket",
     "sandbox_dir",
     "status",
@@ -179,20 +180,9 @@ def sandbox_dir(state_dir: Path) -> Path:
 
 def ensure_bucket(endpoint: str, bucket: str, region: str = REGION) -> None:
     """Create bucket in the emulator unless it exists."""
-    import boto3
-    import botocore.session
     from botocore.exceptions import BotoCoreError, ClientError
 
-    # The user's AWS_PROFILE is not read: a profile missing from ~/.aws would fail the
-    # client (ProfileNotFound) though the emulator only ever gets the dummy keys.
-    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-    s3 = boto3.session.Session(botocore_session=core).client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    )
+    s3 = client("s3", endpoint, region)
     try:
         s3.create_bucket(Bucket=bucket)
     except ClientError as exc:
@@ -205,6 +195,24 @@ def ensure_bucket(endpoint: str, bucket: str, region: str = REGION) -> None:
             ) from exc
     except BotoCoreError as exc:
         raise SandboxError(f"cannot reach the AWS emulator at {endpoint}: {exc}") from exc
+
+
+def client(service: str, endpoint: str, region: str = REGION) -> Any:
+    """A boto3 client on the emulator with the dummy keys.
+
+    The user's AWS_PROFILE is not read: a profile missing from ~/.aws would fail the
+    client (ProfileNotFound), though the emulator only ever gets the dummy keys."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    return boto3.session.Session(botocore_session=core).client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
 
 
 def _info(state_dir: Path, running: EmulatorInfo) -> SandboxInfo:

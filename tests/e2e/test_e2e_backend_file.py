@@ -10,7 +10,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from e2e_helpers import cli_argv, git
 
@@ -82,13 +81,7 @@ def _cli(repo: Path, *args: str) -> tuple[int, str]:
 
 
 def _state_keys(endpoint: str) -> set[str]:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = sandbox.client("s3", endpoint)
     return {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
 
 

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
+from infra_gitops import sandbox
 from infra_gitops.sandbox import emulator
 from tests.e2e.e2e_helpers import PROJECT
 
@@ -37,13 +37,7 @@ def _run(endpoint: str, bucket: str, path: str) -> subprocess.CompletedProcess[s
 
 
 def _buckets(endpoint: str) -> list[str]:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = sandbox.client("s3", endpoint)
     return [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 

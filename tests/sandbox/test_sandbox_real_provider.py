@@ -9,7 +9,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import boto3
 import pytest
 
 from infra_gitops import sandbox
@@ -147,13 +146,7 @@ def test_up_works_with_a_profile_missing_from_the_users_aws_config(tmp_path: Pat
         assert done.returncode == 0, done.stderr
         info = sandbox.status(tmp_path)
         assert info is not None
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=info.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        s3 = sandbox.client("s3", info.endpoint)
         assert "infra-gitops-state" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     finally:
         sandbox.down(tmp_path)
