@@ -19,11 +19,12 @@ PROVIDER_MIRROR_ENV = "INFRA_GITOPS_PROVIDER_MIRROR"
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
     if args.action == "up":
         provider_mirror = _provider_mirror(args.provider_mirror, os.environ)
-        progress.say(
-            "starting the local cloud (moto server) with "
-            + (f"the real hashicorp/aws from {provider_mirror}" if provider_mirror else "")
-            + ("" if provider_mirror else "the sandbox provider")
+        which = (
+            f"the real hashicorp/aws from {provider_mirror}"
+            if provider_mirror
+            else "the sandbox provider"
         )
+        progress.say(f"starting the local cloud (moto server) with {which}")
         return _print(sandbox.up(options.state_dir, provider_mirror), "up", args.json, out)
     if args.provider_mirror is not None:
         raise ConfigError(f"--provider-mirror: only with `sandbox up`, not `{args.action}`")
