@@ -4,11 +4,8 @@
 terraform {
   required_providers {
     aws = {
-      source = "hashicorp/aws"
-      # The version these stacks were tested with: no lock file is committed (the
-      # sandbox's provider would not match its hashes), so this is the pin. The sandbox
-      # still swaps in its own provider; `sandbox up --provider-mirror` runs this one.
-      version = "5.100.0"
+      source  = "hashicorp/aws"
+      version = "5.100.0" # tested with; no lock file is committed, so this is the pin
     }
   }
   backend "s3" {}
