@@ -291,6 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
         "sandbox", parents=[common], help="the offline local cloud (moto + provider)"
     )
     p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument(
+        "--provider-mirror",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with up: run the stacks with the real hashicorp/aws from this provider mirror "
+        "(as `terraform providers mirror DIR` makes it) instead of the sandbox provider; "
+        "each `sandbox up` chooses again (default: the sandbox provider) "
+        "[env: $INFRA_GITOPS_PROVIDER_MIRROR]",
+    )
     p.set_defaults(func="sandbox_cmd:run")
     sub.add_parser(
         "schema", parents=[common], help="print the JSON Schema of gitops.yaml"
@@ -407,7 +417,11 @@ _EXAMPLES = {
         "infra-gitops show 20260101T120000-app-ab12",
         "infra-gitops show 20260101T120000-app-ab12 --artifact plan.json > plan.json",
     ),
-    "sandbox": _examples("infra-gitops sandbox up", "infra-gitops sandbox status --json"),
+    "sandbox": _examples(
+        "infra-gitops sandbox up",
+        "infra-gitops sandbox up --provider-mirror /opt/tf-plugins   # the real hashicorp/aws",
+        "infra-gitops sandbox status --json",
+    ),
     "schema": _examples("infra-gitops schema > gitops.schema.json"),
     "daemon": _examples(
         "infra-gitops daemon --repo https://git.example.com/infra.git",

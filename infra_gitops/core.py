@@ -100,7 +100,8 @@ class ProviderHost:
         assert self._info is not None
         log_file = sandbox.sandbox_dir(self._state_dir) / "provider.log"
         env = self._serving.enter_context(self._info.reattached_env(log_file=log_file))
-        self._pids = reattached_pids(env["TF_REATTACH_PROVIDERS"])
+        # None with the real provider: Terraform starts it per command.
+        self._pids = reattached_pids(env.get("TF_REATTACH_PROVIDERS", ""))
         self._target = Target(self._info, {**os.environ, **env})
 
 

@@ -82,6 +82,9 @@ class Stack:
     policy: Policy = field(default_factory=Policy)
     backend_config: Mapping[str, Any] = field(default_factory=dict)
     """Extra settings for the stack's state backend (Terraform -backend-config)."""
+    backend_file: str | None = None
+    """A .tfbackend file, relative to the repo root (POSIX), given to init before
+    backend_config (whose settings win over the file's)."""
     binary: str | None = None
     """Explicit engine executable (path or name on PATH); None means the engine's default."""
     variables_from_env: Mapping[str, str] = field(default_factory=dict)

@@ -35,7 +35,8 @@ class Target:
     def describe(self) -> str:
         if self.sandbox is None:
             return "cloud: from the environment (AWS credentials and endpoints as configured)"
-        return f"cloud: local sandbox at {self.sandbox.endpoint}"
+        real = " (real hashicorp/aws)" if self.sandbox.real_provider is not None else ""
+        return f"cloud: local sandbox at {self.sandbox.endpoint}{real}"
 
 
 def work_dir_for(state_dir: Path, source: Source, stack: Stack) -> Path:
@@ -107,6 +108,7 @@ def build_workspace(
         secrets=secrets,
         override_files=override_files,
         backend_config=backend_config,
+        backend_file=source.root / stack.backend_file if stack.backend_file else None,
         timeout=timeout,
         log_file=log_file,
         progress=progress,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ def build_stack(doc: Document, entry: Entry) -> Stack:
         depends_on=depends_on,
         policy=_policy(merged(doc, sections, "policy")),
         backend_config=merged(doc, sections, "backend"),
+        backend_file=_relative(setting(doc, sections, "backend_file")),
         binary=setting(doc, sections, "binary"),
         variables_from_env={
             name: value["from_env"] for name, value in variables.items() if is_from_env(value)
@@ -52,6 +54,10 @@ def build_stack(doc: Document, entry: Entry) -> Stack:
             dict.fromkeys(str(t) for section in sections for t in list_at(doc, (*section, "tags")))
         ),
     )
+
+
+def _relative(path: str | None) -> str | None:
+    return None if path is None else posixpath.normpath(path)
 
 
 def _policy(settings: Mapping[str, Any]) -> Policy:

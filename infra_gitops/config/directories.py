@@ -14,13 +14,9 @@ def directory_problem(root: Path, path: str) -> str | None:
     """What is wrong with path as a stack directory relative to root, if anything."""
     if path.startswith(("/", "\\")):
         return None  # the schema reports absolute paths
-    if "\0" in path:
-        return f"path {path!r} contains a NUL character"
-    # Lexically, as Git sees paths: "a/../b" needs no directory a.
-    normalized = posixpath.normpath(path)
-    target = root / normalized
-    if normalized == ".." or normalized.startswith("../") or not _inside(root, target):
-        return f"path {path!r} is outside the repository (paths are relative to {root})"
+    target, problem = _in_repo(root, path)
+    if problem:
+        return problem
     if not target.exists():
         return (
             f"path {path!r} does not exist: expected a directory relative to the "
@@ -29,6 +25,34 @@ def directory_problem(root: Path, path: str) -> str | None:
     if not target.is_dir():
         return f"path {path!r} is not a directory"
     return None
+
+
+def file_problem(root: Path, path: str, what: str) -> str | None:
+    """What is wrong with path as a file (a `what`) relative to root, if anything: it
+    must exist inside the repository, through any symlinks."""
+    if path.startswith(("/", "\\")):
+        return None  # the schema reports absolute paths
+    target, problem = _in_repo(root, path)
+    if problem:
+        return problem.replace("path", what, 1)
+    if not target.is_file():
+        return (
+            f"{what} {path!r} does not exist: expected a file relative to the "
+            f"repository root {root}"
+        )
+    return None
+
+
+def _in_repo(root: Path, path: str) -> tuple[Path, str | None]:
+    """root/path, and a problem when it is not inside root (lexically or by a symlink)."""
+    if "\0" in path:
+        return root, f"path {path!r} contains a NUL character"
+    # Lexically, as Git sees paths: "a/../b" needs no directory a.
+    normalized = posixpath.normpath(path)
+    target = root / normalized
+    if normalized == ".." or normalized.startswith("../") or not _inside(root, target):
+        return target, f"path {path!r} is outside the repository (paths are relative to {root})"
+    return target, None
 
 
 def glob_stack_dirs(root: Path, pattern: str, engine: Any) -> tuple[list[str], str | None]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from infra_gitops.config.backend_files import backend_file_problems
 from infra_gitops.config.build import build_stack
 from infra_gitops.config.entries import stack_entries
 from infra_gitops.config.policies import PolicyRule, policy_problems, policy_rules
@@ -85,6 +86,7 @@ def _check(repo_root: Path) -> tuple[list[Problem], Manifest | None]:
     entries, entry_problems = stack_entries(doc, root)
     problems += entry_problems
     problems += semantic_problems(doc, entries)
+    problems += backend_file_problems(doc, root, entries)
     problems += policy_problems(doc, [entry.name for entry in entries])
     problems += sync_window_problems(doc)
     problems = _sorted_unique(problems)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
-from infra_gitops.config.settings import is_from_stack, list_at, merged, setting
+from infra_gitops.config.settings import (
+    is_from_stack,
+    list_at,
+    merged,
+    setting,
+    setting_sections,
+)
 from infra_gitops.discovery import dependency_cycle
 from infra_gitops.errors import Problem
 from infra_gitops.hints import did_you_mean, did_you_mean_or_choices, unknown_stack
-from infra_gitops.statekeys import describe_identity, state_identity
+from infra_gitops.statekeys import TERRAFORM_ENGINES, describe_identity, state_identity
 
 __all__ = ["ENGINES", "semantic_problems"]
 
@@ -23,25 +30,16 @@ def semantic_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     names = [entry.name for entry in entries]
     known = frozenset(names)  # looked up once per reference: in the list, quadratic
     problems = _engine_problems(doc)
-    for section in _setting_sections(doc):
+    for section in setting_sections(doc):
         problems += _unknown_stack_problems(doc, section, names, known)
     for entry in entries:
         problems += _sensitive_name_problems(doc, entry)
     return problems + _cycle_problems(doc, entries) + _shared_state_problems(doc, entries)
 
 
-def _setting_sections(doc: Document) -> Iterator[KeyPath]:
-    if isinstance(doc.get(("defaults",)), dict):
-        yield ("defaults",)
-    for key in ("stacks", "discover"):
-        for position, item in enumerate(list_at(doc, (key,))):
-            if isinstance(item, dict):
-                yield (key, position)
-
-
 def _engine_problems(doc: Document) -> list[Problem]:
     problems = []
-    for section in _setting_sections(doc):
+    for section in setting_sections(doc):
         engine = doc.get((*section, "engine"))
         if isinstance(engine, str) and engine not in ENGINES:
             problems.append(
@@ -124,13 +122,7 @@ def _shared_state_problems(doc: Document, entries: Sequence[Entry]) -> list[Prob
     first: dict[tuple[str, ...], Entry] = {}
     problems = []
     for entry in entries:
-        identity = state_identity(
-            name=entry.name,
-            path=entry.path,
-            engine=setting(doc, entry.sections, "engine") or "terraform",
-            workspace=setting(doc, entry.sections, "workspace") or "default",
-            settings=merged(doc, entry.sections, "backend"),
-        )
+        identity = _identity(doc, entry)
         if identity is None:
             continue
         if identity not in first:
@@ -142,12 +134,38 @@ def _shared_state_problems(doc: Document, entries: Sequence[Entry]) -> list[Prob
             doc.problem(
                 where,
                 f"stacks {other.name!r} ({doc.file}:{doc.line(_backend_key_path(doc, other))}) "
-                f"and {entry.name!r} would share one state ({describe_identity(identity)}): "
+                f"and {entry.name!r} would share one state ({_describe(identity)}): "
                 "each would destroy what the other manages. Give each stack its own backend "
                 "key, or leave `key` out: a stack then gets NAME/terraform.tfstate",
             )
         )
     return problems
+
+
+def _identity(doc: Document, entry: Entry) -> tuple[str, ...] | None:
+    engine = setting(doc, entry.sections, "engine") or "terraform"
+    workspace = setting(doc, entry.sections, "workspace") or "default"
+    settings = merged(doc, entry.sections, "backend")
+    backend_file = setting(doc, entry.sections, "backend_file")
+    if isinstance(backend_file, str) and engine in TERRAFORM_ENGINES:
+        # The file's content is Terraform's to parse: stacks naming one file, with no
+        # other key or bucket of their own, share the state it names.
+        return (
+            "terraform-backend-file",
+            posixpath.normpath(backend_file),
+            str(settings.get("bucket", "")),
+            str(settings.get("key", "")),
+            workspace,
+        )
+    return state_identity(
+        name=entry.name, path=entry.path, engine=engine, workspace=workspace, settings=settings
+    )
+
+
+def _describe(identity: tuple[str, ...]) -> str:
+    if identity[0] == "terraform-backend-file":
+        return f"backend_file {identity[1]!r}, workspace {identity[-1]!r}"
+    return describe_identity(identity)
 
 
 def _backend_key_path(doc: Document, entry: Entry) -> KeyPath:

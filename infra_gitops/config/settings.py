@@ -6,10 +6,20 @@ then the stack's own entry (stacks[i] or the discover[j] rule that found it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from infra_gitops.config.document import Document, KeyPath
+
+
+def setting_sections(doc: Document) -> Iterator[KeyPath]:
+    """Every mapping that may hold stack settings: defaults, stacks[i], discover[j]."""
+    if isinstance(doc.get(("defaults",)), dict):
+        yield ("defaults",)
+    for key in ("stacks", "discover"):
+        for position, item in enumerate(list_at(doc, (key,))):
+            if isinstance(item, dict):
+                yield (key, position)
 
 
 def sections_of(doc: Document, own: KeyPath) -> tuple[KeyPath, ...]:

@@ -40,6 +40,9 @@ class StackWorkspace:
     """File name -> content written into source_dir before init (the sandbox uses this
     to point hashicorp/aws at the local provider)."""
     backend_config: Mapping[str, Any] = field(default_factory=dict)
+    backend_file: Path | None = None
+    """The stack's .tfbackend file in the snapshot (manifest `backend_file`): given to init
+    before backend_config, whose settings win."""
     timeout: float = 1800.0
     log_file: Path | None = None
     """Where the engine appends the (redacted) output of every command it runs."""

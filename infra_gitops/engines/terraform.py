@@ -506,25 +506,47 @@ def _backend_args(ws: StackWorkspace) -> tuple[list[str], str, bool]:
     """(-backend-config args, digest of the config, whether init must -reconfigure).
 
     A bucket without a key gets the stack's own key: stacks sharing defaults.backend
-    must never share a state."""
-    settings = with_default_state_key(
-        ws.stack.name, ws.backend_config, declared_backend_type(ws.source_dir)
+    must never share a state. With a backend file, which names its state itself, no key
+    is added; the file goes first, so the settings written here win over its own."""
+    settings = (
+        dict(ws.backend_config)
+        if ws.backend_file
+        else with_default_state_key(
+            ws.stack.name, ws.backend_config, declared_backend_type(ws.source_dir)
+        )
     )
     content = hcl.attributes(settings) if settings else ""
-    digest = hashlib.sha256(content.encode()).hexdigest()
+    user_file = _backend_file_args(ws)
+    digest = hashlib.sha256(content.encode() + b"\0" + _read_backend_file(ws)).hexdigest()
     digest_file = ws.work_dir / BACKEND_DIGEST_FILE
     previous = digest_file.read_text(encoding="utf-8") if digest_file.exists() else None
     reconfigure = previous is not None and previous != digest
     backend_file = ws.work_dir / BACKEND_FILE
     if not content:
         backend_file.unlink(missing_ok=True)
-        return [], digest, reconfigure
+        return user_file, digest, reconfigure
     ws.work_dir.mkdir(parents=True, exist_ok=True)
     # Backend settings may hold credentials: owner-only from the first byte.
     fd = os.open(backend_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(content)
-    return [f"-backend-config={backend_file}"], digest, reconfigure
+    return [*user_file, f"-backend-config={backend_file}"], digest, reconfigure
+
+
+def _backend_file_args(ws: StackWorkspace) -> list[str]:
+    return [f"-backend-config={ws.backend_file}"] if ws.backend_file else []
+
+
+def _read_backend_file(ws: StackWorkspace) -> bytes:
+    """The backend file's content (in the init fingerprint: a change inits again)."""
+    if ws.backend_file is None:
+        return b""
+    try:
+        return ws.backend_file.read_bytes()
+    except OSError as exc:
+        raise EngineError(
+            f"stack {ws.stack.name!r}: cannot read its backend_file {ws.backend_file}: {exc}"
+        ) from exc
 
 
 # --- the run log -----------------------------------------------------------------------

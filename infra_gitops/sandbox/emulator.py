@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,6 +51,12 @@ def free_port() -> int:
 
 def emulator_argv(port: int) -> list[str]:
     return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+
+def emulator_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """Ours without any AWS_* variable: the emulator needs no credentials, and moto reads
+    AWS_PROFILE on every request (a profile missing from ~/.aws fails them all)."""
+    return {k: v for k, v in environ.items() if not k.startswith("AWS_")}
 
 
 def is_answering(endpoint: str, timeout: float = 1.0) -> bool:
@@ -142,6 +148,7 @@ def _spawn(log_file: Path | None) -> tuple[subprocess.Popen[bytes], EmulatorInfo
         with output_file(log_file) as sink:
             proc = subprocess.Popen(
                 emulator_argv(port),
+                env=emulator_env(os.environ),
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,

@@ -17,12 +17,11 @@ from tf.blocks import SetNestedBlock
 from tf.iface import Config, DataSource, Provider, Resource
 from tf.utils import Diagnostics
 
-from infra_gitops.sandbox.provider_names import PROVIDER_SOURCE
+from infra_gitops.sandbox.provider_names import ENDPOINT_SERVICES, PROVIDER_SOURCE
 
 if TYPE_CHECKING:
     from botocore.config import Config as BotoConfig
 
-ENDPOINT_SERVICES = ("s3", "sqs", "ssm", "sts")
 DEFAULT_REGION = "us-east-1"
 
 

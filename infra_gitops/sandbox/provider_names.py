@@ -7,3 +7,6 @@ PROVIDER_NAMESPACE = "sandbox"
 PROVIDER_TYPE = "aws"
 PROVIDER_VERSION = "0.1.0"
 PROVIDER_SOURCE = f"{PROVIDER_HOST}/{PROVIDER_NAMESPACE}/{PROVIDER_TYPE}"
+
+ENDPOINT_SERVICES = ("s3", "sqs", "ssm", "sts")
+"""The AWS services the sandbox emulates for the stacks (provider endpoints point here)."""

@@ -5,7 +5,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = "5.100.0" # tested with; no lock file is committed, so this is the pin
     }
   }
   backend "s3" {}

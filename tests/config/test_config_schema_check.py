@@ -223,7 +223,8 @@ def test_discover_rules_take_stack_settings_but_no_name(tmp_path: Path) -> None:
 
     assert problems(tmp_path) == [
         "gitops.yaml:4: discover[0].name: unknown key 'name' (expected one of: glob, engine, "
-        "workspace, binary, variables, sensitive_variables, env, depends_on, backend, policy)"
+        "workspace, binary, variables, sensitive_variables, env, depends_on, backend, "
+        "backend_file, policy)"
     ]
 
 

@@ -111,7 +111,9 @@ def test_engine_processes_per_operation(counted: tuple[Env, Journal]) -> None:
 
     # A changed provider requirement must init again (and only that stack).
     main_tf = e2e.repo / "stacks" / "storage" / "main.tf"
-    main_tf.write_text(main_tf.read_text().replace('">= 5.0"', '">= 4.0"'))
+    loosened = main_tf.read_text().replace('"5.100.0"', '"~> 5.100.0"')
+    assert loosened != main_tf.read_text()
+    main_tf.write_text(loosened)
     e2e.commit("Loosen storage's aws provider requirement")
     replanned = e2e.cli("plan")
     assert replanned.code == 0, replanned.output
