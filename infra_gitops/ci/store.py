@@ -343,13 +343,8 @@ def s3_client_factory(target: Target) -> Callable[[], Any]:
 
         if target.sandbox is None:
             return boto3.client("s3")
-        env = target.sandbox.terraform_env()
-        return boto3.client(
-            "s3",
-            endpoint_url=target.sandbox.endpoint,
-            region_name=target.sandbox.region,
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        )
+        from infra_gitops import sandbox
+
+        return sandbox.client("s3", target.sandbox.endpoint, target.sandbox.region)
 
     return make

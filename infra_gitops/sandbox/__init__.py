@@ -86,11 +86,13 @@ class SandboxInfo:
             "AWS_EC2_METADATA_DISABLED": "true",
             "TF_CLI_CONFIG_FILE": str(self.cli_config),
             "CHECKPOINT_DISABLE": "1",
+            # A profile or session token of the user's (a CI runner's) must reach neither
+            # the state backend nor the real provider, which Terraform starts with this
+            # environment: a profile this machine lacks fails init. Empty is unset to the
+            # AWS SDKs.
+            "AWS_PROFILE": "",
+            "AWS_SESSION_TOKEN": "",
         }
-        if self.real_provider is not None:
-            # Terraform starts the real provider with the command's environment: a profile
-            # or session token of the user's must not reach it (empty is unset to the SDKs).
-            env.update(AWS_PROFILE="", AWS_SESSION_TOKEN="")
         return env
 
     def override_files(self) -> dict[str, str]:

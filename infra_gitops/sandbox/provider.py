@@ -69,13 +69,20 @@ class AwsClients:
         # Imported here: Terraform starts the provider several times per command, mostly
         # for schemas and validation, which need no AWS SDK (it costs ~0.3 s to import).
         import boto3
+        import botocore.session
 
         self.settings = settings
+        core = botocore.session.Session()
+        if not (settings.profile or os.environ.get("AWS_PROFILE")):
+            # An empty AWS_PROFILE (the sandbox blanks the user's) means none, as it does
+            # to the Go SDK; botocore would look for a profile named "".
+            core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
         self._session = boto3.session.Session(
             aws_access_key_id=settings.access_key,
             aws_secret_access_key=settings.secret_key,
             profile_name=settings.profile,
             region_name=settings.region,
+            botocore_session=core,
         )
         self._clients: dict[str, Any] = {}
         # gRPC serves requests from a thread pool; sessions are not thread-safe.
