@@ -104,8 +104,7 @@ def build_app(
 ) -> Starlette:
     handlers = Handlers(api, registry, Webhook(api, webhook_secret, limits))
     routes = [
-        Route(e.path, functools.partial(e.handler, handlers), methods=[e.method])
-        for e in ENDPOINTS
+        Route(e.path, functools.partial(e.handler, handlers), methods=[e.method]) for e in ENDPOINTS
     ]
     return Starlette(
         routes=routes,

@@ -55,7 +55,9 @@ class UnreadAnswer(JsonResponse):
         linger_s: float,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__({"error": message}, status_code, {"Connection": "close", **(headers or {})})
+        super().__init__(
+            {"error": message}, status_code, {"Connection": "close", **(headers or {})}
+        )
         self.linger_s = linger_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -293,7 +293,9 @@ def test_a_body_that_does_not_arrive_in_time_is_408(
     api: FakeDaemonApi, metrics: PrometheusMetrics
 ) -> None:
     limits = Limits(body_deadline_s=0.5)
-    with serve("127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET, limits=limits) as server:
+    with serve(
+        "127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET, limits=limits
+    ) as server:
         connection = started_post(server, content_length=len(PUSH), sent=PUSH[:10])
         started = time.monotonic()
         response = connection.getresponse()
@@ -308,7 +310,9 @@ def test_bodies_past_the_limit_wait_for_a_slot_then_get_503(
     api: FakeDaemonApi, metrics: PrometheusMetrics
 ) -> None:
     limits = Limits(max_bodies_in_flight=2, body_slot_wait_s=0.3)
-    with serve("127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET, limits=limits) as server:
+    with serve(
+        "127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET, limits=limits
+    ) as server:
         # Two clients that announce a body and send a little: each holds a slot.
         holders = [started_post(server, content_length=1000, sent=b"{") for _ in range(2)]
         time.sleep(0.3)  # both accepted and reading
@@ -329,7 +333,9 @@ def test_connections_past_the_limit_get_503_at_once(
     api: FakeDaemonApi, metrics: PrometheusMetrics
 ) -> None:
     limits = Limits(max_connections=2)
-    with serve("127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET, limits=limits) as server:
+    with serve(
+        "127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET, limits=limits
+    ) as server:
         idle = [socket.create_connection((server.host, server.port)) for _ in range(2)]
         try:
             started = time.monotonic()
