@@ -129,74 +129,61 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return error_response(exc.status_code, exc.detail, exc.headers)
 
 
-class ErrorGuard:
-    """What an endpoint raises becomes an answer: the run store or the database being
-    away is 503 with its message (the daemon is unready too: a state the operator must
-    see, not a bug); anything else is 500 with no detail, its traceback in our log only
-    (logged once: nothing is re-raised to the server)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        where = f"{scope['method']} {escape_controls(scope['path'])}"
-        try:
-            await self.app(scope, receive, sending)
-        except (RunStoreError, DatabaseError) as exc:
-            log.warning("%s: %s", where, exc, extra={"event": "http_unavailable"})
-            if not started:
-                await error_response(503, str(exc))(scope, receive, send)
-        except Exception:
-            log.exception("%s failed", where, extra={"event": "http_error"})
-            if not started:
-                await error_response(500, "internal error")(scope, receive, send)
-
-
-class NormalPath:
-    """Routes match with or without a trailing slash."""
+class HttpMiddleware:
+    """A pure ASGI middleware (no per-request task or body buffering, unlike Starlette's
+    BaseHTTPMiddleware) acting on HTTP requests only; other scopes pass through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            scope = {**scope, "path": normal_path(scope["path"])}
-        await self.app(scope, receive, send)
+            await self.http(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
 
 
-class AccessLog:
+class ErrorGuard(HttpMiddleware):
+    """What an endpoint raises becomes an answer: the run store or the database being
+    away is 503 with its message (the daemon is unready too: a state the operator must
+    see, not a bug); anything else is 500 with no detail, its traceback in our log only
+    (logged once: nothing is re-raised to the server)."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = _Answer(send)
+        where = f"{scope['method']} {escape_controls(scope['path'])}"
+        try:
+            await self.app(scope, receive, answer)
+        except (RunStoreError, DatabaseError) as exc:
+            log.warning("%s: %s", where, exc, extra={"event": "http_unavailable"})
+            if not answer.status:
+                await error_response(503, str(exc))(scope, receive, send)
+        except Exception:
+            log.exception("%s failed", where, extra={"event": "http_error"})
+            if not answer.status:
+                await error_response(500, "internal error")(scope, receive, send)
+
+
+class NormalPath(HttpMiddleware):
+    """Routes match with or without a trailing slash."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app({**scope, "path": normal_path(scope["path"])}, receive, send)
+
+
+class AccessLog(HttpMiddleware):
     """One line per request at debug (scrapes every 15 s would drown the event log):
     client, method, path and status only. No header and no query string, so never a
     signature, a token or a secret; the path with its control characters escaped (it is
     percent-decoded: %0A would otherwise start a forged line)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 0
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = _Answer(send)
         try:
-            await self.app(scope, receive, sending)
+            await self.app(scope, receive, answer)
         finally:
             client = scope.get("client") or ("?", 0)
             log.debug(
@@ -204,6 +191,19 @@ class AccessLog:
                 client[0],
                 scope["method"],
                 escape_controls(scope["path"]),
-                status,
+                answer.status,
                 extra={"event": "http"},
             )
+
+
+class _Answer:
+    """An ASGI send that remembers the answer's status once it has started (0 before)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)

@@ -46,3 +46,6 @@ class Limits:
     that closing does not reset the connection under the client's reading of the answer."""
     shutdown_grace_s: float = 2.0
     """On close, how long requests in progress may take to finish."""
+
+
+DEFAULT_LIMITS = Limits()

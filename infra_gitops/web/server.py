@@ -32,8 +32,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from infra_gitops.daemon.contracts import DaemonApi
 from infra_gitops.errors import GitOpsError
-from infra_gitops.web.app import build_app
-from infra_gitops.web.limits import Limits
+from infra_gitops.web.app import HttpMiddleware, build_app
+from infra_gitops.web.limits import DEFAULT_LIMITS, Limits
 from infra_gitops.web.responses import UnreadAnswer
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def serve(
     metrics_registry: CollectorRegistry,
     *,
     webhook_secret: bytes | None,
-    limits: Limits = Limits(),  # noqa: B008 (frozen: one shared default is safe)
+    limits: Limits = DEFAULT_LIMITS,
     middleware: Sequence[Middleware] = (),
 ) -> ServerHandle:
     """Start serving on listen (port 0: a free port) in a background thread; returns
@@ -165,18 +165,18 @@ def _wait_started(server: uvicorn.Server, thread: threading.Thread, handle: Serv
         time.sleep(0.005)
 
 
-class ConnectionGate:
+class ConnectionGate(HttpMiddleware):
     """Past max_connections open connections, a request gets 503 with Retry-After at
     once, its body unread. `connections` is uvicorn's live set of them, bound by serve()
     once the server exists."""
 
     def __init__(self, app: ASGIApp, limits: Limits) -> None:
-        self.app = app
+        super().__init__(app)
         self.limits = limits
         self.connections: Collection[object] = ()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and len(self.connections) > self.limits.max_connections:
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if len(self.connections) > self.limits.max_connections:
             log.debug("too many connections: 503", extra={"event": "http_busy"})
             busy = UnreadAnswer(
                 503,
