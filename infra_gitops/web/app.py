@@ -47,7 +47,10 @@ class Handlers:
     registry: CollectorRegistry
     webhook: Webhook
 
-    def healthz(self, request: Request) -> Response:
+    async def healthz(self, request: Request) -> Response:
+        # On the event loop: health() is in-memory facts, "always answerable", and a
+        # liveness probe must not queue behind store calls in the thread pool (nor pay
+        # its hop: ~0.4 ms of a ~0.8 ms answer, measured with bench/http_edge.py).
         return JsonResponse(dict(self.api.health()))
 
     def readyz(self, request: Request) -> Response:
