@@ -10,8 +10,9 @@ How the bounds map onto uvicorn (limits.Limits):
 - max_connections -> ConnectionGate: uvicorn's `limit_concurrency` test (connections open,
   idle ones included) answered with our JSON 503 and Retry-After instead of its plain text;
 - shutdown_grace_s -> `timeout_graceful_shutdown`.
-The protocol is h11, named, never "auto": the same parser whether or not httptools is
-installed, so the answers to malformed requests do not change with the environment.
+The protocol is h11 and the loop asyncio, named, never "auto": the same parser whether
+or not httptools is installed, so the answers to malformed requests do not change with
+the environment.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ def _config(app: ASGIApp, limits: Limits) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         http=_Protocol,
+        loop="asyncio",  # named too: uvloop, if a user has it, changes nothing here
         lifespan="off",  # nothing to start or stop with the application
         backlog=limits.listen_backlog,
         timeout_keep_alive=int(limits.idle_timeout_s),
