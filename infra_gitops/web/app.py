@@ -127,8 +127,9 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         return error_response(404, f"no such endpoint: {path}")
     if exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
-        return error_response(405, f"{path} takes {allowed}", exc.headers)
+        # Starlette joins a set (GET brings HEAD): sorted, the header is stable.
+        allowed = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))
+        return error_response(405, f"{path} takes {allowed}", {"Allow": allowed})
     return error_response(exc.status_code, exc.detail, exc.headers)
 
 

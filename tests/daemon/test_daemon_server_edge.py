@@ -104,7 +104,9 @@ def test_errors_have_one_json_shape(server: ServerHandle) -> None:
     missing = requests.get(f"{server.url}/nope", timeout=5)
     wrong = requests.delete(f"{server.url}/api/stacks", timeout=5)
     assert missing.json() == {"error": "no such endpoint: /nope"}
-    assert wrong.status_code == 405 and wrong.json()["error"].startswith("/api/stacks takes GET")
+    assert wrong.status_code == 405
+    assert wrong.json() == {"error": "/api/stacks takes GET, HEAD"}
+    assert wrong.headers["Allow"] == "GET, HEAD"
     assert missing.headers["Cache-Control"] == "no-store"
 
 
