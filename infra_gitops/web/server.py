@@ -100,13 +100,13 @@ def serve(
 ) -> ServerHandle:
     """Start serving on listen (port 0: a free port) in a background thread; returns
     once the server accepts. middleware: the authentication seam (see web/app.py)."""
-    sock = _bind(listen, limits.listen_backlog)
     app = build_app(
         api, metrics_registry, webhook_secret=webhook_secret, limits=limits, middleware=middleware
     )
     gate = ConnectionGate(app, limits)
     server = uvicorn.Server(_config(gate, limits))
     gate.connections = server.server_state.connections
+    sock = _bind(listen, limits.listen_backlog)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"http-{sock.getsockname()[1]}"
     )
