@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from infra_gitops.daemon.server import sign
+from infra_gitops.web.webhook import sign
 
 T = TypeVar("T")
 PROJECT = Path(__file__).resolve().parent.parent

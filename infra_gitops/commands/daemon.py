@@ -154,12 +154,12 @@ def _on_signals(stop: threading.Event) -> None:
 
 # ---------------------------------------------------------------- the edges
 # The HTTP server, metrics, notifications and logs are built by their own modules
-# (daemon/server.py, metrics.py, notify.py, logs.py); this is the one place wiring them.
+# (web/server.py, daemon/metrics.py, notify.py, logs.py); this is the one place wiring them.
 
 
 @contextmanager
 def _serving(listen: str, daemon: Daemon, registry: Any) -> Iterator[None]:
-    from infra_gitops.daemon.server import serve
+    from infra_gitops.web.server import serve
 
     secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
     # serve() logs the address it bound.

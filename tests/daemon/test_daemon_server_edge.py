@@ -1,0 +1,122 @@
+"""What the ASGI edge adds or must keep beyond the endpoints' answers: idle connections
+freed, the authentication seam, the access log's escaping, trailing slashes; over real
+HTTP on 127.0.0.1 in front of a stand-in core (FakeDaemonApi, see edge_helpers)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from edge_helpers import FakeDaemonApi
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from infra_gitops.daemon.metrics import PrometheusMetrics
+from infra_gitops.web.app import is_public
+from infra_gitops.web.limits import Limits
+from infra_gitops.web.responses import error_response
+from infra_gitops.web.server import ServerHandle, serve
+
+
+@pytest.fixture
+def api() -> FakeDaemonApi:
+    return FakeDaemonApi()
+
+
+@pytest.fixture
+def server(api: FakeDaemonApi) -> Iterator[ServerHandle]:
+    with serve("127.0.0.1:0", api, PrometheusMetrics().registry, webhook_secret=None) as handle:
+        yield handle
+
+
+def test_a_connection_that_never_sends_is_closed_and_frees_its_place(
+    api: FakeDaemonApi,
+) -> None:
+    # uvicorn times out idle connections only after an answer: without our timer, one
+    # that never sends a request would hold its place (and a flood of them, every place).
+    limits = Limits(max_connections=1, idle_timeout_s=1.0)
+    registry = PrometheusMetrics().registry
+    with serve("127.0.0.1:0", api, registry, webhook_secret=None, limits=limits) as server:
+        idle = socket.create_connection((server.host, server.port), timeout=5)
+        try:
+            time.sleep(0.2)
+            busy = requests.get(f"{server.url}/healthz", timeout=5)
+            started = time.monotonic()
+            closed_by_server = idle.recv(1) == b""
+            waited = time.monotonic() - started
+        finally:
+            idle.close()
+        time.sleep(0.1)
+        served = requests.get(f"{server.url}/healthz", timeout=5)
+
+    assert busy.status_code == 503
+    assert closed_by_server and waited < 3.0
+    assert served.status_code == 200
+
+
+class _NeedsToken:
+    """An authentication middleware as the auth part will plug one in (a stand-in)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers", []))
+        if scope["type"] != "http" or is_public(scope["path"]) or b"authorization" in headers:
+            await self.app(scope, receive, send)
+            return
+        await error_response(401, "authentication required")(scope, receive, send)
+
+
+def test_an_authentication_middleware_guards_all_but_the_public_paths(
+    api: FakeDaemonApi,
+) -> None:
+    registry = PrometheusMetrics().registry
+    seam = [Middleware(_NeedsToken)]
+    with serve("127.0.0.1:0", api, registry, webhook_secret=None, middleware=seam) as server:
+        health = requests.get(f"{server.url}/healthz/", timeout=5)
+        ready = requests.get(f"{server.url}/readyz", timeout=5)
+        hook = requests.post(f"{server.url}/webhook", data=b"{}", timeout=5)
+        stacks = requests.get(f"{server.url}/api/stacks", timeout=5)
+        metrics = requests.get(f"{server.url}/metrics", timeout=5)
+        with_token = requests.get(
+            f"{server.url}/api/stacks", headers={"Authorization": "Bearer t"}, timeout=5
+        )
+
+    assert (health.status_code, ready.status_code) == (200, 200)
+    assert hook.status_code == 404  # reached the webhook itself (disabled: no secret)
+    assert stacks.status_code == 401 and metrics.status_code == 401
+    assert stacks.json() == {"error": "authentication required"}
+    assert with_token.status_code == 200
+
+
+def test_a_trailing_slash_is_the_same_endpoint_not_a_redirect(server: ServerHandle) -> None:
+    response = requests.get(f"{server.url}/healthz/", timeout=5, allow_redirects=False)
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "version": "test"}
+
+
+def test_errors_have_one_json_shape(server: ServerHandle) -> None:
+    missing = requests.get(f"{server.url}/nope", timeout=5)
+    wrong = requests.delete(f"{server.url}/api/stacks", timeout=5)
+    assert missing.json() == {"error": "no such endpoint: /nope"}
+    assert wrong.status_code == 405
+    assert wrong.json() == {"error": "/api/stacks takes GET, HEAD"}
+    assert wrong.headers["Allow"] == "GET, HEAD"
+    assert missing.headers["Cache-Control"] == "no-store"
+
+
+def test_the_access_log_escapes_control_characters_in_the_path(
+    server: ServerHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = "2026-12-01T10:00:00.000+00:00 INFO infra_gitops.daemon.passes: applied"
+    with caplog.at_level(logging.DEBUG, logger="infra_gitops.web"):
+        response = requests.get(f"{server.url}/x%0A{forged.replace(' ', '%20')}", timeout=5)
+
+    assert response.status_code == 404
+    access = [r.getMessage() for r in caplog.records if getattr(r, "event", "") == "http"]
+    assert access == [f"127.0.0.1 GET /x\\n{forged} 404"]
