@@ -190,31 +190,13 @@ class PostgresRecords:
             self._pool = None
 
     def _open_pool(self) -> None:
-        from psycopg.rows import dict_row
-        from psycopg_pool import ConnectionPool, PoolTimeout
-
-        # The same connection settings as postgres.connect (keepalives, timeout, name).
-        kwargs: dict[str, Any] = {
-            "row_factory": dict_row,
-            "connect_timeout": postgres.CONNECT_TIMEOUT_S,
-            "application_name": postgres.APPLICATION_NAME,
-            **postgres._KEEPALIVES,
-        }
-        pool: ConnectionPool[Any] = ConnectionPool(
-            self.url.dsn,
-            kwargs=kwargs,
+        self._pool = postgres.open_pool(
+            self.url,
             min_size=POOL_MIN,
             max_size=self._max_connections,
-            timeout=WAIT_FOR_CONNECTION_S,
+            wait_s=WAIT_FOR_CONNECTION_S,
             name="infra-gitops-records",
-            open=False,
         )
-        try:
-            pool.open(wait=True, timeout=postgres.CONNECT_TIMEOUT_S)
-        except PoolTimeout:
-            pool.close()
-            raise DatabaseError(f"cannot connect to {self.url.display}") from None
-        self._pool = pool
 
     # ------------------------------------------------------------ owner lease
 

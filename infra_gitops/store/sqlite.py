@@ -59,7 +59,7 @@ class SqliteRecords:
 
     def open(self) -> None:
         with self._connect(create=True) as conn:
-            _enable_wal(conn)
+            enable_wal(conn)
             self._migrate(conn, self.db_path)
             self._file_id = _file_id(self.db_path)
             self._store_id = _read_store_id(conn)
@@ -143,7 +143,7 @@ class SqliteRecords:
         return gone_message(str(self.db_path), what, restore="the file")
 
 
-def _enable_wal(conn: sqlite3.Connection) -> None:
+def enable_wal(conn: sqlite3.Connection) -> None:
     """Switch the file to WAL (persistent in it), so readers run while a writer writes."""
     deadline = time.monotonic() + BUSY_TIMEOUT_S
     while True:
