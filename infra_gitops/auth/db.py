@@ -12,7 +12,7 @@ time does), rows read by column name.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,7 +22,8 @@ from infra_gitops.errors import GitOpsError
 from infra_gitops.postgres import DatabaseUrl
 from infra_gitops.runs import DB_NAME
 from infra_gitops.store.backend import Transaction
-from infra_gitops.store.sqlite import BUSY_TIMEOUT_S, enable_wal
+from infra_gitops.store.postgres import QmarkTx
+from infra_gitops.store.sqlite import begun, enable_wal, open_connection
 
 if TYPE_CHECKING:
     import psycopg
@@ -132,24 +133,15 @@ class SqliteAuth:
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Transaction]:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._connect() as conn, begun(conn, write=write):
+            yield conn
 
     @contextmanager
     def _connect(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
-        uri = f"{self.db_path.absolute().as_uri()}?mode={'rwc' if create else 'rw'}"
         try:
-            conn = sqlite3.connect(uri, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=True)
+            conn = open_connection(self.db_path, create=create)
         except sqlite3.Error as exc:
             raise AuthDbError(f"cannot open the accounts in {self.where}: {exc}") from None
-        conn.row_factory = sqlite3.Row
         try:
             yield conn
         except sqlite3.Error as exc:
@@ -159,8 +151,7 @@ class SqliteAuth:
 
 
 def _migrate_sqlite(conn: sqlite3.Connection, where: str) -> None:
-    conn.execute("BEGIN IMMEDIATE")  # processes opening a new database: one migrates
-    try:
+    with begun(conn, write=True):  # processes opening a new database: one migrates
         conn.execute(
             "CREATE TABLE IF NOT EXISTS infra_gitops_schema (component TEXT PRIMARY KEY, "
             "version INTEGER NOT NULL, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
@@ -183,25 +174,9 @@ def _migrate_sqlite(conn: sqlite3.Connection, where: str) -> None:
             "updated_at = CURRENT_TIMESTAMP",
             (COMPONENT, len(SQLITE_STEPS)),
         )
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 # ---------------------------------------------------------------- PostgreSQL
-
-
-class _PgTx:
-    """A psycopg connection speaking the shared statements' `?` placeholders (they hold
-    no '?' or '%' of their own)."""
-
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.conn = conn
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(sql.replace("?", "%s"), params)
 
 
 class PostgresAuth:
@@ -234,4 +209,4 @@ class PostgresAuth:
             self._pool.connection() as conn,
             conn.transaction(),
         ):
-            yield _PgTx(conn)
+            yield QmarkTx(conn)

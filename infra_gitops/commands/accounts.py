@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
@@ -107,25 +107,27 @@ def list_accounts(
 ) -> int:
     with open_auth(options) as auth:
         found = auth.accounts.list()
-    if args.json:
-        data = {"accounts": [a.to_dict() for a in found]}
-        print(report.envelope(command_name(args), 0, data), file=out)
-        return 0
-    if not found:
-        print("no accounts yet: infra-gitops accounts add NAME --role ROLE", file=out)
-        return 0
     header = ("NAME", "ROLES", "STATE", "CREATED", "LAST LOGIN")
     rows = [
-        (
-            a.name,
-            " ".join(str(g) for g in a.grants),
-            _state(a),
-            when(a.created_at),
-            when(a.last_login_at),
-        )
-        for a in found
+        (a.name, _roles(a), _state(a), when(a.created_at), when(a.last_login_at)) for a in found
     ]
-    print(report.table(header, rows), file=out)
+    empty = "no accounts yet: infra-gitops accounts add NAME --role ROLE"
+    return print_listing(args, out, {"accounts": [a.to_dict() for a in found]}, empty, header, rows)
+
+
+def print_listing(
+    args: argparse.Namespace,
+    out: TextIO,
+    data: dict[str, Any],
+    empty: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+) -> int:
+    """A listing as the JSON envelope (data), a table, or the empty line."""
+    if args.json:
+        print(report.envelope(command_name(args), 0, data), file=out)
+    else:
+        print(report.table(header, rows) if rows else empty, file=out)
     return 0
 
 

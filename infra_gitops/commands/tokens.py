@@ -13,7 +13,7 @@ import sys
 from typing import Any, TextIO
 
 from infra_gitops import report
-from infra_gitops.commands.accounts import command_name, open_auth, when
+from infra_gitops.commands.accounts import command_name, open_auth, print_listing, when
 from infra_gitops.errors import GitOpsError
 from infra_gitops.options import Options
 from infra_gitops.progress import Progress
@@ -81,13 +81,6 @@ def list_tokens(options: Options, args: argparse.Namespace, out: TextIO, progres
     with open_auth(options) as auth:
         found = auth.tokens.list(args.account)
     now = utc_now()
-    if args.json:
-        data = {"tokens": [t.to_dict(now) for t in found]}
-        print(report.envelope(command_name(args), 0, data), file=out)
-        return 0
-    if not found:
-        print("no tokens", file=out)
-        return 0
     header = ("ID", "NAME", "ACCOUNT", "STATE", "CREATED", "EXPIRES", "LAST USED")
     rows = [
         (
@@ -101,8 +94,8 @@ def list_tokens(options: Options, args: argparse.Namespace, out: TextIO, progres
         )
         for t in found
     ]
-    print(report.table(header, rows), file=out)
-    return 0
+    data = {"tokens": [t.to_dict(now) for t in found]}
+    return print_listing(args, out, data, "no tokens", header, rows)
 
 
 def revoke(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:

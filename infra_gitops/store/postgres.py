@@ -121,7 +121,7 @@ STEPS: tuple[postgres.Migration, ...] = (_records_v1,)
 """postgres.migrate steps of the records component; append, never edit a released one."""
 
 
-class _Tx:
+class QmarkTx:
     """A psycopg connection speaking the shared statements' `?` placeholders."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
@@ -253,7 +253,7 @@ class PostgresRecords:
     def transaction(self, *, write: bool) -> Iterator[Transaction]:
         with postgres.translated_errors(self.url, "run records"), self._begun(write) as conn:
             try:
-                yield _Tx(conn)
+                yield QmarkTx(conn)
             except BaseException:
                 if not conn.broken:
                     conn.rollback()
@@ -325,5 +325,5 @@ class PostgresRecords:
 
 
 def _conn_of(tx: Transaction) -> psycopg.Connection[Any]:
-    assert isinstance(tx, _Tx)
+    assert isinstance(tx, QmarkTx)
     return tx.conn
