@@ -472,7 +472,8 @@ _EXAMPLES = {
     "accounts remove": _examples("infra-gitops accounts remove bob"),
     "tokens": _examples("infra-gitops tokens create --account ci --expires 30d"),
     "tokens create": _examples(
-        "TOKEN=$(infra-gitops tokens create --account ci --expires 30d --name nightly)",
+        "infra-gitops tokens create --account ci --expires 30d --name nightly",
+        "TOKEN=$(infra-gitops tokens create --account ci --expires 12h)   # in a script",
         'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/stacks',
     ),
     "tokens list": _examples("infra-gitops tokens list", "infra-gitops tokens list --account ci"),
