@@ -12,6 +12,7 @@ import re
 import select
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,7 @@ def _reason(call: Any, *args: Any) -> Reason:
     return caught.value.reason
 
 
-def assert_no_secrets(cli: Cli, secrets: list[str], allowed: list[str] = ()) -> None:  # type: ignore[assignment]
+def assert_no_secrets(cli: Cli, secrets: list[str], allowed: Sequence[str] = ()) -> None:
     """No secret in any output but the allowed ones, nor in the database's files or rows."""
     for output in cli.outputs:
         if output in allowed:
