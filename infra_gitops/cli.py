@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
 
 from infra_gitops import __version__, postgres, report
-from infra_gitops.commands import daemon, destroy, prune, rollback, unlock  # light: add_arguments
+from infra_gitops.commands import (  # light: their parsers only
+    accounts,
+    daemon,
+    destroy,
+    prune,
+    rollback,
+    tokens,
+    unlock,
+)
 from infra_gitops.commands.arg_types import (
     add_run_limits,
     non_negative_seconds,
@@ -306,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
         "schema", parents=[common], help="print the JSON Schema of gitops.yaml"
     ).set_defaults(func="schema_cmd:run")
     _add_daemon_commands(sub, common)
+    accounts.add_parsers(sub, common)
+    tokens.add_parsers(sub, common)
     _add_completion(sub, common)
     for path, summary, leaf in _leaf_parsers(parser):
         _finish_subcommand(path, summary, leaf, global_actions)
@@ -442,6 +452,32 @@ _EXAMPLES = {
         "infra-gitops unlock --stack storage 6f1c2d3e-...   # the ID the state lock error printed",
         "infra-gitops unlock --stack storage 6f1c2d3e-... --auto-approve   # in a script",
     ),
+    "accounts": _examples(
+        "infra-gitops accounts add alice --role admin",
+        "infra-gitops accounts list",
+    ),
+    "accounts add": _examples(
+        "infra-gitops accounts add alice --role admin          # asks the password twice",
+        "infra-gitops accounts add bob --role operator:app-* --role readonly",
+        "infra-gitops accounts add ci --role readonly --password-stdin < password.txt",
+    ),
+    "accounts list": _examples("infra-gitops accounts list", "infra-gitops accounts list --json"),
+    "accounts passwd": _examples(
+        "infra-gitops accounts passwd alice",
+        "infra-gitops accounts passwd alice --password-stdin < password.txt",
+    ),
+    "accounts roles": _examples("infra-gitops accounts roles bob --role operator:app-*"),
+    "accounts disable": _examples("infra-gitops accounts disable bob"),
+    "accounts enable": _examples("infra-gitops accounts enable bob   # also lifts a lockout"),
+    "accounts remove": _examples("infra-gitops accounts remove bob"),
+    "tokens": _examples("infra-gitops tokens create --account ci --expires 30d"),
+    "tokens create": _examples(
+        "infra-gitops tokens create --account ci --expires 30d --name nightly",
+        "TOKEN=$(infra-gitops tokens create --account ci --expires 12h)   # in a script",
+        'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/stacks',
+    ),
+    "tokens list": _examples("infra-gitops tokens list", "infra-gitops tokens list --account ci"),
+    "tokens revoke": _examples("infra-gitops tokens revoke 3f9a1c0b2d4e"),
     "completion": _examples(
         "infra-gitops completion bash > ~/.local/share/bash-completion/completions/infra-gitops",
         "source <(infra-gitops completion bash)      # or this, in ~/.bashrc",

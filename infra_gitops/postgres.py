@@ -24,6 +24,7 @@ from infra_gitops.errors import GitOpsError
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg_pool import ConnectionPool
 
 DATABASE_URL_ENV = "INFRA_GITOPS_DATABASE_URL"
 CONNECT_TIMEOUT_S = 10
@@ -173,6 +174,39 @@ def translated_errors(url: DatabaseUrl, what: str = "") -> Iterator[None]:
         raise DatabaseError(
             f"the database {url.display} failed{doing}: {scrub(str(exc), url).strip()}"
         ) from None
+
+
+def open_pool(
+    url: DatabaseUrl, *, min_size: int, max_size: int, wait_s: float, name: str
+) -> ConnectionPool[Any]:
+    """An opened connection pool with connect()'s settings (rows as dicts, keepalives,
+    connect timeout, application name); a call waits wait_s for a free connection.
+    Raises DatabaseError (no password in it) when the server cannot be reached."""
+    _driver()
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool, PoolTimeout
+
+    kwargs: dict[str, Any] = {
+        "row_factory": dict_row,
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "application_name": APPLICATION_NAME,
+        **_KEEPALIVES,
+    }
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url.dsn,
+        kwargs=kwargs,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=wait_s,
+        name=name,
+        open=False,
+    )
+    try:
+        pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+    except PoolTimeout:
+        pool.close()
+        raise DatabaseError(f"cannot connect to {url.display}") from None
+    return pool
 
 
 # ---------------------------------------------------------------- migrations

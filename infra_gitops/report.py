@@ -372,6 +372,11 @@ def write_artifact(data: bytes, out: TextIO) -> None:
     buffer.flush()
 
 
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain table: columns padded to their widest cell."""
+    return _table(header, rows)
+
+
 def _table(
     header: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int | None = None
 ) -> str:

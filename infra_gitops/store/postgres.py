@@ -121,7 +121,7 @@ STEPS: tuple[postgres.Migration, ...] = (_records_v1,)
 """postgres.migrate steps of the records component; append, never edit a released one."""
 
 
-class _Tx:
+class QmarkTx:
     """A psycopg connection speaking the shared statements' `?` placeholders."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
@@ -190,31 +190,13 @@ class PostgresRecords:
             self._pool = None
 
     def _open_pool(self) -> None:
-        from psycopg.rows import dict_row
-        from psycopg_pool import ConnectionPool, PoolTimeout
-
-        # The same connection settings as postgres.connect (keepalives, timeout, name).
-        kwargs: dict[str, Any] = {
-            "row_factory": dict_row,
-            "connect_timeout": postgres.CONNECT_TIMEOUT_S,
-            "application_name": postgres.APPLICATION_NAME,
-            **postgres._KEEPALIVES,
-        }
-        pool: ConnectionPool[Any] = ConnectionPool(
-            self.url.dsn,
-            kwargs=kwargs,
+        self._pool = postgres.open_pool(
+            self.url,
             min_size=POOL_MIN,
             max_size=self._max_connections,
-            timeout=WAIT_FOR_CONNECTION_S,
+            wait_s=WAIT_FOR_CONNECTION_S,
             name="infra-gitops-records",
-            open=False,
         )
-        try:
-            pool.open(wait=True, timeout=postgres.CONNECT_TIMEOUT_S)
-        except PoolTimeout:
-            pool.close()
-            raise DatabaseError(f"cannot connect to {self.url.display}") from None
-        self._pool = pool
 
     # ------------------------------------------------------------ owner lease
 
@@ -271,7 +253,7 @@ class PostgresRecords:
     def transaction(self, *, write: bool) -> Iterator[Transaction]:
         with postgres.translated_errors(self.url, "run records"), self._begun(write) as conn:
             try:
-                yield _Tx(conn)
+                yield QmarkTx(conn)
             except BaseException:
                 if not conn.broken:
                     conn.rollback()
@@ -343,5 +325,5 @@ class PostgresRecords:
 
 
 def _conn_of(tx: Transaction) -> psycopg.Connection[Any]:
-    assert isinstance(tx, _Tx)
+    assert isinstance(tx, QmarkTx)
     return tx.conn

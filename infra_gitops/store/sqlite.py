@@ -59,7 +59,7 @@ class SqliteRecords:
 
     def open(self) -> None:
         with self._connect(create=True) as conn:
-            _enable_wal(conn)
+            enable_wal(conn)
             self._migrate(conn, self.db_path)
             self._file_id = _file_id(self.db_path)
             self._store_id = _read_store_id(conn)
@@ -75,18 +75,8 @@ class SqliteRecords:
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Transaction]:
-        # IMMEDIATE takes the write lock up front: a deferred transaction that later
-        # needs it fails with "database is locked" instead of waiting its turn. A read
-        # is one snapshot for all its statements (a run and its artifacts agree).
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:  # SQLite may have rolled back already on an error
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._connect() as conn, begun(conn, write=write):
+            yield conn
 
     def check(self, tx: Transaction) -> None:
         version = int(tx.execute("PRAGMA user_version").fetchone()[0])
@@ -108,16 +98,12 @@ class SqliteRecords:
 
     @contextmanager
     def _connect(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
-        # mode=rw: SQLite would otherwise create an empty database where it is missing.
-        uri = f"{self.db_path.absolute().as_uri()}?mode={'rwc' if create else 'rw'}"
         try:
-            # isolation_level None: transactions are exactly the BEGIN/COMMIT written here.
-            conn = sqlite3.connect(uri, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=True)
+            conn = open_connection(self.db_path, create=create)
         except sqlite3.Error as exc:
             if not create and not self.db_path.exists():
                 raise RunStoreError(self._gone_message("was deleted")) from None
             raise RunStoreError(f"cannot open the run records {self.db_path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
         try:
             if not create:
                 self._check_same_file()
@@ -143,7 +129,36 @@ class SqliteRecords:
         return gone_message(str(self.db_path), what, restore="the file")
 
 
-def _enable_wal(conn: sqlite3.Connection) -> None:
+def open_connection(db_path: Path, *, create: bool) -> sqlite3.Connection:
+    """A connection to db_path, rows read by column name. Raises sqlite3.Error.
+
+    create False (mode=rw): SQLite would otherwise create an empty database where it is
+    missing. isolation_level None: transactions are exactly the BEGIN/COMMIT of begun().
+    """
+    uri = f"{db_path.absolute().as_uri()}?mode={'rwc' if create else 'rw'}"
+    conn = sqlite3.connect(uri, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=True)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+@contextmanager
+def begun(conn: sqlite3.Connection, *, write: bool) -> Iterator[sqlite3.Connection]:
+    """conn (opened with isolation_level None) in one transaction for the block: committed
+    at its end, rolled back on an error. IMMEDIATE takes the write lock up front: a
+    deferred transaction that later needs it fails with "database is locked" instead of
+    waiting its turn. A read is one snapshot for all its statements (a run and its
+    artifacts agree)."""
+    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:  # SQLite may have rolled back already on an error
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def enable_wal(conn: sqlite3.Connection) -> None:
     """Switch the file to WAL (persistent in it), so readers run while a writer writes."""
     deadline = time.monotonic() + BUSY_TIMEOUT_S
     while True:

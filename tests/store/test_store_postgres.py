@@ -22,7 +22,7 @@ from infra_gitops.errors import GitOpsError, RunStoreError
 from infra_gitops.models import Commit, RunKind, RunStatus
 from infra_gitops.postgres import DATABASE_URL_ENV, DatabaseError, DatabaseUrl
 from infra_gitops.runs import RunStore
-from infra_gitops.store.postgres import _Tx
+from infra_gitops.store.postgres import QmarkTx
 
 COMMIT = Commit("c" * 40, "Ada", "ada@example.com", "2026-11-23T17:00:00+00:00", "msg")
 
@@ -231,13 +231,13 @@ def test_run_queries_walk_an_index_never_the_whole_table(
         database=url.dsn.rsplit("/", 1)[1],
     )
     statements: list[tuple[str, Sequence[Any]]] = []
-    execute = _Tx.execute
+    execute = QmarkTx.execute
 
-    def traced(self: _Tx, sql: str, params: Sequence[Any] = ()) -> Any:
+    def traced(self: QmarkTx, sql: str, params: Sequence[Any] = ()) -> Any:
         statements.append((sql, params))
         return execute(self, sql, params)
 
-    monkeypatch.setattr(_Tx, "execute", traced)
+    monkeypatch.setattr(QmarkTx, "execute", traced)
     store.list(limit=20)
     store.list(stack="s1", limit=20)
     store.list(stack="s1", kind=RunKind.PLAN, limit=20)
