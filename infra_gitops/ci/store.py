@@ -235,9 +235,8 @@ class S3PlanStore:
         return latest.with_applied(self._read(applied).decode() if applied in keys else None)
 
     def fetch_plan_file(self, meta: StoredPlan, dest: Path) -> bool:
-        base = self._key(meta.sha, meta.stack, meta.plan_hash)
-        key = f"{base}/{PLAN_FILE}"
-        if key not in self._keys(base):
+        key = f"{self._key(meta.sha, meta.stack, meta.plan_hash)}/{PLAN_FILE}"
+        if not self._exists(key):
             return False
         _write_private(dest, self._read(key))
         return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -73,15 +74,21 @@ def test_updated_and_destroyed_resources() -> None:
     ]
 
 
-def test_a_long_running_resource_says_it_is_still_working() -> None:
-    # Terraform sends apply_progress every 10s of a long operation: the recorded
-    # apply_start with the fields apply_progress adds.
+def _recorded_apply_start() -> dict[str, Any]:
+    """The first apply_start message of the recorded apply."""
     start = next(
         read_message(line)
         for line in (DATA / "apply_create.jsonl").read_text().splitlines()
         if '"apply_start"' in line
     )
     assert start is not None
+    return start
+
+
+def test_a_long_running_resource_says_it_is_still_working() -> None:
+    # Terraform sends apply_progress every 10s of a long operation: the recorded
+    # apply_start with the fields apply_progress adds.
+    start = _recorded_apply_start()
     still = {**start, "type": "apply_progress", "hook": {**start["hook"], "elapsed_seconds": 20}}
     address = start["hook"]["resource"]["addr"]
     assert progress_line(still) == f"{address}: still creating (20s elapsed)"
@@ -119,12 +126,7 @@ def test_progress_lines_are_scrubbed_of_known_secrets() -> None:
 
 
 def test_an_action_without_words_still_names_the_resource() -> None:
-    start = next(
-        read_message(line)
-        for line in (DATA / "apply_create.jsonl").read_text().splitlines()
-        if '"apply_start"' in line
-    )
-    assert start is not None
+    start = _recorded_apply_start()
     moved = {**start, "hook": {**start["hook"], "action": "frobnicate"}}
     assert progress_line(moved) == f"{start['hook']['resource']['addr']}: changing..."
 
