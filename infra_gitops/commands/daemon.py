@@ -8,11 +8,16 @@ With --database-url (or $INFRA_GITOPS_DATABASE_URL) it runs as one of several id
 replicas sharing that PostgreSQL database (daemon/replicas.py): every replica runs the
 same command with its own --state-dir. Give the password through the variable, libpq's
 $PGPASSWORD or ~/.pgpass rather than on the command line: it is never logged.
+
+Its HTTP edge authenticates every request but health, readiness, the signed webhook and
+the login (web/auth.py), against the accounts and tokens of the run store's database
+(`infra-gitops accounts`, `tokens`). --no-auth turns that off, on a loopback address only.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -25,12 +30,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from infra_gitops.commands.arg_types import positive_int, positive_seconds
+from infra_gitops.errors import GitOpsError
 from infra_gitops.options import Options
 from infra_gitops.progress import Progress
 
 if TYPE_CHECKING:  # the parser imports this module for add_arguments: it stays light
     from infra_gitops.daemon.app import Daemon
     from infra_gitops.daemon.runtime import Settings
+    from infra_gitops.web.auth import WebAuth
 
 log = logging.getLogger("infra_gitops.daemon")
 
@@ -65,6 +72,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "'off' for none). The webhook secret comes from $" + WEBHOOK_SECRET_ENV,
     )
     p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve the API without authentication, every caller acting as an admin; "
+        "refused unless --listen is a loopback address (for a laptop)",
+    )
+    p.add_argument(
+        "--metrics-open",
+        action="store_true",
+        help="serve /metrics without authentication, for a scraper on a trusted network "
+        "(default: a token or session with a role on every stack)",
+    )
+    p.add_argument(
+        "--external-url",
+        type=external_url,
+        default=None,
+        metavar="URL",
+        help="the address people and tools reach this daemon at, e.g. https://gitops.example.com "
+        "behind a TLS-terminating proxy; with https, login cookies are Secure and __Host-",
+    )
+    p.add_argument(
         "--parallelism",
         type=positive_int,
         default=2,
@@ -86,6 +113,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
     from infra_gitops.daemon.app import daemon_lock
     from infra_gitops.daemon.runtime import Settings
 
+    if args.listen != "off":
+        check_listen(args.listen, no_auth=args.no_auth)
     settings = Settings(
         state_dir=options.state_dir,
         repo=str(args.repo),
@@ -114,7 +143,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         built, registry = _daemon(settings, args)
         daemon = stack.enter_context(built)
         if args.listen != "off":
-            stack.enter_context(_serving(args.listen, daemon, registry))
+            auth = stack.enter_context(_web_auth(args, options))
+            stack.enter_context(_serving(args.listen, daemon, registry, auth))
         daemon.start()
         stop.wait()
         drained = daemon.drain()
@@ -158,13 +188,78 @@ def _on_signals(stop: threading.Event) -> None:
 
 
 @contextmanager
-def _serving(listen: str, daemon: Daemon, registry: Any) -> Iterator[None]:
+def _serving(listen: str, daemon: Daemon, registry: Any, auth: WebAuth) -> Iterator[None]:
     from infra_gitops.web.server import serve
 
     secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
     # serve() logs the address it bound.
-    with serve(listen, daemon, registry, webhook_secret=secret.encode() or None):
+    with serve(listen, daemon, registry, webhook_secret=secret.encode() or None, auth=auth):
         yield
+
+
+@contextmanager
+def _web_auth(args: argparse.Namespace, options: Options) -> Iterator[WebAuth]:
+    """The edge's authentication, its store open for the daemon's life."""
+    from infra_gitops.auth.store import AuthStore
+    from infra_gitops.web.auth import WebAuth
+
+    secure = bool(args.external_url and args.external_url.startswith("https://"))
+    if args.no_auth:
+        log.warning(
+            "authentication is off (--no-auth): every caller of the API acts as an admin",
+            extra={"event": "auth_off"},
+        )
+        yield WebAuth(None, secure_cookies=secure, metrics_open=True)
+        return
+    if not secure and not is_loopback(args.listen):
+        log.warning(
+            "serving on %s over plain HTTP: put a TLS-terminating proxy in front and pass "
+            "--external-url https://...; passwords and tokens would cross the network in clear",
+            args.listen,
+            extra={"event": "plain_http"},
+        )
+    with AuthStore.open(options.state_dir, options.database_url) as store:
+        if not store.accounts.list():
+            log.warning(
+                "no accounts yet: every API request is refused until one is made with "
+                "`infra-gitops accounts add NAME --role admin`",
+                extra={"event": "no_accounts"},
+            )
+        yield WebAuth(store, secure_cookies=secure, metrics_open=args.metrics_open)
+
+
+def check_listen(listen: str, *, no_auth: bool) -> None:
+    """--listen is HOST:PORT, and --no-auth only on a loopback address."""
+    from infra_gitops.web.server import parse_listen
+
+    parse_listen(listen)
+    if no_auth and not is_loopback(listen):
+        raise GitOpsError(
+            f"--no-auth with --listen {listen}: authentication may be off on a loopback "
+            "address only (127.0.0.1, ::1, localhost); anything else could reach the API"
+        )
+
+
+def is_loopback(listen: str) -> bool:
+    from infra_gitops.web.server import parse_listen
+
+    host, _ = parse_listen(listen)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def external_url(text: str) -> str:
+    """--external-url: http(s)://HOST[:PORT][/PATH], without a trailing slash."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(
+            f"expected http(s)://HOST[:PORT], e.g. https://gitops.example.com, got {text!r}"
+        )
+    return text.rstrip("/")
 
 
 @contextmanager

@@ -1,11 +1,10 @@
 """The edge's Starlette application: every route in one table (ENDPOINTS), answers and
 errors in one JSON shape, access lines through our log.
 
-Authentication plugs in as Starlette middleware passed to build_app(middleware=...):
-it runs after the access log and the error guard and before routing, sees every
-request, lets through the paths is_public() names (health, readiness, the signed
-webhook) and answers the others itself with responses.error_response(401 or 403, ...).
-Nothing here authenticates yet.
+Middleware, outermost first: the access log, the error guard, the path normaliser, then
+authentication (web/auth.py), which lets through the endpoints marked public and sets
+who asks for the others. Each handler then checks what that principal may do
+(auth/rbac.py): a stack they may not see is left out, an action they may not take is 403.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -26,10 +25,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from infra_gitops.auth.rbac import Action
 from infra_gitops.daemon.contracts import DaemonApi
 from infra_gitops.daemon.logs import escape_controls
 from infra_gitops.errors import RunStoreError
 from infra_gitops.postgres import DatabaseError
+from infra_gitops.web.auth import Authenticate, SessionEndpoints, WebAuth, allowed
 from infra_gitops.web.limits import Limits
 from infra_gitops.web.responses import NO_STORE, JsonResponse, error_response
 from infra_gitops.web.webhook import Webhook
@@ -46,6 +47,7 @@ class Handlers:
     api: DaemonApi
     registry: CollectorRegistry
     webhook: Webhook
+    session: SessionEndpoints
 
     async def healthz(self, request: Request) -> Response:
         # On the event loop: health() is in-memory facts, "always answerable", and a
@@ -58,11 +60,25 @@ class Handlers:
         return JsonResponse({"ready": ready, **facts}, 200 if ready else 503)
 
     def metrics(self, request: Request) -> Response:
+        # Metrics name every stack: readable with a grant over all of them (or open by
+        # the daemon's --metrics-open, for a scraper on a trusted network).
+        if not (self.session.auth.metrics_open or allowed(request, Action.VIEW, "*")):
+            return forbidden(Action.VIEW, "every stack")
         body = generate_latest(self.registry)
         return Response(body, headers=NO_STORE, media_type=CONTENT_TYPE_LATEST)
 
     def stacks(self, request: Request) -> Response:
-        return JsonResponse([dataclasses.asdict(v) for v in self.api.stacks()])
+        views = [v for v in self.api.stacks() if allowed(request, Action.VIEW, v.name)]
+        return JsonResponse([dataclasses.asdict(v) for v in views])
+
+    async def login(self, request: Request) -> Response:
+        return await self.session.login(request)
+
+    def whoami(self, request: Request) -> Response:
+        return self.session.whoami(request)
+
+    def logout(self, request: Request) -> Response:
+        return self.session.logout(request)
 
     async def receive_webhook(self, request: Request) -> Response:
         return await self.webhook(request)
@@ -74,22 +90,31 @@ class Endpoint:
     method: str
     handler: Callable[[Handlers, Request], Any]
     public: bool
-    """Open without authentication: probes must reach health and readiness, and the
-    webhook carries its own signature."""
+    """Open without authentication: probes must reach health and readiness, the webhook
+    carries its own signature, and the login is how one authenticates."""
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/healthz", "GET", Handlers.healthz, public=True),
     Endpoint("/readyz", "GET", Handlers.readyz, public=True),
     Endpoint("/metrics", "GET", Handlers.metrics, public=False),
+    Endpoint("/api/session", "POST", Handlers.login, public=True),
+    Endpoint("/api/session", "GET", Handlers.whoami, public=False),
+    Endpoint("/api/session", "DELETE", Handlers.logout, public=False),
     Endpoint("/api/stacks", "GET", Handlers.stacks, public=False),
     Endpoint("/webhook", "POST", Handlers.receive_webhook, public=True),
 )
 
 
-def is_public(path: str) -> bool:
-    """Whether a request for path needs no authentication (for the auth middleware)."""
-    return any(e.public and e.path == normal_path(path) for e in ENDPOINTS)
+def is_public(method: str, path: str) -> bool:
+    """Whether a request needs no authentication (for the auth middleware). HEAD is
+    GET's."""
+    method = "GET" if method == "HEAD" else method
+    return any(e.public and e.method == method and e.path == normal_path(path) for e in ENDPOINTS)
+
+
+def forbidden(action: Action, what: str) -> Response:
+    return error_response(403, f"your role does not allow {action} on {what}")
 
 
 def normal_path(path: str) -> str:
@@ -103,9 +128,9 @@ def build_app(
     *,
     webhook_secret: bytes | None,
     limits: Limits,
-    middleware: Sequence[Middleware] = (),
+    auth: WebAuth,
 ) -> Starlette:
-    handlers = Handlers(api, registry, Webhook(api, webhook_secret, limits))
+    handlers = Handlers(api, registry, Webhook(api, webhook_secret, limits), SessionEndpoints(auth))
     routes = [
         Route(e.path, functools.partial(e.handler, handlers), methods=[e.method]) for e in ENDPOINTS
     ]
@@ -115,7 +140,7 @@ def build_app(
             Middleware(AccessLog),
             Middleware(ErrorGuard),
             Middleware(NormalPath),
-            *middleware,
+            Middleware(Authenticate, auth=auth, is_public=is_public),
         ],
         exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
     )

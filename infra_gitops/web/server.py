@@ -22,18 +22,18 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from types import TracebackType
 
 import uvicorn
 from prometheus_client import CollectorRegistry
-from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from infra_gitops.daemon.contracts import DaemonApi
 from infra_gitops.errors import GitOpsError
 from infra_gitops.web.app import HttpMiddleware, build_app
+from infra_gitops.web.auth import WebAuth
 from infra_gitops.web.limits import DEFAULT_LIMITS, Limits
 from infra_gitops.web.responses import UnreadAnswer
 
@@ -95,14 +95,12 @@ def serve(
     metrics_registry: CollectorRegistry,
     *,
     webhook_secret: bytes | None,
+    auth: WebAuth,
     limits: Limits = DEFAULT_LIMITS,
-    middleware: Sequence[Middleware] = (),
 ) -> ServerHandle:
     """Start serving on listen (port 0: a free port) in a background thread; returns
-    once the server accepts. middleware: the authentication seam (see web/app.py)."""
-    app = build_app(
-        api, metrics_registry, webhook_secret=webhook_secret, limits=limits, middleware=middleware
-    )
+    once the server accepts."""
+    app = build_app(api, metrics_registry, webhook_secret=webhook_secret, limits=limits, auth=auth)
     gate = ConnectionGate(app, limits)
     server = uvicorn.Server(_config(gate, limits))
     gate.connections = server.server_state.connections

@@ -172,7 +172,10 @@ class DaemonProc:
             "1",
             "--listen",
             "127.0.0.1:0",
-            *extra,
+            # These tests read /api/stacks and /metrics as before authentication came;
+            # tests/web/ starts daemons with it on.
+            *(() if "--auth" in extra else ("--no-auth",)),
+            *(a for a in extra if a != "--auth"),
         ]
         with open(log_file, "wb") as log:
             proc = subprocess.Popen(

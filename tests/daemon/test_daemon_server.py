@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from infra_gitops.daemon.contracts import SyncStatus
 from infra_gitops.daemon.metrics import PrometheusMetrics
 from infra_gitops.errors import GitOpsError
+from infra_gitops.web.auth import WebAuth
 from infra_gitops.web.limits import MAX_BODY_BYTES, SOCKET_TIMEOUT_S, Limits
 from infra_gitops.web.server import ServerHandle, serve
 from infra_gitops.web.webhook import sign
@@ -26,6 +27,9 @@ from infra_gitops.web.webhook import sign
 SECRET = b"hook-secret-\xe2\x9c\x93-0123456789"
 SHA = "4b1c0a7d9e2f4b1c0a7d9e2f4b1c0a7d9e2f4b1c"
 PUSH = json.dumps({"ref": "refs/heads/main", "after": SHA, "pusher": {"name": "alice"}}).encode()
+
+NO_AUTH = WebAuth(None)
+"""Authentication off: these tests are about the edge itself (tests/web/ for auth)."""
 
 
 @pytest.fixture
@@ -40,7 +44,7 @@ def metrics() -> PrometheusMetrics:
 
 @pytest.fixture
 def server(api: FakeDaemonApi, metrics: PrometheusMetrics) -> Iterator[ServerHandle]:
-    with serve("127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET) as handle:
+    with serve("127.0.0.1:0", api, metrics.registry, auth=NO_AUTH, webhook_secret=SECRET) as handle:
         yield handle
 
 
@@ -130,7 +134,7 @@ def test_signed_garbage_push_is_400(server: ServerHandle, api: FakeDaemonApi) ->
 
 
 def test_webhook_disabled_without_a_secret(api: FakeDaemonApi, metrics: PrometheusMetrics) -> None:
-    with serve("127.0.0.1:0", api, metrics.registry, webhook_secret=None) as server:
+    with serve("127.0.0.1:0", api, metrics.registry, auth=NO_AUTH, webhook_secret=None) as server:
         response = post_push(server, PUSH, sign(b"", PUSH))
     assert response.status_code == 404
     assert "webhook disabled" in response.json()["error"]
@@ -241,18 +245,18 @@ def test_the_secret_and_signature_never_reach_the_log(
 
 def test_listen_must_be_host_port(api: FakeDaemonApi, metrics: PrometheusMetrics) -> None:
     with pytest.raises(GitOpsError, match="expected HOST:PORT"):
-        serve("8080", api, metrics.registry, webhook_secret=None)
+        serve("8080", api, metrics.registry, auth=NO_AUTH, webhook_secret=None)
 
 
 def test_a_taken_port_is_a_clear_error(
     server: ServerHandle, api: FakeDaemonApi, metrics: PrometheusMetrics
 ) -> None:
     with pytest.raises(GitOpsError, match="cannot listen there"):
-        serve(server.address, api, metrics.registry, webhook_secret=None)
+        serve(server.address, api, metrics.registry, auth=NO_AUTH, webhook_secret=None)
 
 
 def test_close_stops_serving(api: FakeDaemonApi, metrics: PrometheusMetrics) -> None:
-    server = serve("127.0.0.1:0", api, metrics.registry, webhook_secret=None)
+    server = serve("127.0.0.1:0", api, metrics.registry, auth=NO_AUTH, webhook_secret=None)
     server.close()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{server.url}/healthz", timeout=2)
@@ -294,7 +298,7 @@ def test_a_body_that_does_not_arrive_in_time_is_408(
 ) -> None:
     limits = Limits(body_deadline_s=0.5)
     with serve(
-        "127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET, limits=limits
+        "127.0.0.1:0", api, metrics.registry, auth=NO_AUTH, webhook_secret=SECRET, limits=limits
     ) as server:
         connection = started_post(server, content_length=len(PUSH), sent=PUSH[:10])
         started = time.monotonic()
@@ -311,7 +315,7 @@ def test_bodies_past_the_limit_wait_for_a_slot_then_get_503(
 ) -> None:
     limits = Limits(max_bodies_in_flight=2, body_slot_wait_s=0.3)
     with serve(
-        "127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET, limits=limits
+        "127.0.0.1:0", api, metrics.registry, auth=NO_AUTH, webhook_secret=SECRET, limits=limits
     ) as server:
         # Two clients that announce a body and send a little: each holds a slot.
         holders = [started_post(server, content_length=1000, sent=b"{") for _ in range(2)]
@@ -334,7 +338,7 @@ def test_connections_past_the_limit_get_503_at_once(
 ) -> None:
     limits = Limits(max_connections=2)
     with serve(
-        "127.0.0.1:0", api, metrics.registry, webhook_secret=SECRET, limits=limits
+        "127.0.0.1:0", api, metrics.registry, auth=NO_AUTH, webhook_secret=SECRET, limits=limits
     ) as server:
         idle = [socket.create_connection((server.host, server.port)) for _ in range(2)]
         try:

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 import pytest
 import requests
 from edge_helpers import FakeDaemonApi
-from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra_gitops.daemon.metrics import PrometheusMetrics
-from infra_gitops.web.app import is_public
+from infra_gitops.web.auth import WebAuth
 from infra_gitops.web.limits import Limits
-from infra_gitops.web.responses import error_response
 from infra_gitops.web.server import ServerHandle, serve
+
+NO_AUTH = WebAuth(None)
+"""Authentication off: these tests are about the edge itself (tests/web/ for auth)."""
 
 
 @pytest.fixture
@@ -29,7 +29,8 @@ def api() -> FakeDaemonApi:
 
 @pytest.fixture
 def server(api: FakeDaemonApi) -> Iterator[ServerHandle]:
-    with serve("127.0.0.1:0", api, PrometheusMetrics().registry, webhook_secret=None) as handle:
+    registry = PrometheusMetrics().registry
+    with serve("127.0.0.1:0", api, registry, auth=NO_AUTH, webhook_secret=None) as handle:
         yield handle
 
 
@@ -40,7 +41,9 @@ def test_a_connection_that_never_sends_is_closed_and_frees_its_place(
     # that never sends a request would hold its place (and a flood of them, every place).
     limits = Limits(max_connections=1, idle_timeout_s=1.0)
     registry = PrometheusMetrics().registry
-    with serve("127.0.0.1:0", api, registry, webhook_secret=None, limits=limits) as server:
+    with serve(
+        "127.0.0.1:0", api, registry, auth=NO_AUTH, webhook_secret=None, limits=limits
+    ) as server:
         idle = socket.create_connection((server.host, server.port), timeout=5)
         try:
             time.sleep(0.2)
@@ -56,42 +59,6 @@ def test_a_connection_that_never_sends_is_closed_and_frees_its_place(
     assert busy.status_code == 503
     assert closed_by_server and waited < 3.0
     assert served.status_code == 200
-
-
-class _NeedsToken:
-    """An authentication middleware as the auth part will plug one in (a stand-in)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers", []))
-        if scope["type"] != "http" or is_public(scope["path"]) or b"authorization" in headers:
-            await self.app(scope, receive, send)
-            return
-        await error_response(401, "authentication required")(scope, receive, send)
-
-
-def test_an_authentication_middleware_guards_all_but_the_public_paths(
-    api: FakeDaemonApi,
-) -> None:
-    registry = PrometheusMetrics().registry
-    seam = [Middleware(_NeedsToken)]
-    with serve("127.0.0.1:0", api, registry, webhook_secret=None, middleware=seam) as server:
-        health = requests.get(f"{server.url}/healthz/", timeout=5)
-        ready = requests.get(f"{server.url}/readyz", timeout=5)
-        hook = requests.post(f"{server.url}/webhook", data=b"{}", timeout=5)
-        stacks = requests.get(f"{server.url}/api/stacks", timeout=5)
-        metrics = requests.get(f"{server.url}/metrics", timeout=5)
-        with_token = requests.get(
-            f"{server.url}/api/stacks", headers={"Authorization": "Bearer t"}, timeout=5
-        )
-
-    assert (health.status_code, ready.status_code) == (200, 200)
-    assert hook.status_code == 404  # reached the webhook itself (disabled: no secret)
-    assert stacks.status_code == 401 and metrics.status_code == 401
-    assert stacks.json() == {"error": "authentication required"}
-    assert with_token.status_code == 200
 
 
 def test_a_trailing_slash_is_the_same_endpoint_not_a_redirect(server: ServerHandle) -> None:
