@@ -1,0 +1,33 @@
+"""Web edge fixtures: the daemon tests' helpers (FakeDaemonApi, the daemon world) are
+importable here, and one auth store with an account per role serves a whole module
+(argon2 makes each password ~0.3 s: made once, not per test)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "daemon"))
+
+from infra_gitops.auth.rbac import parse_grants  # noqa: E402
+from infra_gitops.auth.store import AuthStore  # noqa: E402
+
+PASSWORD = "correct horse battery"
+ACCOUNTS = {
+    "ada": ["admin"],
+    "olga": ["operator:app*"],
+    "rita": ["readonly"],
+}
+
+
+@pytest.fixture(scope="module")
+def auth_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthStore]:
+    """SQLite auth tables in a state dir of their own, with ACCOUNTS (password PASSWORD)."""
+    state_dir = tmp_path_factory.mktemp("auth-state")
+    with AuthStore.open(state_dir) as store:
+        for name, roles in ACCOUNTS.items():
+            store.accounts.add(name, PASSWORD, parse_grants(roles))
+        yield store
