@@ -235,7 +235,7 @@ def _reconcile(
             to_run, carry_out, parallelism=ctx.executor.parallelism(ctx.settings)
         )
         outcomes = {o.stack: o for o in results}
-        _report_outcomes(ctx, results, head)
+        report_outcomes(ctx, results, head)
     for stack in manifest.stacks:
         _save_state(ctx, stack.name, head, decisions[stack.name], outcomes.get(stack.name))
     interrupted = any(o.status is RunStatus.INTERRUPTED for o in outcomes.values())
@@ -328,7 +328,7 @@ def _operate(ctx: Context, runner: StackRunner, stack: Stack, action: ActionKind
         return runner.apply(stack, None)
 
 
-def _report_outcomes(ctx: Context, outcomes: Sequence[StackOutcome], head: str) -> None:
+def report_outcomes(ctx: Context, outcomes: Sequence[StackOutcome], head: str) -> None:
     # The finished records travel with the outcomes: nothing is read again.
     ctx.reporter.runs_finished(run for o in outcomes for run in o.runs)
     for o in outcomes:
@@ -431,15 +431,25 @@ def _commit(ctx: Context, sha: str) -> Commit:
 # ---------------------------------------------------------------- drift
 
 
-def check_drift(ctx: Context, name: str, manifest: config.Manifest) -> StackOutcome | None:
+def check_drift(
+    ctx: Context,
+    name: str,
+    manifest: config.Manifest,
+    *,
+    trigger: str = "daemon:drift",
+    heal: bool | None = None,
+) -> StackOutcome | None:
     """Drift check of one stack against its last applied commit; heals when its policy
-    says so and no sync window holds applies. None when nothing ran (the stack is busy,
-    never applied, or the daemon is stopping).
+    says so (heal=None) or as asked (a person's refresh or heal: True or False), and no
+    sync window holds applies. None when nothing ran (the stack is busy, never applied,
+    or the daemon is stopping). A scheduled check skips a busy stack; one a person asked
+    for (trigger not the daemon's) waits its turn.
 
     Touches that stack only: its own records, and the cached view of its applied commit
     (exported once for every check and pass on that commit).
     """
-    with ctx.guard.hold(name, blocking=False) as free, ctx.inflight.run() as allowed:
+    asked = trigger != "daemon:drift"
+    with ctx.guard.hold(name, blocking=asked) as free, ctx.inflight.run() as allowed:
         if not (free and allowed) or name not in manifest.names:
             return None
         applied = applied_run(ctx.store.list(stack=name, limit=RECENT_RUNS))
@@ -448,14 +458,14 @@ def check_drift(ctx: Context, name: str, manifest: config.Manifest) -> StackOutc
         policy = manifest.stack(name).policy
         hold = apply_hold(manifest.sync_windows, name, datetime.now(UTC))
         sha = applied.commit.sha
-        with ctx.at_commit(sha, "daemon:drift", lock_wait=0) as (view, runner):
-            outcome = runner.drift(
-                view.manifest.stack(name), heal=policy.self_heal and hold is None
-            )
+        wanted = policy.self_heal if heal is None else heal
+        lock_wait = ctx.settings.lock_wait if asked else 0
+        with ctx.at_commit(sha, trigger, lock_wait=lock_wait) as (view, runner):
+            outcome = runner.drift(view.manifest.stack(name), heal=wanted and hold is None)
     if outcome.run_id is None:
         return None  # another run holds the stack: try at the next interval
     ctx.reporter.runs_finished(outcome.runs)
-    _drift_events(ctx, outcome, sha, policy.self_heal, hold)
+    _drift_events(ctx, outcome, sha, wanted, hold)
     return outcome
 
 

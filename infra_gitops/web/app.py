@@ -26,11 +26,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra_gitops.auth.rbac import Action
-from infra_gitops.daemon.contracts import DaemonApi
+from infra_gitops.daemon.contracts import ActionRefused, DaemonApi, StackAction
 from infra_gitops.daemon.logs import escape_controls
 from infra_gitops.errors import RunStoreError
 from infra_gitops.postgres import DatabaseError
-from infra_gitops.web.auth import Authenticate, SessionEndpoints, WebAuth, allowed
+from infra_gitops.web.auth import Authenticate, SessionEndpoints, WebAuth, allowed, principal_of
 from infra_gitops.web.limits import Limits
 from infra_gitops.web.responses import NO_STORE, JsonResponse, error_response
 from infra_gitops.web.webhook import Webhook
@@ -71,6 +71,19 @@ class Handlers:
         views = [v for v in self.api.stacks() if allowed(request, Action.VIEW, v.name)]
         return JsonResponse([dataclasses.asdict(v) for v in views])
 
+    def act(self, request: Request) -> Response:
+        name, asked = request.path_params["name"], request.path_params["action"]
+        if asked not in set(StackAction):
+            return error_response(404, f"no action {asked!r}: {', '.join(StackAction)}")
+        action = Action(asked)
+        if not allowed(request, action, name):
+            return forbidden(action, name)
+        try:
+            accepted = self.api.act(name, asked, principal_of(request).name)
+        except ActionRefused as refused:
+            return error_response(refused.http_status, str(refused))
+        return JsonResponse(dict(accepted), 202)
+
     async def login(self, request: Request) -> Response:
         return await self.session.login(request)
 
@@ -102,6 +115,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/api/session", "GET", Handlers.whoami, public=False),
     Endpoint("/api/session", "DELETE", Handlers.logout, public=False),
     Endpoint("/api/stacks", "GET", Handlers.stacks, public=False),
+    Endpoint("/api/stacks/{name}/{action}", "POST", Handlers.act, public=False),
     Endpoint("/webhook", "POST", Handlers.receive_webhook, public=True),
 )
 

@@ -221,3 +221,30 @@ def test_with_authentication_off_everyone_is_an_anonymous_admin(api: FakeDaemonA
             f"{server.url}/api/session", json={"name": "x", "password": "y"}, timeout=5
         )
         assert login_off.status_code == 404
+
+
+def test_actions_need_the_role_on_that_stack_and_the_csrf_token(
+    server: ServerHandle, api: FakeDaemonApi
+) -> None:
+    api.actions.clear()
+    olga, rita = login(server, "olga"), login(server, "rita")
+    synced = olga.post(f"{server.url}/api/stacks/app/sync", timeout=5)
+    assert synced.status_code == 202 and synced.json()["action"] == "sync"
+    assert api.actions == [("app", "sync", "olga")]
+
+    outside = olga.post(f"{server.url}/api/stacks/network/heal", timeout=5)
+    beyond_role = olga.post(f"{server.url}/api/stacks/app/rollback", timeout=5)
+    readonly = rita.post(f"{server.url}/api/stacks/app/refresh", timeout=5)
+    assert (outside.status_code, readonly.status_code) == (403, 403)
+    assert outside.json() == {"error": "your role does not allow heal on network"}
+    assert beyond_role.status_code == 404  # not an action of this API (yet)
+    no_csrf = requests.post(f"{server.url}/api/stacks/app/sync", cookies=olga.cookies, timeout=5)
+    assert no_csrf.status_code == 403
+    assert api.actions == [("app", "sync", "olga")]  # nothing refused reached the daemon
+
+    api.refuse_actions = "app: a deny window holds applies: no sync now"
+    try:
+        held = olga.post(f"{server.url}/api/stacks/app/sync", timeout=5)
+    finally:
+        api.refuse_actions = ""
+    assert held.status_code == 409 and "deny window" in held.json()["error"]
