@@ -13,8 +13,10 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
+import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -84,6 +86,9 @@ class Handlers:
             return error_response(refused.http_status, str(refused))
         return JsonResponse(dict(accepted), 202)
 
+    def openapi(self, request: Request) -> Response:
+        return JsonResponse(openapi_document())
+
     async def login(self, request: Request) -> Response:
         return await self.session.login(request)
 
@@ -111,6 +116,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/healthz", "GET", Handlers.healthz, public=True),
     Endpoint("/readyz", "GET", Handlers.readyz, public=True),
     Endpoint("/metrics", "GET", Handlers.metrics, public=False),
+    Endpoint("/api/openapi.json", "GET", Handlers.openapi, public=False),
     Endpoint("/api/session", "POST", Handlers.login, public=True),
     Endpoint("/api/session", "GET", Handlers.whoami, public=False),
     Endpoint("/api/session", "DELETE", Handlers.logout, public=False),
@@ -125,6 +131,15 @@ def is_public(method: str, path: str) -> bool:
     GET's."""
     method = "GET" if method == "HEAD" else method
     return any(e.public and e.method == method and e.path == normal_path(path) for e in ENDPOINTS)
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document (web/openapi.yaml, kept in step with ENDPOINTS by
+    tests/web/test_web_openapi.py)."""
+    text = resources.files("infra_gitops.web").joinpath("openapi.yaml").read_text("utf-8")
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
 
 
 def forbidden(action: Action, what: str) -> Response:
