@@ -10,7 +10,7 @@ heal must not fall in a sync window that holds applies, a refresh or heal needs 
 applied before, and one asked action per stack waits at a time (a double click queues
 nothing twice). It then runs in the background, on the daemon's scheduler, under the
 same stack guard, locks and guard rails as the daemon's own operations, and is recorded
-as a run whose trigger names the action and who asked (`api:heal by alice`).
+as a run with the trigger `api:ACTION` and, as its actor, who asked.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class Accepted:
     """The commit it runs at: the branch's head for a sync, the applied one otherwise."""
     trigger: str
     """What its run record's trigger will say."""
+    actor: str
+    """Who asked: the run record's actor."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,11 +47,8 @@ class Accepted:
             "stack": self.stack,
             "commit": self.commit,
             "trigger": self.trigger,
+            "actor": self.actor,
         }
-
-
-def trigger_of(action: StackAction, actor: str) -> str:
-    return f"api:{action} by {actor}"
 
 
 def prepare(
@@ -67,22 +66,23 @@ def prepare(
         raise ActionRefused(404, f"no stack {name!r} in the manifest at {head[:10]}")
     if ctx.inflight.draining:
         raise ActionRefused(409, "the daemon is stopping")
-    trigger = trigger_of(action, actor)
+    trigger = f"api:{action}"
     if action is not StackAction.REFRESH:
         hold = apply_hold(manifest.sync_windows, name, datetime.now(UTC))
         if hold is not None:
             raise ActionRefused(409, f"{name}: {hold}: no {action} now")
     if action is StackAction.SYNC:
-        return Accepted(action, name, head, trigger), partial(_sync, ctx, name, head, trigger)
+        sync = partial(_sync, ctx, name, head, trigger, actor)
+        return Accepted(action, name, head, trigger, actor), sync
     applied = applied_run(ctx.store.list(stack=name, limit=RECENT_RUNS))
     if applied is None:
         raise ActionRefused(409, f"{name} was never applied: nothing to {action} (sync it first)")
     heal = action is StackAction.HEAL
-    work = partial(passes.check_drift, ctx, name, manifest, trigger=trigger, heal=heal)
-    return Accepted(action, name, applied.commit.sha, trigger), work
+    work = partial(passes.check_drift, ctx, name, manifest, trigger=trigger, heal=heal, actor=actor)
+    return Accepted(action, name, applied.commit.sha, trigger, actor), work
 
 
-def _sync(ctx: passes.Context, name: str, head: str, trigger: str) -> StackOutcome:
-    outcome = passes.run_operation(ctx, name, ActionKind.APPLY, head, trigger)
+def _sync(ctx: passes.Context, name: str, head: str, trigger: str, actor: str) -> StackOutcome:
+    outcome = passes.run_operation(ctx, name, ActionKind.APPLY, head, trigger, actor)
     passes.report_outcomes(ctx, [outcome], head)
     return outcome

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -123,11 +123,13 @@ class Context:
 
     @contextmanager
     def at_commit(
-        self, sha: str, trigger: str, *, lock_wait: float
+        self, sha: str, trigger: str, *, lock_wait: float, actor: str | None = None
     ) -> Iterator[tuple[View, StackRunner]]:
-        """The view of commit sha and a runner of operations on its stacks."""
+        """The view of commit sha and a runner of operations on its stacks (recorded as
+        run by actor, when a person asked for them)."""
         with self.views.view(sha) as view:
-            yield view, self.core.runner(view, self.progress, trigger=trigger, lock_wait=lock_wait)
+            runner = self.core.runner(view, self.progress, trigger=trigger, lock_wait=lock_wait)
+            yield view, replace(runner, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -302,13 +304,14 @@ def _still_paused(
 
 
 def run_operation(
-    ctx: Context, name: str, action: ActionKind, sha: str, trigger: str
+    ctx: Context, name: str, action: ActionKind, sha: str, trigger: str, actor: str | None = None
 ) -> StackOutcome:
     """A decided operation carried out here, at commit sha (a replica's worker runs the
     jobs of the shared queue so): exactly as the embedded daemon carries it out."""
     kind = _run_kind(action)
     try:
-        with ctx.at_commit(sha, trigger, lock_wait=ctx.settings.lock_wait) as (view, runner):
+        at = ctx.at_commit(sha, trigger, lock_wait=ctx.settings.lock_wait, actor=actor)
+        with at as (view, runner):
             if name not in view.manifest.names:
                 error = f"commit {sha[:10]} does not declare {name}"
                 return StackOutcome(name, kind, RunStatus.FAILED, error=error)
@@ -438,17 +441,18 @@ def check_drift(
     *,
     trigger: str = "daemon:drift",
     heal: bool | None = None,
+    actor: str | None = None,
 ) -> StackOutcome | None:
     """Drift check of one stack against its last applied commit; heals when its policy
     says so (heal=None) or as asked (a person's refresh or heal: True or False), and no
     sync window holds applies. None when nothing ran (the stack is busy, never applied,
     or the daemon is stopping). A scheduled check skips a busy stack; one a person asked
-    for (trigger not the daemon's) waits its turn.
+    for (actor: who) waits its turn.
 
     Touches that stack only: its own records, and the cached view of its applied commit
     (exported once for every check and pass on that commit).
     """
-    asked = trigger != "daemon:drift"
+    asked = actor is not None
     with ctx.guard.hold(name, blocking=asked) as free, ctx.inflight.run() as allowed:
         if not (free and allowed) or name not in manifest.names:
             return None
@@ -460,7 +464,7 @@ def check_drift(
         sha = applied.commit.sha
         wanted = policy.self_heal if heal is None else heal
         lock_wait = ctx.settings.lock_wait if asked else 0
-        with ctx.at_commit(sha, trigger, lock_wait=lock_wait) as (view, runner):
+        with ctx.at_commit(sha, trigger, lock_wait=lock_wait, actor=actor) as (view, runner):
             outcome = runner.drift(view.manifest.stack(name), heal=wanted and hold is None)
     if outcome.run_id is None:
         return None  # another run holds the stack: try at the next interval

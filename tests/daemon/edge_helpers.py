@@ -50,7 +50,13 @@ class FakeDaemonApi:
         if self.refuse_actions:
             raise ActionRefused(409, self.refuse_actions)
         self.actions.append((stack, action, actor))
-        return {"action": action, "stack": stack, "commit": "b" * 40, "trigger": f"api:{action}"}
+        return {
+            "action": action,
+            "stack": stack,
+            "commit": "b" * 40,
+            "trigger": f"api:{action}",
+            "actor": actor,
+        }
 
 
 def a_view(name: str, status: SyncStatus = SyncStatus.SYNCED) -> StackView:
