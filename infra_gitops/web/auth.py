@@ -143,7 +143,9 @@ class Authenticate:
                 )
             return None
         session_id = HTTPConnection(scope).cookies.get(self.auth.cookie, "")
-        session = await run_in_threadpool(store.sessions.session_for, session_id)
+        session = None
+        if session_id:
+            session = await run_in_threadpool(store.sessions.session_for, session_id)
         if session is None:
             if session_id:
                 log.info("%s: session unknown or expired", where, extra={"event": "auth_refused"})
