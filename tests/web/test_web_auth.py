@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pytest
 import requests
-from conftest import PASSWORD
 from edge_helpers import FakeDaemonApi, a_view
+from web_helpers import PASSWORD
 
 from infra_gitops.auth.store import AuthStore
 from infra_gitops.daemon.metrics import PrometheusMetrics

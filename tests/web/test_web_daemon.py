@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import PASSWORD
 from daemon_helpers import MANIFEST, World, git, wait_for
+from web_helpers import PASSWORD
 
 from infra_gitops.auth.rbac import parse_grants
 from infra_gitops.auth.store import AuthStore
@@ -25,10 +25,18 @@ HANDS_OFF = MANIFEST.replace(
 )
 
 
-def token_of(world: World, account: str) -> dict[str, str]:
-    made = world.cli("tokens", "create", "--account", account, "--expires", "1h")
-    assert made.returncode == 0, made.stderr
-    return {"Authorization": f"Bearer {made.stdout.strip()}"}
+def bearers(world: World, **roles: str) -> dict[str, dict[str, str]]:
+    """An account per name with its role (in the daemon's state dir), and its API token
+    made with the CLI, as request headers by name."""
+    with AuthStore.open(world.state_dir) as store:
+        for name, role in roles.items():
+            store.accounts.add(name, PASSWORD, parse_grants([role]))
+    headers = {}
+    for name in roles:
+        made = world.cli("tokens", "create", "--account", name, "--expires", "1h")
+        assert made.returncode == 0, made.stderr
+        headers[name] = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    return headers
 
 
 def runs_by(world: World, trigger: str) -> list[Any]:
@@ -49,10 +57,7 @@ def test_a_token_from_the_cli_syncs_refreshes_and_heals_and_the_runs_name_who_as
     assert HANDS_OFF != MANIFEST
     (world.work / "gitops.yaml").write_text(HANDS_OFF)
     head = world.commit_and_push("Declare the stacks, hands off")
-    with AuthStore.open(world.state_dir) as store:
-        store.accounts.add("ada", PASSWORD, parse_grants(["admin"]))
-        store.accounts.add("rita", PASSWORD, parse_grants(["readonly"]))
-    ada, rita = token_of(world, "ada"), token_of(world, "rita")
+    ada, rita = bearers(world, ada="admin", rita="readonly").values()
     daemon = world.start_daemon("--auth")
     api = daemon.url + "/api/stacks"
 
@@ -103,10 +108,7 @@ def test_a_token_from_the_cli_syncs_refreshes_and_heals_and_the_runs_name_who_as
 
 def test_an_admin_pauses_resumes_and_rolls_back_through_the_api(world: World) -> None:
     first = world.commit_and_push("Declare storage and app")  # auto-apply on
-    with AuthStore.open(world.state_dir) as store:
-        store.accounts.add("ada", PASSWORD, parse_grants(["admin"]))
-        store.accounts.add("olga", PASSWORD, parse_grants(["operator"]))
-    ada, olga = token_of(world, "ada"), token_of(world, "olga")
+    ada, olga = bearers(world, ada="admin", olga="operator").values()
     daemon = world.start_daemon("--auth")
     api = daemon.url + "/api/stacks"
     wait_for("both stacks applied", lambda: world.synced_at(first, "storage", "app"))
