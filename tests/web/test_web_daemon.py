@@ -86,6 +86,7 @@ def test_a_token_from_the_cli_syncs_refreshes_and_heals_and_the_runs_name_who_as
     wait_for("the asked sync", lambda: runs_by(world, "api:sync"), timeout=120)
     assert [str(r.status) for r in runs_by(world, "api:sync")] == ["applied"]
     assert world.bucket_tags()["environment"] == "dev"
+    assert str(world.views()["storage"].status) == "Synced"  # not OutOfSync any more
 
     s3 = world.aws("s3")
     by_hand = {"TagSet": [{"Key": "environment", "Value": "by-hand"}]}
