@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from infra_gitops.auth.oidc import CALLBACK_PATH
 from infra_gitops.auth.rbac import Action
 from infra_gitops.daemon.contracts import DaemonApi
 from infra_gitops.daemon.logs import escape_controls
@@ -32,6 +33,7 @@ from infra_gitops.errors import RunStoreError
 from infra_gitops.postgres import DatabaseError
 from infra_gitops.web.auth import Authenticate, SessionEndpoints, WebAuth, allowed
 from infra_gitops.web.limits import Limits
+from infra_gitops.web.oidc import LOGIN_PATH, OidcEndpoints
 from infra_gitops.web.responses import NO_STORE, JsonResponse, error_response
 from infra_gitops.web.webhook import Webhook
 
@@ -48,6 +50,7 @@ class Handlers:
     registry: CollectorRegistry
     webhook: Webhook
     session: SessionEndpoints
+    oidc: OidcEndpoints
 
     async def healthz(self, request: Request) -> Response:
         # On the event loop: health() is in-memory facts, "always answerable", and a
@@ -83,6 +86,12 @@ class Handlers:
     async def receive_webhook(self, request: Request) -> Response:
         return await self.webhook(request)
 
+    async def oidc_login(self, request: Request) -> Response:
+        return await self.oidc.login(request)
+
+    async def oidc_callback(self, request: Request) -> Response:
+        return await self.oidc.callback(request)
+
 
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
@@ -91,7 +100,8 @@ class Endpoint:
     handler: Callable[[Handlers, Request], Any]
     public: bool
     """Open without authentication: probes must reach health and readiness, the webhook
-    carries its own signature, and the login is how one authenticates."""
+    carries its own signature, and the logins (password, single sign-on) are how one
+    authenticates."""
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -103,6 +113,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/api/session", "DELETE", Handlers.logout, public=False),
     Endpoint("/api/stacks", "GET", Handlers.stacks, public=False),
     Endpoint("/webhook", "POST", Handlers.receive_webhook, public=True),
+    Endpoint(LOGIN_PATH, "GET", Handlers.oidc_login, public=True),
+    Endpoint(CALLBACK_PATH, "GET", Handlers.oidc_callback, public=True),
 )
 
 
@@ -130,7 +142,13 @@ def build_app(
     limits: Limits,
     auth: WebAuth,
 ) -> Starlette:
-    handlers = Handlers(api, registry, Webhook(api, webhook_secret, limits), SessionEndpoints(auth))
+    handlers = Handlers(
+        api,
+        registry,
+        Webhook(api, webhook_secret, limits),
+        SessionEndpoints(auth),
+        OidcEndpoints(auth),
+    )
     routes = [
         Route(e.path, functools.partial(e.handler, handlers), methods=[e.method]) for e in ENDPOINTS
     ]
