@@ -29,6 +29,7 @@ from authlib.common.security import is_secure_transport
 from infra_gitops.auth.errors import AuthError
 from infra_gitops.auth.groups import GroupRoles, parse_group_roles, read_auth_config
 from infra_gitops.auth.oidc import CALLBACK_PATH, DEFAULT_SCOPES, OidcSettings
+from infra_gitops.secretfile import read_secret
 
 CLIENT_SECRET_ENV = "INFRA_GITOPS_OIDC_CLIENT_SECRET"
 
@@ -107,13 +108,7 @@ def _client_secret(
             )
         return secret
     path = base / _text(section, "client_secret_file", where)
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise AuthError(f"{where}.client_secret_file: cannot read {path}: {exc.strerror}") from None
-    if not secret:
-        raise AuthError(f"{where}.client_secret_file: {path} is empty")
-    return secret
+    return read_secret(path, f"{where}.client_secret_file", AuthError)
 
 
 def _mapping(data: Any, where: str, known: tuple[str, ...]) -> Mapping[str, Any]:

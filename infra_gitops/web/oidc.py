@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 
 LOGIN_PATH = "/auth/oidc/login"
 PENDING_COOKIE = "ig_oidc"
-"""The login in progress; sent back to the callback only (its Path)."""
+"""The login in progress; sent back to the callback only (its Path). Behind TLS it is
+SECURE_PENDING_COOKIE (__Secure-: a plain-http page cannot set or overwrite it; __Host-
+would need Path=/)."""
+SECURE_PENDING_COOKIE = "__Secure-ig_oidc"
 MAX_RETURN_TO = 2048
 
 
@@ -52,7 +55,7 @@ class OidcEndpoints:
         pending = PendingLogin(attempt, safe_return_to(request.query_params.get("return_to")))
         answer = RedirectResponse(url, status_code=302, headers=NO_STORE)
         answer.set_cookie(
-            PENDING_COOKIE,
+            _pending_cookie(self.auth),
             client.pending.seal(pending),
             max_age=int(PENDING_TTL_S),
             path=CALLBACK_PATH,
@@ -68,23 +71,23 @@ class OidcEndpoints:
         client, store = self.auth.oidc, self.auth.store
         if client is None or store is None:
             return _not_configured()
-        pending = client.pending.open(request.cookies.get(PENDING_COOKIE, ""))
+        pending = client.pending.open(request.cookies.get(_pending_cookie(self.auth), ""))
         query = request.query_params
         refusal = _check_callback(pending, query.get("state"), query.get("error"))
         if refusal is not None:
-            return _cleared(refusal)
+            return self._cleared(refusal)
         assert pending is not None
         if not client.pending.use(pending):
             log.warning("single sign-on refused: a replayed callback", extra=_event("replay"))
-            return _cleared(error_response(400, "this login was already used: log in again"))
+            return self._cleared(error_response(400, "this login was already used: log in again"))
         code = query.get("code")
         if not code:
-            return _cleared(error_response(400, "the provider's answer has no code"))
+            return self._cleared(error_response(400, "the provider's answer has no code"))
         try:
             principal = await run_in_threadpool(client.sign_in, code, pending.attempt)
         except OidcError as exc:
             _log_refused(exc)
-            return _cleared(error_response(401, f"single sign-on refused: {exc}"))
+            return self._cleared(error_response(401, f"single sign-on refused: {exc}"))
         session = await run_in_threadpool(store.sessions.create_session, principal)
         log.info(
             "%s logged in by single sign-on (%s)",
@@ -92,8 +95,19 @@ class OidcEndpoints:
             ", ".join(str(g) for g in principal.grants),
             extra={"event": "login", "account": principal.name, "via": "oidc"},
         )
-        answer = _cleared(RedirectResponse(pending.return_to, status_code=302, headers=NO_STORE))
+        answer = RedirectResponse(pending.return_to, status_code=302, headers=NO_STORE)
         self.auth.set_session_cookie(answer, session)
+        return self._cleared(answer)
+
+    def _cleared(self, answer: Response) -> Response:
+        """answer, with the pending login's cookie gone (whatever the outcome: single use)."""
+        answer.delete_cookie(
+            _pending_cookie(self.auth),
+            path=CALLBACK_PATH,
+            secure=self.auth.secure_cookies,
+            httponly=True,
+            samesite="lax",
+        )
         return answer
 
 
@@ -135,10 +149,8 @@ def _check_callback(
     return None
 
 
-def _cleared(answer: Response) -> Response:
-    """answer, with the pending login's cookie gone (whatever the outcome: single use)."""
-    answer.delete_cookie(PENDING_COOKIE, path=CALLBACK_PATH, httponly=True, samesite="lax")
-    return answer
+def _pending_cookie(auth: WebAuth) -> str:
+    return SECURE_PENDING_COOKIE if auth.secure_cookies else PENDING_COOKIE
 
 
 def _not_configured() -> Response:

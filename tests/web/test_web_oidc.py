@@ -26,6 +26,7 @@ from oidc_standin import CLIENT_ID, CLIENT_SECRET, StandInProvider, User, new_ke
 from prometheus_client import CollectorRegistry
 
 from infra_gitops.auth.authconfig import load_auth_config
+from infra_gitops.auth.errors import AuthError
 from infra_gitops.auth.oidc import OidcClient
 from infra_gitops.auth.store import AuthStore
 from infra_gitops.cli import main
@@ -386,5 +387,5 @@ def test_the_client_secret_may_come_from_the_environment(tmp_path: Path) -> None
     assert config.oidc.client_secret == "from-env"
     assert config.oidc.redirect_uri == "https://gitops.example/auth/oidc/callback"
     assert "from-env" not in repr(config)
-    with pytest.raises(Exception, match="no client secret"):
+    with pytest.raises(AuthError, match="no client secret"):
         load_auth_config(path, "https://gitops.example", {})
