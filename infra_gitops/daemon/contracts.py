@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from infra_gitops.errors import GitOpsError
+
 
 class SyncStatus(StrEnum):
     """A stack's state, named as Argo CD names an application's."""
@@ -47,6 +49,9 @@ class EventKind(StrEnum):
     BAD_COMMIT = "bad_commit"
     """A commit that cannot be used (invalid manifest, unsafe files): not applied."""
     FETCH_FAILED = "fetch_failed"
+    PAUSED = "paused"
+    """Auto-apply of a stack paused by a person (the API's pause)."""
+    RESUMED = "resumed"
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,25 @@ class Metrics(Protocol):
     def stacks_declared(self, count: int) -> None: ...
 
 
+class StackAction(StrEnum):
+    """What a person may ask of the daemon about one stack (daemon/actions.py)."""
+
+    SYNC = "sync"
+    REFRESH = "refresh"
+    HEAL = "heal"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ROLLBACK = "rollback"
+
+
+class ActionRefused(GitOpsError):
+    """An action not accepted; http_status says how the API answers (404 or 409)."""
+
+    def __init__(self, http_status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
 @dataclass(frozen=True)
 class StackView:
     """One stack as `status`, /api/stacks and metrics show it."""
@@ -118,3 +142,11 @@ class DaemonApi(Protocol):
         """Reconcile now (a push webhook arrived): returns at once."""
 
     def stacks(self) -> list[StackView]: ...
+
+    def act(
+        self, stack: str, action: str, actor: str, commit: str | None = None
+    ) -> Mapping[str, Any]:
+        """Carry out a person's action on a stack (daemon/actions.py), or start it in
+        the background: what was accepted (action, stack, commit, trigger, actor, done);
+        ActionRefused (400, 404, 409) with the reason otherwise. commit: the rollback's
+        target."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -123,11 +123,13 @@ class Context:
 
     @contextmanager
     def at_commit(
-        self, sha: str, trigger: str, *, lock_wait: float
+        self, sha: str, trigger: str, *, lock_wait: float, actor: str | None = None
     ) -> Iterator[tuple[View, StackRunner]]:
-        """The view of commit sha and a runner of operations on its stacks."""
+        """The view of commit sha and a runner of operations on its stacks (recorded as
+        run by actor, when a person asked for them)."""
         with self.views.view(sha) as view:
-            yield view, self.core.runner(view, self.progress, trigger=trigger, lock_wait=lock_wait)
+            runner = self.core.runner(view, self.progress, trigger=trigger, lock_wait=lock_wait)
+            yield view, replace(runner, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,7 @@ def _reconcile(
             to_run, carry_out, parallelism=ctx.executor.parallelism(ctx.settings)
         )
         outcomes = {o.stack: o for o in results}
-        _report_outcomes(ctx, results, head)
+        report_outcomes(ctx, results, head)
     for stack in manifest.stacks:
         _save_state(ctx, stack.name, head, decisions[stack.name], outcomes.get(stack.name))
     interrupted = any(o.status is RunStatus.INTERRUPTED for o in outcomes.values())
@@ -285,9 +287,14 @@ def _last_run_here(runs: Sequence[Run], head: str, changed: Run | None) -> Run |
 
 def _still_paused(
     ctx: Context, manifest: config.Manifest, name: str, state: StackState | None, head: str
-) -> bool:
+) -> str | None:
+    """Why auto-apply of the stack is paused; None when it is not (a rollback's pause
+    ends here with the first commit touching the stack; a pause by hand lasts until
+    resumed)."""
     if state is None or not state.paused_at_commit:
-        return False
+        return None
+    if state.paused_by:
+        return f"auto-apply is paused by {state.paused_by} until resumed"
     touched = name in ctx.changes.touched(manifest, state.paused_at_commit, head)
     if pause_lifted(state.paused_at_commit, head, touched):
         ctx.store.update_stack_state(name, paused_at_commit=None, pause_reason=None)
@@ -297,18 +304,19 @@ def _still_paused(
             head[:10],
             extra={"event": "unpaused", "stack": name, "commit": head},
         )
-        return False
-    return True
+        return None
+    return "auto-apply is paused after a rollback until a commit touches the stack"
 
 
 def run_operation(
-    ctx: Context, name: str, action: ActionKind, sha: str, trigger: str
+    ctx: Context, name: str, action: ActionKind, sha: str, trigger: str, actor: str | None = None
 ) -> StackOutcome:
     """A decided operation carried out here, at commit sha (a replica's worker runs the
     jobs of the shared queue so): exactly as the embedded daemon carries it out."""
     kind = _run_kind(action)
     try:
-        with ctx.at_commit(sha, trigger, lock_wait=ctx.settings.lock_wait) as (view, runner):
+        at = ctx.at_commit(sha, trigger, lock_wait=ctx.settings.lock_wait, actor=actor)
+        with at as (view, runner):
             if name not in view.manifest.names:
                 error = f"commit {sha[:10]} does not declare {name}"
                 return StackOutcome(name, kind, RunStatus.FAILED, error=error)
@@ -328,7 +336,7 @@ def _operate(ctx: Context, runner: StackRunner, stack: Stack, action: ActionKind
         return runner.apply(stack, None)
 
 
-def _report_outcomes(ctx: Context, outcomes: Sequence[StackOutcome], head: str) -> None:
+def report_outcomes(ctx: Context, outcomes: Sequence[StackOutcome], head: str) -> None:
     # The finished records travel with the outcomes: nothing is read again.
     ctx.reporter.runs_finished(run for o in outcomes for run in o.runs)
     for o in outcomes:
@@ -431,31 +439,43 @@ def _commit(ctx: Context, sha: str) -> Commit:
 # ---------------------------------------------------------------- drift
 
 
-def check_drift(ctx: Context, name: str, manifest: config.Manifest) -> StackOutcome | None:
+def check_drift(
+    ctx: Context,
+    name: str,
+    manifest: config.Manifest,
+    *,
+    trigger: str = "daemon:drift",
+    heal: bool | None = None,
+    actor: str | None = None,
+) -> StackOutcome | None:
     """Drift check of one stack against its last applied commit; heals when its policy
-    says so and no sync window holds applies. None when nothing ran (the stack is busy,
-    never applied, or the daemon is stopping).
+    says so (heal=None) or as asked (a person's refresh or heal: True or False), and no
+    sync window holds applies. None when nothing ran (the stack is busy, never applied,
+    or the daemon is stopping). A scheduled check skips a busy stack; one a person asked
+    for (actor: who) waits its turn.
 
     Touches that stack only: its own records, and the cached view of its applied commit
     (exported once for every check and pass on that commit).
     """
-    with ctx.guard.hold(name, blocking=False) as free, ctx.inflight.run() as allowed:
+    asked = actor is not None
+    with ctx.guard.hold(name, blocking=asked) as free, ctx.inflight.run() as allowed:
         if not (free and allowed) or name not in manifest.names:
             return None
         applied = applied_run(ctx.store.list(stack=name, limit=RECENT_RUNS))
         if applied is None or applied.commit.dirty:
             return None
         policy = manifest.stack(name).policy
-        hold = apply_hold(manifest.sync_windows, name, datetime.now(UTC))
+        # A person's heal passes the windows that allow manual syncs (manual_sync).
+        hold = apply_hold(manifest.sync_windows, name, datetime.now(UTC), manual=asked)
         sha = applied.commit.sha
-        with ctx.at_commit(sha, "daemon:drift", lock_wait=0) as (view, runner):
-            outcome = runner.drift(
-                view.manifest.stack(name), heal=policy.self_heal and hold is None
-            )
+        wanted = policy.self_heal if heal is None else heal
+        lock_wait = ctx.settings.lock_wait if asked else 0
+        with ctx.at_commit(sha, trigger, lock_wait=lock_wait, actor=actor) as (view, runner):
+            outcome = runner.drift(view.manifest.stack(name), heal=wanted and hold is None)
     if outcome.run_id is None:
         return None  # another run holds the stack: try at the next interval
     ctx.reporter.runs_finished(outcome.runs)
-    _drift_events(ctx, outcome, sha, policy.self_heal, hold)
+    _drift_events(ctx, outcome, sha, wanted, hold)
     return outcome
 
 

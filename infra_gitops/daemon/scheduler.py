@@ -83,6 +83,10 @@ class DaemonScheduler:
             )
             self._intervals[name] = interval
 
+    def run_once(self, work: Callable[[], object]) -> None:
+        """Run work once, now, on the scheduler's workers."""
+        self._scheduler.add_job(work, next_run_time=datetime.now(UTC))
+
     def shutdown(self) -> None:
         """Stop scheduling; jobs already running go on (the caller drains them)."""
         if self._scheduler.running:

@@ -13,11 +13,14 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
+import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -27,17 +30,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra_gitops.auth.oidc import CALLBACK_PATH
 from infra_gitops.auth.rbac import Action
-from infra_gitops.daemon.contracts import DaemonApi
+from infra_gitops.daemon.contracts import ActionRefused, DaemonApi, StackAction
 from infra_gitops.daemon.logs import escape_controls
 from infra_gitops.errors import RunStoreError
 from infra_gitops.postgres import DatabaseError
-from infra_gitops.web.auth import Authenticate, SessionEndpoints, WebAuth, allowed
+from infra_gitops.web.auth import Authenticate, SessionEndpoints, WebAuth, allowed, principal_of
+from infra_gitops.web.bodies import small_json
 from infra_gitops.web.limits import Limits
 from infra_gitops.web.oidc import LOGIN_PATH, OidcEndpoints
 from infra_gitops.web.responses import NO_STORE, JsonResponse, error_response
 from infra_gitops.web.webhook import Webhook
 
 log = logging.getLogger(__name__)
+
+MAX_ACTION_BODY = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +80,29 @@ class Handlers:
         views = [v for v in self.api.stacks() if allowed(request, Action.VIEW, v.name)]
         return JsonResponse([dataclasses.asdict(v) for v in views])
 
+    async def act(self, request: Request) -> Response:
+        name, asked = request.path_params["name"], request.path_params["action"]
+        if asked not in set(StackAction):
+            return error_response(404, f"no action {asked!r}: {', '.join(StackAction)}")
+        action = Action(asked)
+        if not allowed(request, action, name):
+            return forbidden(action, name)
+        body = await small_json(request, MAX_ACTION_BODY)
+        if not isinstance(body, dict):
+            return error_response(400, 'expected a small JSON object such as {"commit": "SHA"}')
+        commit = body.get("commit")
+        if commit is not None and not isinstance(commit, str):
+            return error_response(400, '"commit" must be a string: a SHA or a ref')
+        who = principal_of(request).name
+        try:
+            accepted = await run_in_threadpool(self.api.act, name, asked, who, commit)
+        except ActionRefused as refused:
+            return error_response(refused.http_status, str(refused))
+        return JsonResponse(dict(accepted), 200 if accepted.get("done") else 202)
+
+    def openapi(self, request: Request) -> Response:
+        return JsonResponse(openapi_document())
+
     async def login(self, request: Request) -> Response:
         return await self.session.login(request)
 
@@ -108,10 +137,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/healthz", "GET", Handlers.healthz, public=True),
     Endpoint("/readyz", "GET", Handlers.readyz, public=True),
     Endpoint("/metrics", "GET", Handlers.metrics, public=False),
+    Endpoint("/api/openapi.json", "GET", Handlers.openapi, public=False),
     Endpoint("/api/session", "POST", Handlers.login, public=True),
     Endpoint("/api/session", "GET", Handlers.whoami, public=False),
     Endpoint("/api/session", "DELETE", Handlers.logout, public=False),
     Endpoint("/api/stacks", "GET", Handlers.stacks, public=False),
+    Endpoint("/api/stacks/{name}/{action}", "POST", Handlers.act, public=False),
     Endpoint("/webhook", "POST", Handlers.receive_webhook, public=True),
     Endpoint(LOGIN_PATH, "GET", Handlers.oidc_login, public=True),
     Endpoint(CALLBACK_PATH, "GET", Handlers.oidc_callback, public=True),
@@ -123,6 +154,15 @@ def is_public(method: str, path: str) -> bool:
     GET's."""
     method = "GET" if method == "HEAD" else method
     return any(e.public and e.method == method and e.path == normal_path(path) for e in ENDPOINTS)
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document (web/openapi.yaml, kept in step with ENDPOINTS by
+    tests/web/test_web_openapi.py)."""
+    text = resources.files("infra_gitops.web").joinpath("openapi.yaml").read_text("utf-8")
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
 
 
 def forbidden(action: Action, what: str) -> Response:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from infra_gitops.daemon.contracts import StackView, SyncStatus
+from infra_gitops.daemon.contracts import ActionRefused, StackView, SyncStatus
 
 
 @dataclass
@@ -25,6 +25,10 @@ class FakeDaemonApi:
     triggers: list[str] = field(default_factory=list)
     views: list[StackView] = field(default_factory=list)
     fail_health: bool = False
+    actions: list[tuple[str, str, str]] = field(default_factory=list)
+    """(stack, action, actor) of every action accepted."""
+    refuse_actions: str = ""
+    """When set, every action is refused (409) with this reason."""
 
     def health(self) -> Mapping[str, Any]:
         if self.fail_health:
@@ -39,6 +43,23 @@ class FakeDaemonApi:
 
     def stacks(self) -> list[StackView]:
         return self.views
+
+    def act(
+        self, stack: str, action: str, actor: str, commit: str | None = None
+    ) -> Mapping[str, Any]:
+        if stack not in {v.name for v in self.views}:
+            raise ActionRefused(404, f"no stack {stack!r}")
+        if self.refuse_actions:
+            raise ActionRefused(409, self.refuse_actions)
+        self.actions.append((stack, action, actor))
+        return {
+            "action": action,
+            "stack": stack,
+            "commit": "b" * 40,
+            "trigger": f"api:{action}",
+            "actor": actor,
+            "done": action in ("pause", "resume"),
+        }
 
 
 def a_view(name: str, status: SyncStatus = SyncStatus.SYNCED) -> StackView:

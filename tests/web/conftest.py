@@ -1,9 +1,48 @@
-"""Web test fixtures: the daemon tests' helpers (the DaemonApi stand-in, the daemon
-process runner) are reused from tests/daemon, not copied."""
+"""Web edge fixtures: the daemon tests' helpers (FakeDaemonApi, the daemon world) are
+importable here, and one auth store with an account per role serves a whole module
+(argon2 makes each password ~0.3 s: made once, not per test)."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "daemon"))
+import pytest
+
+_DAEMON_TESTS = Path(__file__).resolve().parent.parent / "daemon"
+sys.path.insert(0, str(_DAEMON_TESTS))  # edge_helpers, daemon_helpers
+
+from infra_gitops.auth.rbac import parse_grants  # noqa: E402
+from infra_gitops.auth.store import AuthStore  # noqa: E402
+
+PASSWORD = "correct horse battery"
+ACCOUNTS = {
+    "ada": ["admin"],
+    "olga": ["operator:app*"],
+    "rita": ["readonly"],
+}
+
+
+@pytest.fixture(scope="module")
+def auth_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthStore]:
+    """SQLite auth tables in a state dir of their own, with ACCOUNTS (password PASSWORD)."""
+    state_dir = tmp_path_factory.mktemp("auth-state")
+    with AuthStore.open(state_dir) as store:
+        for name, roles in ACCOUNTS.items():
+            store.accounts.add(name, PASSWORD, parse_grants(roles))
+        yield store
+
+
+def _daemon_fixtures() -> object:
+    spec = importlib.util.spec_from_file_location("daemon_conftest", _DAEMON_TESTS / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_fixtures = _daemon_fixtures()
+daemon_cloud = _fixtures.daemon_cloud  # type: ignore[attr-defined]
+world = _fixtures.world  # type: ignore[attr-defined]
