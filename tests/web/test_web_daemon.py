@@ -138,8 +138,15 @@ def test_an_admin_pauses_resumes_and_rolls_back_through_the_api(world: World) ->
     assert f"Roll back stack storage to {first[:10]}" in message
     assert "asked by ada through the API" in message
     nowhere = {"commit": "0" * 40}
-    unknown = requests.post(f"{api}/storage/rollback", json=nowhere, headers=ada, timeout=10)
-    assert unknown.status_code == 404
+
+    def answered() -> tuple[int, str] | None:
+        # The rollback's action ends a moment after its run is recorded and its commit
+        # pushed; until then a new one is 409 ("an asked action on it is not done yet").
+        answer = requests.post(f"{api}/storage/rollback", json=nowhere, headers=ada, timeout=10)
+        return None if answer.status_code == 409 else (answer.status_code, answer.text)
+
+    status, text = wait_for("the rollback's action done", answered, timeout=30)
+    assert status == 404, text
 
 
 def test_no_auth_is_refused_off_loopback(world: World) -> None:
