@@ -31,6 +31,7 @@ from git.objects import Blob, Submodule, Tree
 
 from infra_gitops.errors import BadSourceError, GitError
 from infra_gitops.models import Commit
+from infra_gitops.secretfile import read_secret
 
 TOKEN_ENV = "INFRA_GITOPS_GIT_TOKEN"
 """The environment variable a remote's token may come from."""
@@ -400,13 +401,7 @@ def token_in_url(url_or_path: str, remote: Remote) -> bool:
 
 
 def _read_token(path: Path) -> str:
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise GitError(f"--repo-token-file {path}: cannot read it: {exc.strerror}") from None
-    if not token:
-        raise GitError(f"--repo-token-file {path}: the file is empty")
-    return token
+    return read_secret(path, "--repo-token-file", GitError)
 
 
 def clone(remote: Remote, dest: Path, *, branch: str, timeout: float = 300) -> None:

@@ -8,6 +8,9 @@ The library the web layer calls; it knows nothing of HTTP. Modules:
     sessions.py     server-side sessions, CSRF tokens; the cookie the web layer sets
     rbac.py         roles, actions, grants scoped by stack glob, can()
     groups.py       OIDC groups -> grants, from the daemon's auth config file
+    authconfig.py   that file (--auth-config): the oidc section and group_roles, checked
+    oidc.py         single sign-on: the OpenID Connect relying party (authlib)
+    oidc_state.py   a login between the redirect and the callback, sealed for a cookie
     passwords.py    hashing, verifying and rehashing passwords (argon2-cffi)
     credentials.py  random credentials, their digests, constant-time comparison
     db.py           the auth tables and their migrations on SQLite and PostgreSQL

@@ -1,5 +1,5 @@
 """Single sign-on groups -> grants: the `group_roles` of the daemon's auth config file
-(YAML), for the OIDC login to come:
+(YAML; its `oidc:` section is read by authconfig.py):
 
     group_roles:
       platform-admins: [admin]
@@ -27,15 +27,23 @@ from infra_gitops.auth.rbac import Grant, GrantError, parse_grants
 GroupRoles = Mapping[str, tuple[Grant, ...]]
 
 
+TOP_KEYS = ("group_roles", "oidc")
+"""The keys of the auth config file."""
+
+
 def load_group_roles(path: Path) -> GroupRoles:
     """The group_roles of the auth config file; AuthError naming the file and key."""
+    return parse_group_roles(read_auth_config(path), str(path))
+
+
+def read_auth_config(path: Path) -> Any:
+    """The auth config file's YAML document; AuthError naming the file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise AuthError(f"{path}: cannot read the auth config: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise AuthError(f"{path}: not valid YAML: {exc}") from None
-    return parse_group_roles(data, str(path))
 
 
 def parse_group_roles(data: Any, where: str) -> GroupRoles:
@@ -43,9 +51,9 @@ def parse_group_roles(data: Any, where: str) -> GroupRoles:
         return {}
     if not isinstance(data, dict):
         raise AuthError(f"{where}: expected a mapping with group_roles")
-    unknown = sorted(set(data) - {"group_roles"})
+    unknown = sorted(str(key) for key in set(data) - set(TOP_KEYS))
     if unknown:
-        raise AuthError(f"{where}: unknown key {unknown[0]!r} (known: group_roles)")
+        raise AuthError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(TOP_KEYS)})")
     roles = data.get("group_roles") or {}
     if not isinstance(roles, dict):
         raise AuthError(f"{where}: group_roles: expected a mapping of group -> list of roles")

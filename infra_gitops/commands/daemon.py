@@ -11,7 +11,9 @@ $PGPASSWORD or ~/.pgpass rather than on the command line: it is never logged.
 
 Its HTTP edge authenticates every request but health, readiness, the signed webhook and
 the login (web/auth.py), against the accounts and tokens of the run store's database
-(`infra-gitops accounts`, `tokens`). --no-auth turns that off, on a loopback address only.
+(`infra-gitops accounts`, `tokens`), or by single sign-on (OpenID Connect) when
+--auth-config names a file with an `oidc:` section (auth/authconfig.py). --no-auth turns
+that off, on a loopback address only.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from infra_gitops.options import Options
 from infra_gitops.progress import Progress
 
 if TYPE_CHECKING:  # the parser imports this module for add_arguments: it stays light
+    from infra_gitops.auth.authconfig import AuthConfig
     from infra_gitops.daemon.app import Daemon
     from infra_gitops.daemon.runtime import Settings
     from infra_gitops.web.auth import WebAuth
@@ -92,6 +95,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "behind a TLS-terminating proxy; with https, login cookies are Secure and __Host-",
     )
     p.add_argument(
+        "--auth-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the auth config file (YAML): single sign-on by OpenID Connect (`oidc:` issuer, "
+        "client_id, client_secret_file or $INFRA_GITOPS_OIDC_CLIENT_SECRET) and the roles "
+        "of the provider's groups (`group_roles:`); needs --external-url",
+    )
+    p.add_argument(
         "--parallelism",
         type=positive_int,
         default=2,
@@ -115,6 +127,7 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
 
     if args.listen != "off":
         check_listen(args.listen, no_auth=args.no_auth)
+    auth_config = _auth_config(args)
     settings = Settings(
         state_dir=options.state_dir,
         repo=str(args.repo),
@@ -138,12 +151,13 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         remote = git.remote_for(settings.repo, token_file=settings.repo_token_file)
         token = remote.credentials.password if remote.credentials else ""
         db_password = urlsplit(settings.database_url.dsn).password if settings.database_url else ""
-        stack.enter_context(_logging(args.log_format, token, db_password or ""))
+        sso_secret = auth_config.oidc.client_secret if auth_config and auth_config.oidc else ""
+        stack.enter_context(_logging(args.log_format, token, db_password or "", sso_secret))
         stack.enter_context(daemon_lock(settings.state_dir))
         built, registry = _daemon(settings, args)
         daemon = stack.enter_context(built)
         if args.listen != "off":
-            auth = stack.enter_context(_web_auth(args, options))
+            auth = stack.enter_context(_web_auth(args, options, auth_config))
             stack.enter_context(_serving(args.listen, daemon, registry, auth))
         daemon.start()
         stop.wait()
@@ -197,9 +211,25 @@ def _serving(listen: str, daemon: Daemon, registry: Any, auth: WebAuth) -> Itera
         yield
 
 
+def _auth_config(args: argparse.Namespace) -> AuthConfig | None:
+    """--auth-config, read and checked before anything starts."""
+    if args.auth_config is None:
+        return None
+    if args.no_auth:
+        raise GitOpsError(
+            "--auth-config with --no-auth: authentication is off, there is nothing to sign on to"
+        )
+    from infra_gitops.auth.authconfig import load_auth_config
+
+    return load_auth_config(args.auth_config, args.external_url)
+
+
 @contextmanager
-def _web_auth(args: argparse.Namespace, options: Options) -> Iterator[WebAuth]:
+def _web_auth(
+    args: argparse.Namespace, options: Options, auth_config: AuthConfig | None
+) -> Iterator[WebAuth]:
     """The edge's authentication, its store open for the daemon's life."""
+    from infra_gitops.auth.oidc import OidcClient
     from infra_gitops.auth.store import AuthStore
     from infra_gitops.web.auth import WebAuth
 
@@ -218,14 +248,27 @@ def _web_auth(args: argparse.Namespace, options: Options) -> Iterator[WebAuth]:
             args.listen,
             extra={"event": "plain_http"},
         )
+    sso = auth_config.oidc if auth_config else None
     with AuthStore.open(options.state_dir, options.database_url) as store:
-        if not store.accounts.list():
+        if not store.accounts.list() and sso is None:
             log.warning(
                 "no accounts yet: every API request is refused until one is made with "
                 "`infra-gitops accounts add NAME --role admin`",
                 extra={"event": "no_accounts"},
             )
-        yield WebAuth(store, secure_cookies=secure, metrics_open=args.metrics_open)
+        if sso is not None:
+            log.info(
+                "single sign-on by %s (client %s)",
+                sso.issuer,
+                sso.client_id,
+                extra={"event": "sso", "issuer": sso.issuer},
+            )
+        yield WebAuth(
+            store,
+            secure_cookies=secure,
+            metrics_open=args.metrics_open,
+            oidc=OidcClient(sso) if sso else None,
+        )
 
 
 def check_listen(listen: str, *, no_auth: bool) -> None:
@@ -263,10 +306,10 @@ def external_url(text: str) -> str:
 
 
 @contextmanager
-def _logging(fmt: str, git_token: str, db_password: str) -> Iterator[None]:
+def _logging(fmt: str, git_token: str, db_password: str, sso_secret: str) -> Iterator[None]:
     from infra_gitops.daemon.logs import configure_logging
 
-    given = (os.environ.get(WEBHOOK_SECRET_ENV, ""), git_token, db_password)
+    given = (os.environ.get(WEBHOOK_SECRET_ENV, ""), git_token, db_password, sso_secret)
     secrets = [s for s in given if s]
     setup = configure_logging(fmt, scrub=secrets)  # type: ignore[arg-type]
     # Every job run at INFO, and "skipped: maximum number of running instances" (a

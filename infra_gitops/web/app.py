@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from infra_gitops.auth.oidc import CALLBACK_PATH
 from infra_gitops.auth.rbac import Action
 from infra_gitops.daemon.contracts import ActionRefused, DaemonApi, StackAction
 from infra_gitops.daemon.logs import escape_controls
@@ -36,6 +37,7 @@ from infra_gitops.postgres import DatabaseError
 from infra_gitops.web.auth import Authenticate, SessionEndpoints, WebAuth, allowed, principal_of
 from infra_gitops.web.bodies import small_json
 from infra_gitops.web.limits import Limits
+from infra_gitops.web.oidc import LOGIN_PATH, OidcEndpoints
 from infra_gitops.web.responses import NO_STORE, JsonResponse, error_response
 from infra_gitops.web.webhook import Webhook
 
@@ -54,6 +56,7 @@ class Handlers:
     registry: CollectorRegistry
     webhook: Webhook
     session: SessionEndpoints
+    oidc: OidcEndpoints
 
     async def healthz(self, request: Request) -> Response:
         # On the event loop: health() is in-memory facts, "always answerable", and a
@@ -112,6 +115,12 @@ class Handlers:
     async def receive_webhook(self, request: Request) -> Response:
         return await self.webhook(request)
 
+    async def oidc_login(self, request: Request) -> Response:
+        return await self.oidc.login(request)
+
+    async def oidc_callback(self, request: Request) -> Response:
+        return await self.oidc.callback(request)
+
 
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
@@ -120,7 +129,8 @@ class Endpoint:
     handler: Callable[[Handlers, Request], Any]
     public: bool
     """Open without authentication: probes must reach health and readiness, the webhook
-    carries its own signature, and the login is how one authenticates."""
+    carries its own signature, and the logins (password, single sign-on) are how one
+    authenticates."""
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -134,6 +144,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/api/stacks", "GET", Handlers.stacks, public=False),
     Endpoint("/api/stacks/{name}/{action}", "POST", Handlers.act, public=False),
     Endpoint("/webhook", "POST", Handlers.receive_webhook, public=True),
+    Endpoint(LOGIN_PATH, "GET", Handlers.oidc_login, public=True),
+    Endpoint(CALLBACK_PATH, "GET", Handlers.oidc_callback, public=True),
 )
 
 
@@ -170,7 +182,13 @@ def build_app(
     limits: Limits,
     auth: WebAuth,
 ) -> Starlette:
-    handlers = Handlers(api, registry, Webhook(api, webhook_secret, limits), SessionEndpoints(auth))
+    handlers = Handlers(
+        api,
+        registry,
+        Webhook(api, webhook_secret, limits),
+        SessionEndpoints(auth),
+        OidcEndpoints(auth),
+    )
     routes = [
         Route(e.path, functools.partial(e.handler, handlers), methods=[e.method]) for e in ENDPOINTS
     ]

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra_gitops.auth.errors import Refused
+from infra_gitops.auth.oidc import OidcClient
 from infra_gitops.auth.rbac import Action, Grant, Principal, Role, can
 from infra_gitops.auth.sessions import Session, csrf_ok, csrf_token
 from infra_gitops.auth.store import AuthStore
@@ -54,11 +55,13 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="infra-gitops"'}
 @dataclass(frozen=True)
 class WebAuth:
     """How the edge authenticates: the auth store (None: authentication off), whether
-    cookies need TLS (Secure, __Host-), and whether /metrics is open to anyone."""
+    cookies need TLS (Secure, __Host-), whether /metrics is open to anyone, and the
+    single sign-on provider's client (None: not configured; web/oidc.py)."""
 
     store: AuthStore | None
     secure_cookies: bool = False
     metrics_open: bool = False
+    oidc: OidcClient | None = None
 
     @property
     def cookie(self) -> str:

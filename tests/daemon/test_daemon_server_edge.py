@@ -83,7 +83,15 @@ def test_the_access_log_escapes_control_characters_in_the_path(
     forged = "2026-12-01T10:00:00.000+00:00 INFO infra_gitops.daemon.passes: applied"
     with caplog.at_level(logging.DEBUG, logger="infra_gitops.web"):
         response = requests.get(f"{server.url}/x%0A{forged.replace(' ', '%20')}", timeout=5)
+        # The access line is written once the answer is sent, so the client may have it
+        # first: wait for the line while the debug level is still on (else it is lost).
+        deadline = time.monotonic() + 5
+        while not _access_lines(caplog) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     assert response.status_code == 404
-    access = [r.getMessage() for r in caplog.records if getattr(r, "event", "") == "http"]
-    assert access == [f"127.0.0.1 GET /x\\n{forged} 404"]
+    assert _access_lines(caplog) == [f"127.0.0.1 GET /x\\n{forged} 404"]
+
+
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if getattr(r, "event", "") == "http"]
