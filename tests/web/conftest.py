@@ -14,10 +14,18 @@ import pytest
 _DAEMON_TESTS = Path(__file__).resolve().parent.parent / "daemon"
 sys.path.insert(0, str(_DAEMON_TESTS))  # edge_helpers, daemon_helpers
 
+from daemon_helpers import MANIFEST  # noqa: E402
+
 from infra_gitops.auth.rbac import parse_grants  # noqa: E402
 from infra_gitops.auth.store import AuthStore  # noqa: E402
 
 PASSWORD = "correct horse battery"
+HANDS_OFF = MANIFEST.replace(
+    "policy: {drift_interval: 5m, self_heal: true, auto_apply: true}",
+    "policy: {drift_interval: 1h, self_heal: false, auto_apply: false}",
+)
+"""The daemon tests' manifest where nothing happens by itself: no auto-apply, no
+self-heal, no scheduled drift check (only what a person asks for)."""
 ACCOUNTS = {
     "ada": ["admin"],
     "olga": ["operator:app*"],

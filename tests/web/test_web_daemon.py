@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import PASSWORD
+from conftest import HANDS_OFF, PASSWORD
 from daemon_helpers import MANIFEST, World, wait_for
 
 from infra_gitops.auth.rbac import parse_grants
@@ -17,11 +17,6 @@ from infra_gitops.auth.store import AuthStore
 pytestmark = pytest.mark.e2e
 
 BUCKET = "demo-dev-artifacts"
-# Nothing happens by itself: no auto-apply, no self-heal, no scheduled drift check.
-HANDS_OFF = MANIFEST.replace(
-    "policy: {drift_interval: 5m, self_heal: true, auto_apply: true}",
-    "policy: {drift_interval: 1h, self_heal: false, auto_apply: false}",
-)
 
 
 def token_of(world: World, account: str) -> dict[str, str]:

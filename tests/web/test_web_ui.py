@@ -1,0 +1,167 @@
+"""The web UI in a real browser (Debian's chromium, driven by Playwright's Python API)
+against a real daemon with authentication on the local cloud: log in, see the stacks,
+sync, see hand-made drift after Refresh and its before -> after, Heal it (boto3 sees the
+tags back), read a run's log; a read-only user sees no action buttons and the API
+refuses them; a page without a session goes to the login. Screenshots of the pages go
+to docs/ui/ (the README shows them).
+
+chromium comes from Debian (scripts/test-deps.sh installs it); `playwright install` is
+never run. When chromium cannot start, the test fails.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from conftest import HANDS_OFF, PASSWORD
+from daemon_helpers import PROJECT, World, wait_for
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from infra_gitops.auth.rbac import parse_grants
+from infra_gitops.auth.store import AuthStore
+
+pytestmark = pytest.mark.e2e
+
+BUCKET = "demo-dev-artifacts"
+SHOTS = PROJECT / "docs" / "ui"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RUN_S = 120_000
+"""How long (ms) the page may take to show what a run did (a Terraform apply)."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed: run scripts/test-deps.sh"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def new_context(browser: Browser) -> BrowserContext:
+    return browser.new_context(viewport={"width": 1280, "height": 860})
+
+
+def log_in(page: Page, url: str, name: str, then: str) -> None:
+    """Open `then` without a session: the login page comes, then `then` again."""
+    page.goto(url + then)
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(url + then)
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
+    world: World, browser: Browser
+) -> None:
+    (world.work / "gitops.yaml").write_text(HANDS_OFF)
+    head = world.commit_and_push("Declare the stacks, hands off")
+    with AuthStore.open(world.state_dir) as store:
+        store.accounts.add("ada", PASSWORD, parse_grants(["admin"]))
+        store.accounts.add("rita", PASSWORD, parse_grants(["readonly"]))
+    url = world.start_daemon("--auth").url
+    wait_for("the daemon to read the branch", lambda: world.views().get("storage"))
+
+    admin = new_context(browser)
+    page = admin.new_page()
+    # A wrong password is said so on the login page.
+    page.goto(url + "/")
+    page.fill("input[name=name]", "ada")
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    expect(page.locator("#login-error")).to_contain_text("wrong name or password")
+    page.context.clear_cookies()
+
+    log_in(page, url, "ada", "/")
+    rows = page.locator("#stacks tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator("tr[data-stack=storage] .badge")).to_have_text("OutOfSync")
+    expect(page.locator("tr[data-stack=app] .badge")).to_have_text("OutOfSync")
+    expect(page.locator("#graph .node")).to_have_count(2)
+    expect(page.locator("#graph line.edge")).to_have_count(1)  # app depends on storage
+
+    page.click("tr[data-stack=storage] a")
+    expect(page).to_have_url(url + "/stacks/storage")
+    buttons = page.locator("#actions button")
+    expect(buttons).to_have_text(["Sync", "Refresh", "Heal", "Pause", "Resume"])
+    page.click("button[data-action=sync]")
+    expect(page.locator("#notice")).to_contain_text(f"sync accepted at {head[:10]}")
+    expect(page.locator("#status")).to_have_text("Synced", timeout=RUN_S)
+    assert world.bucket_tags()["environment"] == "dev"
+
+    s3 = world.aws("s3")
+    by_hand = {"TagSet": [{"Key": "environment", "Value": "by-hand"}]}
+    s3.put_bucket_tagging(Bucket=BUCKET, Tagging=by_hand)
+    page.click("button[data-action=refresh]")
+    expect(page.locator("#status")).to_have_text("Drifted", timeout=RUN_S)
+    drift = page.locator("#drift .change")
+    expect(drift).to_have_count(1)
+    expect(drift.locator(".address")).to_contain_text("aws_s3_bucket")
+    tag = drift.locator("tr", has_text="tags.environment")
+    expect(tag.locator(".before")).to_have_text('"dev"')
+    expect(tag.locator(".after")).to_have_text('"by-hand"')
+    assert world.bucket_tags() == {"environment": "by-hand"}  # a refresh heals nothing
+    expect(page.locator("#history tbody tr").first).to_contain_text("api:refresh")
+    shot(page, "stack")
+
+    page.click("button[data-action=heal]")
+    expect(page.locator("#status")).to_have_text("Synced", timeout=RUN_S)
+    expect(page.locator("#drift")).to_contain_text("No drift found.")
+    wait_for("the tags back", lambda: world.bucket_tags().get("environment") == "dev")
+    heal = page.locator("#history tbody tr", has_text="api:heal").first
+    expect(heal).to_contain_text("ada")
+    expect(heal).to_contain_text(head[:10])
+    expect(heal).to_contain_text("Declare the stacks, hands off")
+
+    heal.locator("a").first.click()
+    expect(page).to_have_url(re.compile(r"/runs/"))
+    expect(page.locator("#log-state")).to_have_text("ended: applied", timeout=30_000)
+    expect(page.locator("#log")).to_contain_text("aws_s3_bucket")
+    expect(page.locator("#status")).to_have_text("applied")
+    expect(page.locator("#facts")).to_contain_text("heal (api:heal, by ada)")
+    shot(page, "run")
+
+    page.goto(url + "/")
+    expect(page.locator("tr[data-stack=storage] .badge")).to_have_text("Synced")
+    page.select_option("#status-filter", "Synced")
+    expect(rows).to_have_count(1)
+    page.select_option("#status-filter", "")
+    page.fill("#search", "ap")
+    expect(rows).to_have_text([re.compile("^app")])
+    page.fill("#search", "")
+    expect(rows).to_have_count(2)
+    shot(page, "overview")
+    admin.close()
+
+    reader = new_context(browser)
+    page = reader.new_page()
+    log_in(page, url, "rita", "/stacks/storage")
+    expect(page.locator("#status")).to_have_text("Synced")
+    expect(page.locator("#history tbody tr").first).to_be_visible()
+    expect(page.locator("#actions button")).to_have_count(0)
+    expect(page.locator("[data-rollback]")).to_have_count(0)
+    csrf = reader.request.get(url + "/api/session").json()["csrf_token"]
+    refused = reader.request.post(
+        url + "/api/stacks/storage/heal", headers={"X-CSRF-Token": csrf}, data="{}"
+    )
+    assert refused.status == 403, refused.text()
+    reader.close()
