@@ -163,6 +163,12 @@ def _owner_token_and_artifact_content(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE artifacts ADD COLUMN content BLOB")
 
 
+def _paused_by(conn: sqlite3.Connection) -> None:
+    # Who paused a stack's auto-apply by hand (the API's pause): such a pause lasts until
+    # resumed, where a rollback's ends with the next commit touching the stack.
+    conn.execute("ALTER TABLE stack_state ADD COLUMN paused_by TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _schema_v1,
     _schema_v2,
@@ -171,6 +177,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _schema_prune_guard,
     _newest_first_indexes,
     _owner_token_and_artifact_content,
+    _paused_by,
 )
 """MIGRATIONS[n] takes the schema from version n to n + 1 (PRAGMA user_version).
 Append a function for every schema change; never edit a released one."""
@@ -783,6 +790,8 @@ class StackState:
     paused_at_commit: str | None = None
     """Auto-apply is paused (after a rollback) until a commit after this one touches it."""
     pause_reason: str | None = None
+    paused_by: str | None = None
+    """Who paused auto-apply by hand: paused until resumed, whatever the commits."""
     renamed_to: str | None = None
     """It left the manifest because a stack of this name took its place (same path)."""
     updated_at: str = ""
@@ -805,6 +814,7 @@ _STACK_STATE_FIELDS = {
     "message",
     "paused_at_commit",
     "pause_reason",
+    "paused_by",
 }
 
 
@@ -817,6 +827,7 @@ def _to_stack_state(row: Any) -> StackState:
         message=row["message"],
         paused_at_commit=row["paused_at_commit"],
         pause_reason=row["pause_reason"],
+        paused_by=row["paused_by"],
         renamed_to=row["renamed_to"],
         updated_at=row["updated_at"],
     )

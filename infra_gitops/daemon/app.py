@@ -364,16 +364,34 @@ class Daemon:
     def stacks(self) -> list[StackView]:
         return declared_views(self._context().store, self._manifest)
 
-    def act(self, stack: str, action: str, actor: str) -> Mapping[str, Any]:
+    def act(
+        self, stack: str, action: str, actor: str, commit: str | None = None
+    ) -> Mapping[str, Any]:
         ctx, manifest = self._context(), self._manifest
-        accepted, work = actions.prepare(
-            ctx, manifest, self._done_head, stack, StackAction(action), actor
-        )
-        assert manifest is not None  # prepare() refuses before the first pass
         with self._lock:
             if stack in self._acting or self._scheduler is None:
                 raise ActionRefused(409, f"{stack}: an asked action on it is not done yet")
             self._acting.add(stack)
+        try:
+            accepted, work = actions.prepare(
+                ctx, manifest, self._done_head, stack, StackAction(action), actor, commit
+            )
+        except BaseException:
+            self._done_acting(stack)
+            raise
+        log.info(
+            "%s: %s by %s accepted at %s",
+            stack,
+            accepted.trigger,
+            actor,
+            accepted.commit[:10],
+            extra={"event": "action", "stack": stack, "commit": accepted.commit},
+        )
+        assert manifest is not None  # prepare() refuses before the first pass
+        if work is None:
+            self._done_acting(stack)
+            self._report_stack_status(stack, manifest)
+            return accepted.to_dict()
 
         def run() -> None:
             try:
@@ -381,19 +399,15 @@ class Daemon:
             except Exception:
                 log.exception("%s: %s failed", stack, accepted.trigger, extra={"stack": stack})
             finally:
-                with self._lock:
-                    self._acting.discard(stack)
+                self._done_acting(stack)
             self._report_stack_status(stack, manifest)
 
         self._scheduler.run_once(run)
-        log.info(
-            "%s: %s accepted at %s",
-            stack,
-            accepted.trigger,
-            accepted.commit[:10],
-            extra={"event": "action", "stack": stack, "commit": accepted.commit},
-        )
         return accepted.to_dict()
+
+    def _done_acting(self, stack: str) -> None:
+        with self._lock:
+            self._acting.discard(stack)
 
     def stack(self, name: str) -> StackDetail:
         return inspect.stack_detail(self._context().store, self._manifest, name)

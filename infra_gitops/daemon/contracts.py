@@ -50,6 +50,9 @@ class EventKind(StrEnum):
     BAD_COMMIT = "bad_commit"
     """A commit that cannot be used (invalid manifest, unsafe files): not applied."""
     FETCH_FAILED = "fetch_failed"
+    PAUSED = "paused"
+    """Auto-apply of a stack paused by a person (the API's pause)."""
+    RESUMED = "resumed"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,9 @@ class StackAction(StrEnum):
     SYNC = "sync"
     REFRESH = "refresh"
     HEAL = "heal"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ROLLBACK = "rollback"
 
 
 class ActionRefused(GitOpsError):
@@ -142,10 +148,13 @@ class DaemonApi(Protocol):
 
     def stacks(self) -> list[StackView]: ...
 
-    def act(self, stack: str, action: str, actor: str) -> Mapping[str, Any]:
-        """Accept a person's action on a stack (daemon/actions.py: sync, refresh, heal)
-        and start it in the background: what was accepted (action, stack, commit,
-        trigger); ActionRefused (404, 409) with the reason otherwise."""
+    def act(
+        self, stack: str, action: str, actor: str, commit: str | None = None
+    ) -> Mapping[str, Any]:
+        """Carry out a person's action on a stack (daemon/actions.py), or start it in
+        the background: what was accepted (action, stack, commit, trigger, actor, done);
+        ActionRefused (400, 404, 409) with the reason otherwise. commit: the rollback's
+        target."""
 
     def stack(self, name: str) -> StackDetail:
         """One stack with what is out of sync or drifted, resource by resource; NotFound

@@ -207,6 +207,8 @@ _ICONS = {
     EventKind.PRUNE_REFUSED: ":shield:",
     EventKind.RENAMED: ":label:",
     EventKind.BAD_COMMIT: ":no_entry:",
+    EventKind.PAUSED: ":double_vertical_bar:",
+    EventKind.RESUMED: ":arrow_forward:",
 }
 
 

@@ -287,9 +287,14 @@ def _last_run_here(runs: Sequence[Run], head: str, changed: Run | None) -> Run |
 
 def _still_paused(
     ctx: Context, manifest: config.Manifest, name: str, state: StackState | None, head: str
-) -> bool:
+) -> str | None:
+    """Why auto-apply of the stack is paused; None when it is not (a rollback's pause
+    ends here with the first commit touching the stack; a pause by hand lasts until
+    resumed)."""
     if state is None or not state.paused_at_commit:
-        return False
+        return None
+    if state.paused_by:
+        return f"auto-apply is paused by {state.paused_by} until resumed"
     touched = name in ctx.changes.touched(manifest, state.paused_at_commit, head)
     if pause_lifted(state.paused_at_commit, head, touched):
         ctx.store.update_stack_state(name, paused_at_commit=None, pause_reason=None)
@@ -299,8 +304,8 @@ def _still_paused(
             head[:10],
             extra={"event": "unpaused", "stack": name, "commit": head},
         )
-        return False
-    return True
+        return None
+    return "auto-apply is paused after a rollback until a commit touches the stack"
 
 
 def run_operation(
@@ -460,7 +465,8 @@ def check_drift(
         if applied is None or applied.commit.dirty:
             return None
         policy = manifest.stack(name).policy
-        hold = apply_hold(manifest.sync_windows, name, datetime.now(UTC))
+        # A person's heal passes the windows that allow manual syncs (manual_sync).
+        hold = apply_hold(manifest.sync_windows, name, datetime.now(UTC), manual=asked)
         sha = applied.commit.sha
         wanted = policy.self_heal if heal is None else heal
         lock_wait = ctx.settings.lock_wait if asked else 0

@@ -39,8 +39,9 @@ class StackFacts:
     last_run_here: Run | None
     """The daemon's latest plan or apply of the stack at the desired commit, made after
     the last apply (older ones say nothing about the stack as it is now)."""
-    paused: bool = False
-    """Auto-apply paused (after a rollback) until a commit touches the stack again."""
+    paused: str | None = None
+    """Why auto-apply is paused (after a rollback, until a commit touches the stack
+    again; or by hand, until resumed); None when it is not."""
     hold: str | None = None
     """Why a sync window holds applies now, if it does."""
     renamed_from: Stack | None = None
@@ -99,9 +100,7 @@ def _why_not_applied(facts: StackFacts) -> str | None:
         return rename_hold_message(old, facts.stack)
     if not facts.stack.policy.auto_apply:
         return _MANUAL
-    if facts.paused:
-        return "auto-apply is paused after a rollback until a commit touches the stack"
-    return facts.hold
+    return facts.paused or facts.hold
 
 
 def pause_lifted(paused_at: str, head: str, touched_since_pause: bool) -> bool:

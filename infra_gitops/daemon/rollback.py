@@ -50,6 +50,8 @@ class RollbackRequest:
     database_url: DatabaseUrl | None = None
     """The daemon's run records in PostgreSQL; None: SQLite in the state dir."""
     artifact_store: str | None = None
+    actor: str | None = None
+    """Who asked, when through the daemon's API (the run record's actor)."""
 
     def records(self, state_dir: Path) -> Callable[[], AbstractContextManager[RunStore]]:
         """Opens the run store this request names (the daemon's records)."""
@@ -297,7 +299,8 @@ def _apply(
         artifact_store=request.artifact_store,
     )
     with open_session(session_options, progress) as session:
-        return session.runner.apply(session.manifest.stack(name), None)
+        runner = replace(session.runner, actor=request.actor)
+        return runner.apply(session.manifest.stack(name), None)
 
 
 def _has_commit(repo_path: Path, sha: str) -> bool:

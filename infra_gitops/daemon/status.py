@@ -61,7 +61,12 @@ def derive_view(
     drift = last_drift_check(runs)
     status, message = _status(runs, state, applied)
     if state.paused_at_commit:
-        pause = f"auto-apply paused after a rollback ({state.pause_reason or 'no reason given'})"
+        why = state.pause_reason or "no reason given"
+        pause = (
+            f"auto-apply paused by {state.paused_by} until resumed ({why})"
+            if state.paused_by
+            else f"auto-apply paused after a rollback ({why})"
+        )
         message = f"{message}; {pause}" if message else pause
     return StackView(
         name=name,

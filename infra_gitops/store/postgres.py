@@ -117,7 +117,12 @@ def _records_v1(conn: psycopg.Connection[Any]) -> None:
     conn.execute("INSERT INTO store_identity (id) VALUES (%s)", (os.urandom(16).hex(),))
 
 
-STEPS: tuple[postgres.Migration, ...] = (_records_v1,)
+def _paused_by(conn: psycopg.Connection[Any]) -> None:
+    # As the SQLite store's migration of the same name.
+    conn.execute("ALTER TABLE stack_state ADD COLUMN paused_by TEXT")
+
+
+STEPS: tuple[postgres.Migration, ...] = (_records_v1, _paused_by)
 """postgres.migrate steps of the records component; append, never edit a released one."""
 
 

@@ -35,11 +35,14 @@ from infra_gitops.errors import RunStoreError
 from infra_gitops.postgres import DatabaseError
 from infra_gitops.web import documents, events, ui
 from infra_gitops.web.auth import Authenticate, SessionEndpoints, WebAuth, allowed, principal_of
+from infra_gitops.web.bodies import small_json
 from infra_gitops.web.limits import Limits
 from infra_gitops.web.responses import NO_STORE, JsonResponse, error_response
 from infra_gitops.web.webhook import Webhook
 
 log = logging.getLogger(__name__)
+
+MAX_ACTION_BODY = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,18 +78,25 @@ class Handlers:
         views = [v for v in self.api.stacks() if allowed(request, Action.VIEW, v.name)]
         return JsonResponse([dataclasses.asdict(v) for v in views])
 
-    def act(self, request: Request) -> Response:
+    async def act(self, request: Request) -> Response:
         name, asked = request.path_params["name"], request.path_params["action"]
         if asked not in set(StackAction):
             return error_response(404, f"no action {asked!r}: {', '.join(StackAction)}")
         action = Action(asked)
         if not allowed(request, action, name):
             return forbidden(action, name)
+        body = await small_json(request, MAX_ACTION_BODY)
+        if not isinstance(body, dict):
+            return error_response(400, 'expected a small JSON object such as {"commit": "SHA"}')
+        commit = body.get("commit")
+        if commit is not None and not isinstance(commit, str):
+            return error_response(400, '"commit" must be a string: a SHA or a ref')
+        who = principal_of(request).name
         try:
-            accepted = self.api.act(name, asked, principal_of(request).name)
+            accepted = await run_in_threadpool(self.api.act, name, asked, who, commit)
         except ActionRefused as refused:
             return error_response(refused.http_status, str(refused))
-        return JsonResponse(dict(accepted), 202)
+        return JsonResponse(dict(accepted), 200 if accepted.get("done") else 202)
 
     def stack(self, request: Request) -> Response:
         name = request.path_params["name"]

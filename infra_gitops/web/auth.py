@@ -17,7 +17,6 @@ what a caller can act on.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from infra_gitops.auth.rbac import Action, Grant, Principal, Role, can
 from infra_gitops.auth.sessions import Session, csrf_ok, csrf_token
 from infra_gitops.auth.store import AuthStore
 from infra_gitops.daemon.logs import escape_controls
+from infra_gitops.web.bodies import small_json
 from infra_gitops.web.responses import JsonResponse, error_response
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class SessionEndpoints:
         # we never allow, so no page elsewhere can log a visitor in as someone else.
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return error_response(415, 'log in with a JSON body: {"name": ..., "password": ...}')
-        body = await _small_body(request)
+        body = await small_json(request, MAX_LOGIN_BODY)
         if body is None:
             return error_response(413, f"the login body is over {MAX_LOGIN_BODY} bytes")
         name, password = _credentials(body)
@@ -231,20 +231,6 @@ def _whoami(principal: Principal, session: Session | None) -> dict[str, Any]:
         "csrf_token": csrf_token(session) if session else None,
         "expires_at": session.expires_at.isoformat() if session else None,
     }
-
-
-async def _small_body(request: Request) -> Any:
-    """The JSON body of at most MAX_LOGIN_BODY bytes, {} when it is not JSON; None when
-    it is longer (read no further)."""
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > MAX_LOGIN_BODY:
-            return None
-    try:
-        return json.loads(chunks)
-    except ValueError:
-        return {}
 
 
 def _credentials(body: Any) -> tuple[str | None, str | None]:

@@ -57,7 +57,9 @@ class FakeDaemonApi:
     def stacks(self) -> list[StackView]:
         return self.views
 
-    def act(self, stack: str, action: str, actor: str) -> Mapping[str, Any]:
+    def act(
+        self, stack: str, action: str, actor: str, commit: str | None = None
+    ) -> Mapping[str, Any]:
         if stack not in {v.name for v in self.views}:
             raise ActionRefused(404, f"no stack {stack!r}")
         if self.refuse_actions:
@@ -69,8 +71,8 @@ class FakeDaemonApi:
             "commit": "b" * 40,
             "trigger": f"api:{action}",
             "actor": actor,
+            "done": action in ("pause", "resume"),
         }
-
 
     def _view(self, name: str) -> StackView:
         found = next((v for v in self.views if v.name == name), None)

@@ -70,7 +70,7 @@ def test_a_sync_window_holds_the_apply_and_says_so_then_applies_when_open() -> N
 
 
 def test_a_pause_holds_auto_apply() -> None:
-    d = decide(_facts(paused=True))
+    d = decide(_facts(paused="auto-apply is paused by ada until resumed"))
     assert d.status is SyncStatus.OUT_OF_SYNC and "paused" in d.message and d.held
 
 

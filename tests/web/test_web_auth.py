@@ -237,7 +237,9 @@ def test_actions_need_the_role_on_that_stack_and_the_csrf_token(
     readonly = rita.post(f"{server.url}/api/stacks/app/refresh", timeout=5)
     assert (outside.status_code, readonly.status_code) == (403, 403)
     assert outside.json() == {"error": "your role does not allow heal on network"}
-    assert beyond_role.status_code == 404  # not an action of this API (yet)
+    assert beyond_role.json() == {"error": "your role does not allow rollback on app"}
+    unknown = olga.post(f"{server.url}/api/stacks/app/destroy", timeout=5)
+    assert unknown.status_code == 404 and "sync, refresh, heal" in unknown.json()["error"]
     no_csrf = requests.post(f"{server.url}/api/stacks/app/sync", cookies=olga.cookies, timeout=5)
     assert no_csrf.status_code == 403
     assert api.actions == [("app", "sync", "olga")]  # nothing refused reached the daemon
@@ -248,3 +250,19 @@ def test_actions_need_the_role_on_that_stack_and_the_csrf_token(
     finally:
         api.refuse_actions = ""
     assert held.status_code == 409 and "deny window" in held.json()["error"]
+
+
+def test_an_admin_pauses_at_once_and_a_rollback_names_its_commit(
+    server: ServerHandle, api: FakeDaemonApi
+) -> None:
+    api.actions.clear()
+    ada = login(server, "ada")
+    paused = ada.post(f"{server.url}/api/stacks/network/pause", timeout=5)
+    assert paused.status_code == 200 and paused.json()["done"] is True  # done, not queued
+    rollback = f"{server.url}/api/stacks/network/rollback"
+    assert ada.post(rollback, json=["abc"], timeout=5).status_code == 400
+    assert ada.post(rollback, json={"commit": 7}, timeout=5).status_code == 400
+    assert ada.post(rollback, data=b"x" * 5000, timeout=5).status_code == 400
+    accepted = ada.post(rollback, json={"commit": "abc1234"}, timeout=5)
+    assert accepted.status_code == 202
+    assert api.actions == [("network", "pause", "ada"), ("network", "rollback", "ada")]

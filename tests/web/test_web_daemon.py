@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import HANDS_OFF, PASSWORD
-from daemon_helpers import MANIFEST, World, wait_for
+from daemon_helpers import MANIFEST, World, git, wait_for
 
 from infra_gitops.auth.rbac import parse_grants
 from infra_gitops.auth.store import AuthStore
@@ -17,6 +17,7 @@ from infra_gitops.auth.store import AuthStore
 pytestmark = pytest.mark.e2e
 
 BUCKET = "demo-dev-artifacts"
+OWNER_TAG = 'stack       = "storage"\n    owner       = "platform"'
 
 
 def token_of(world: World, account: str) -> dict[str, str]:
@@ -28,6 +29,12 @@ def token_of(world: World, account: str) -> dict[str, str]:
 def runs_by(world: World, trigger: str) -> list[Any]:
     """The finished runs of storage with this trigger."""
     runs = [r for r in world.runs(stack="storage") if r.trigger == trigger and r.actor == "ada"]
+    return [] if any(str(r.status) == "running" for r in runs) else runs
+
+
+def rollback_runs(world: World) -> list[Any]:
+    """storage's rollback runs, once finished."""
+    runs = [r for r in world.runs(stack="storage") if r.trigger == "rollback"]
     return [] if any(str(r.status) == "running" for r in runs) else runs
 
 
@@ -64,6 +71,7 @@ def test_a_token_from_the_cli_syncs_refreshes_and_heals_and_the_runs_name_who_as
         "commit": head,
         "trigger": "api:sync",
         "actor": "ada",
+        "done": False,
     }
     wait_for("the asked sync", lambda: runs_by(world, "api:sync"), timeout=120)
     assert [str(r.status) for r in runs_by(world, "api:sync")] == ["applied"]
@@ -86,6 +94,47 @@ def test_a_token_from_the_cli_syncs_refreshes_and_heals_and_the_runs_name_who_as
     assert never_applied.status_code == 409
     assert "never applied" in never_applied.json()["error"]
     assert "Bearer" not in daemon.log and "igt_" not in daemon.log
+
+
+def test_an_admin_pauses_resumes_and_rolls_back_through_the_api(world: World) -> None:
+    first = world.commit_and_push("Declare storage and app")  # auto-apply on
+    with AuthStore.open(world.state_dir) as store:
+        store.accounts.add("ada", PASSWORD, parse_grants(["admin"]))
+        store.accounts.add("olga", PASSWORD, parse_grants(["operator"]))
+    ada, olga = token_of(world, "ada"), token_of(world, "olga")
+    daemon = world.start_daemon("--auth")
+    api = daemon.url + "/api/stacks"
+    wait_for("both stacks applied", lambda: world.synced_at(first, "storage", "app"))
+
+    assert requests.post(f"{api}/storage/pause", headers=olga, timeout=10).status_code == 403
+    paused = requests.post(f"{api}/storage/pause", headers=ada, timeout=10)
+    assert paused.status_code == 200 and paused.json()["done"] is True
+    world.edit("stacks/storage/main.tf", 'stack       = "storage"', OWNER_TAG)
+    second = world.commit_and_push("Tag storage with its owner")
+    wait_for("the new commit seen", lambda: world.views()["storage"].desired_commit == second)
+    view = world.views()["storage"]
+    assert (str(view.status), view.auto_apply_paused) == ("OutOfSync", True)
+    assert "paused by ada until resumed" in view.message
+    assert "owner" not in world.bucket_tags()  # held, although the commit touches it
+    assert requests.post(f"{api}/storage/pause", headers=ada, timeout=10).status_code == 409
+
+    assert requests.post(f"{api}/storage/resume", headers=ada, timeout=10).status_code == 200
+    wait_for("the held commit applied", lambda: world.synced_at(second, "storage"), timeout=120)
+    assert world.bucket_tags()["owner"] == "platform"
+
+    to_first = {"commit": first[:12]}
+    rollback = requests.post(f"{api}/storage/rollback", json=to_first, headers=ada, timeout=10)
+    assert rollback.status_code == 202, rollback.text
+    assert rollback.json()["commit"] == first
+    (run,) = wait_for("the rollback's run", lambda: rollback_runs(world), timeout=120)
+    assert (str(run.status), run.commit.sha, run.actor) == ("applied", first, "ada")
+    assert "owner" not in world.bucket_tags()
+    message = git(world.remote, "log", "-1", "--format=%B", "main")
+    assert f"Roll back stack storage to {first[:10]}" in message
+    assert "asked by ada through the API" in message
+    nowhere = {"commit": "0" * 40}
+    unknown = requests.post(f"{api}/storage/rollback", json=nowhere, headers=ada, timeout=10)
+    assert unknown.status_code == 404
 
 
 def test_no_auth_is_refused_off_loopback(world: World) -> None:
