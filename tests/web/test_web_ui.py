@@ -16,8 +16,8 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from conftest import HANDS_OFF, PASSWORD
-from daemon_helpers import PROJECT, World, wait_for
+from conftest import PASSWORD
+from daemon_helpers import MANIFEST, PROJECT, World, wait_for
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from infra_gitops.auth.rbac import parse_grants
@@ -37,6 +37,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The daemon applies the commit by itself; it heals and checks drift only when asked.
+APPLY_ONLY = MANIFEST.replace(
+    "policy: {drift_interval: 5m, self_heal: true, auto_apply: true}",
+    "policy: {drift_interval: 1h, self_heal: false, auto_apply: true}",
+)
 RUN_S = 120_000
 """How long (ms) the page may take to show what a run did (a Terraform apply)."""
 
@@ -73,8 +78,9 @@ def shot(page: Page, name: str) -> None:
 def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
     world: World, browser: Browser
 ) -> None:
-    (world.work / "gitops.yaml").write_text(HANDS_OFF)
-    head = world.commit_and_push("Declare the stacks, hands off")
+    assert APPLY_ONLY != MANIFEST
+    (world.work / "gitops.yaml").write_text(APPLY_ONLY)
+    head = world.commit_and_push("Declare the stacks, healed by hand")
     with AuthStore.open(world.state_dir) as store:
         store.accounts.add("ada", PASSWORD, parse_grants(["admin"]))
         store.accounts.add("rita", PASSWORD, parse_grants(["readonly"]))
@@ -83,6 +89,7 @@ def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
 
     admin = new_context(browser)
     page = admin.new_page()
+    page.on("console", lambda message: print("console:", message.text))
     # A wrong password is said so on the login page.
     page.goto(url + "/")
     page.fill("input[name=name]", "ada")
@@ -93,25 +100,26 @@ def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
 
     log_in(page, url, "ada", "/")
     rows = page.locator("#stacks tbody tr")
-    expect(rows).to_have_count(2)
-    expect(page.locator("tr[data-stack=storage] .badge")).to_have_text("OutOfSync")
-    expect(page.locator("tr[data-stack=app] .badge")).to_have_text("OutOfSync")
+    expect(rows).to_have_count(2, timeout=RUN_S)  # once the first pass has applied them
+    for stack in ("storage", "app"):
+        badge = page.locator(f"tr[data-stack={stack}] .badge")
+        expect(badge).to_have_text("Synced", timeout=RUN_S)
+        expect(page.locator(f"tr[data-stack={stack}]")).to_contain_text(head[:10])
     expect(page.locator("#graph .node")).to_have_count(2)
     expect(page.locator("#graph line.edge")).to_have_count(1)  # app depends on storage
+    assert world.bucket_tags()["environment"] == "dev"
 
     page.click("tr[data-stack=storage] a")
     expect(page).to_have_url(url + "/stacks/storage")
     buttons = page.locator("#actions button")
     expect(buttons).to_have_text(["Sync", "Refresh", "Heal", "Pause", "Resume"])
-    page.click("button[data-action=sync]")
-    expect(page.locator("#notice")).to_contain_text(f"sync accepted at {head[:10]}")
-    expect(page.locator("#status")).to_have_text("Synced", timeout=RUN_S)
-    assert world.bucket_tags()["environment"] == "dev"
+    expect(page.locator("#history [data-rollback]")).to_have_count(1)  # the one apply
 
     s3 = world.aws("s3")
     by_hand = {"TagSet": [{"Key": "environment", "Value": "by-hand"}]}
     s3.put_bucket_tagging(Bucket=BUCKET, Tagging=by_hand)
     page.click("button[data-action=refresh]")
+    expect(page.locator("#notice")).to_contain_text(f"refresh accepted at {head[:10]}")
     expect(page.locator("#status")).to_have_text("Drifted", timeout=RUN_S)
     drift = page.locator("#drift .change")
     expect(drift).to_have_count(1)
@@ -130,7 +138,7 @@ def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
     heal = page.locator("#history tbody tr", has_text="api:heal").first
     expect(heal).to_contain_text("ada")
     expect(heal).to_contain_text(head[:10])
-    expect(heal).to_contain_text("Declare the stacks, hands off")
+    expect(heal).to_contain_text("Declare the stacks, healed by hand")
 
     heal.locator("a").first.click()
     expect(page).to_have_url(re.compile(r"/runs/"))
@@ -142,8 +150,10 @@ def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
 
     page.goto(url + "/")
     expect(page.locator("tr[data-stack=storage] .badge")).to_have_text("Synced")
+    page.select_option("#status-filter", "Drifted")
+    expect(rows).to_have_count(0)
     page.select_option("#status-filter", "Synced")
-    expect(rows).to_have_count(1)
+    expect(rows).to_have_count(2)
     page.select_option("#status-filter", "")
     page.fill("#search", "ap")
     expect(rows).to_have_text([re.compile("^app")])
