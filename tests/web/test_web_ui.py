@@ -11,6 +11,7 @@ never run. When chromium cannot start, the test fails.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from collections.abc import Iterator
@@ -18,10 +19,16 @@ from collections.abc import Iterator
 import pytest
 from conftest import PASSWORD
 from daemon_helpers import MANIFEST, PROJECT, World, wait_for
+from edge_helpers import FakeDaemonApi, a_view
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from test_web_pages import a_run
 
 from infra_gitops.auth.rbac import parse_grants
 from infra_gitops.auth.store import AuthStore
+from infra_gitops.daemon.metrics import PrometheusMetrics
+from infra_gitops.models import RunStatus
+from infra_gitops.web.auth import WebAuth
+from infra_gitops.web.server import serve
 
 pytestmark = pytest.mark.e2e
 
@@ -175,3 +182,34 @@ def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
     )
     assert refused.status == 403, refused.text()
     reader.close()
+
+
+def test_a_running_run_s_log_grows_on_its_page_and_redacted_values_show_as_such(
+    browser: Browser,
+) -> None:
+    """Against a stand-in core (FakeDaemonApi) with authentication off: the run's log is
+    written while the page is open."""
+    running = a_run("r-live", "app", RunStatus.RUNNING)
+    api = FakeDaemonApi(views=[a_view("app")], runs=[running], logs={"r-live": b"init\n"})
+    registry = PrometheusMetrics().registry
+    with serve("127.0.0.1:0", api, registry, webhook_secret=None, auth=WebAuth(None)) as server:
+        context = new_context(browser)
+        page = context.new_page()
+        page.goto(server.url + "/runs/r-live")
+        log = page.locator("#log")
+        expect(log).to_have_text("init\n")
+        expect(page.locator("#log-state")).to_have_text("live")
+        api.logs["r-live"] += b"aws_s3_bucket.artifacts: refreshing...\n"
+        expect(log).to_have_text("init\naws_s3_bucket.artifacts: refreshing...\n")
+        api.runs[0] = dataclasses.replace(running, status=RunStatus.DRIFTED)
+        expect(page.locator("#log-state")).to_have_text("ended: drifted")
+        expect(page.locator("#status")).to_have_text("drifted")
+        values = page.locator("#drift .values tr")
+        expect(values).to_have_text(
+            [
+                re.compile(r"tags.environment\s*\"dev\"\s*.\s*\"by-hand\""),
+                re.compile(r"password\s*\(sensitive\)\s*.\s*\(sensitive\)"),
+                re.compile(r"arn\s*\"a\"\s*.\s*\(known after apply\)"),
+            ]
+        )
+        context.close()
