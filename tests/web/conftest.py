@@ -14,18 +14,39 @@ import pytest
 _DAEMON_TESTS = Path(__file__).resolve().parent.parent / "daemon"
 sys.path.insert(0, str(_DAEMON_TESTS))  # edge_helpers, daemon_helpers
 
-from daemon_helpers import MANIFEST  # noqa: E402
+from daemon_helpers import MANIFEST, World  # noqa: E402
 
 from infra_gitops.auth.rbac import parse_grants  # noqa: E402
 from infra_gitops.auth.store import AuthStore  # noqa: E402
 
 PASSWORD = "correct horse battery"
-HANDS_OFF = MANIFEST.replace(
-    "policy: {drift_interval: 5m, self_heal: true, auto_apply: true}",
-    "policy: {drift_interval: 1h, self_heal: false, auto_apply: false}",
-)
-"""The daemon tests' manifest where nothing happens by itself: no auto-apply, no
-self-heal, no scheduled drift check (only what a person asks for)."""
+
+
+def with_policy(policy: str) -> str:
+    """The daemon tests' manifest with another default policy."""
+    manifest = MANIFEST.replace(
+        "policy: {drift_interval: 5m, self_heal: true, auto_apply: true}", f"policy: {policy}"
+    )
+    assert manifest != MANIFEST
+    return manifest
+
+
+HANDS_OFF = with_policy("{drift_interval: 1h, self_heal: false, auto_apply: false}")
+"""Nothing happens by itself: no auto-apply, no self-heal, no scheduled drift check (only
+what a person asks for)."""
+
+
+def declare(world: World, manifest: str, message: str) -> str:
+    """Push manifest as a commit (its SHA returned), with the accounts ada (admin) and
+    rita (readonly) in the world's state dir."""
+    (world.work / "gitops.yaml").write_text(manifest)
+    head = world.commit_and_push(message)
+    with AuthStore.open(world.state_dir) as store:
+        store.accounts.add("ada", PASSWORD, parse_grants(["admin"]))
+        store.accounts.add("rita", PASSWORD, parse_grants(["readonly"]))
+    return head
+
+
 ACCOUNTS = {
     "ada": ["admin"],
     "olga": ["operator:app*"],

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import HANDS_OFF, PASSWORD
-from daemon_helpers import MANIFEST, World, git, wait_for
+from conftest import HANDS_OFF, PASSWORD, declare
+from daemon_helpers import World, git, wait_for
 
 from infra_gitops.auth.rbac import parse_grants
 from infra_gitops.auth.store import AuthStore
@@ -41,12 +41,7 @@ def rollback_runs(world: World) -> list[Any]:
 def test_a_token_from_the_cli_syncs_refreshes_and_heals_and_the_runs_name_who_asked(
     world: World,
 ) -> None:
-    assert HANDS_OFF != MANIFEST
-    (world.work / "gitops.yaml").write_text(HANDS_OFF)
-    head = world.commit_and_push("Declare the stacks, hands off")
-    with AuthStore.open(world.state_dir) as store:
-        store.accounts.add("ada", PASSWORD, parse_grants(["admin"]))
-        store.accounts.add("rita", PASSWORD, parse_grants(["readonly"]))
+    head = declare(world, HANDS_OFF, "Declare the stacks, hands off")
     ada, rita = token_of(world, "ada"), token_of(world, "rita")
     daemon = world.start_daemon("--auth")
     api = daemon.url + "/api/stacks"

@@ -17,14 +17,12 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from conftest import PASSWORD
-from daemon_helpers import MANIFEST, PROJECT, World, wait_for
+from conftest import PASSWORD, declare, with_policy
+from daemon_helpers import PROJECT, World, wait_for
 from edge_helpers import FakeDaemonApi, a_view
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from test_web_pages import a_run
 
-from infra_gitops.auth.rbac import parse_grants
-from infra_gitops.auth.store import AuthStore
 from infra_gitops.daemon.metrics import PrometheusMetrics
 from infra_gitops.models import RunStatus
 from infra_gitops.web.auth import WebAuth
@@ -45,10 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 # The daemon applies the commit by itself; it heals and checks drift only when asked.
-APPLY_ONLY = MANIFEST.replace(
-    "policy: {drift_interval: 5m, self_heal: true, auto_apply: true}",
-    "policy: {drift_interval: 1h, self_heal: false, auto_apply: true}",
-)
+APPLY_ONLY = with_policy("{drift_interval: 1h, self_heal: false, auto_apply: true}")
 RUN_S = 120_000
 """How long (ms) the page may take to show what a run did (a Terraform apply)."""
 
@@ -85,12 +80,7 @@ def shot(page: Page, name: str) -> None:
 def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
     world: World, browser: Browser
 ) -> None:
-    assert APPLY_ONLY != MANIFEST
-    (world.work / "gitops.yaml").write_text(APPLY_ONLY)
-    head = world.commit_and_push("Declare the stacks, healed by hand")
-    with AuthStore.open(world.state_dir) as store:
-        store.accounts.add("ada", PASSWORD, parse_grants(["admin"]))
-        store.accounts.add("rita", PASSWORD, parse_grants(["readonly"]))
+    head = declare(world, APPLY_ONLY, "Declare the stacks, healed by hand")
     url = world.start_daemon("--auth").url
     wait_for("the daemon to read the branch", lambda: world.views().get("storage"))
 

@@ -243,7 +243,7 @@ function stackPage() {
       ["Auto-apply", stack.auto_apply_paused ? "paused" : "on"],
     ]);
     renderChanges(document.getElementById("drift"), stack.drift, "No drift found.");
-    renderChanges(document.getElementById("changes"), stack.changes, "Nothing to apply.");
+    renderChanges(document.getElementById("changes"), stack.changes, "No plan with changes since the last apply.");
     const runs = await api(base + "/runs?limit=20");
     replaceRows(document.querySelector("#history tbody"), runs.map((r) => el("tr", {"data-run": r.id},
       el("td", {}, el("a", {href: "/runs/" + encodeURIComponent(r.id), text: r.id})),
