@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra_gitops import __version__, config, git, leftovers
 from infra_gitops.core import open_core
-from infra_gitops.daemon import actions, inspect, passes
+from infra_gitops.daemon import actions, passes, records_view
 from infra_gitops.daemon.changes import ChangeIndex
 from infra_gitops.daemon.contracts import (
     ActionRefused,
@@ -410,19 +410,19 @@ class Daemon:
             self._acting.discard(stack)
 
     def stack(self, name: str) -> StackDetail:
-        return inspect.stack_detail(self._context().store, self._manifest, name)
+        return records_view.stack_detail(self._context().store, self._manifest, name)
 
     def history(self, name: str, limit: int) -> list[Run]:
-        return inspect.history(self._context().store, self._manifest, name, limit)
+        return records_view.history(self._context().store, self._manifest, name, limit)
 
     def run(self, run_id: str) -> Run:
-        return inspect.run(self._context().store, run_id)
+        return records_view.run(self._context().store, run_id)
 
     def run_log(self, run_id: str, offset: int) -> LogChunk:
-        return inspect.run_log(self._context().store, self.settings.state_dir, run_id, offset)
+        return records_view.run_log(self._context().store, self.settings.state_dir, run_id, offset)
 
     def graph(self) -> Mapping[str, tuple[str, ...]]:
-        return inspect.graph(self._manifest)
+        return records_view.graph(self._manifest)
 
     # ------------------------------------------------------------ internals
 

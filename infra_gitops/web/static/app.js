@@ -106,6 +106,17 @@ function facts(container, pairs) {
 
 // ------------------------------------------------------------------ login
 
+function localPath(next) {
+  // Back where the login came from, on this origin only ("//host" and "/\\host" are
+  // other origins to a browser).
+  try {
+    const url = new URL(next || "/", location.origin);
+    return url.origin === location.origin ? url.pathname + url.search : "/";
+  } catch (e) {
+    return "/";
+  }
+}
+
 function loginPage() {
   const form = document.getElementById("login");
   const error = document.getElementById("login-error");
@@ -118,8 +129,7 @@ function loginPage() {
         headers: {"Content-Type": "application/json"},
         body: JSON.stringify({name: form.elements.name.value, password: form.elements.password.value}),
       });
-      const next = new URLSearchParams(location.search).get("next") || "/";
-      window.location.assign(next.startsWith("/") && !next.startsWith("//") ? next : "/");
+      window.location.assign(localPath(new URLSearchParams(location.search).get("next")));
     } catch (e) {
       error.textContent = e.message;
       error.hidden = false;
