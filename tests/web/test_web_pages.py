@@ -12,56 +12,20 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from conftest import PASSWORD
 from edge_helpers import FakeDaemonApi, a_view
-from test_web_openapi import conforms
+from web_helpers import PASSWORD, a_run, conforms
 
 from infra_gitops.auth.store import AuthStore
 from infra_gitops.daemon.metrics import PrometheusMetrics
 from infra_gitops.models import (
     SENSITIVE_MARKER,
     UNKNOWN_MARKER,
-    Action,
-    Commit,
-    ResourceChange,
-    Run,
-    RunKind,
     RunStatus,
 )
 from infra_gitops.web.auth import WebAuth
 from infra_gitops.web.server import ServerHandle, serve
 
 HOSTILE = '<img src=x onerror="alert(1)">'
-COMMIT = Commit("c" * 40, "Alice Admin", "alice@example.com", "2026-12-01T10:00:00+00:00", "Tag")
-
-
-def a_run(run_id: str, stack: str, status: RunStatus = RunStatus.DRIFTED) -> Run:
-    drift = ResourceChange(
-        address="aws_s3_bucket.artifacts",
-        type="aws_s3_bucket",
-        name="artifacts",
-        action=Action.UPDATE,
-        changed_paths=("tags.environment", "password", "arn"),
-        before={"tags": {"environment": "dev"}, "password": SENSITIVE_MARKER, "arn": "a"},
-        after={
-            "tags": {"environment": "by-hand"},
-            "password": SENSITIVE_MARKER,
-            "arn": UNKNOWN_MARKER,
-        },
-        unknown_paths=("arn",),
-    )
-    return Run(
-        run_id,
-        stack,
-        RunKind.DRIFT,
-        "api:refresh",
-        status,
-        COMMIT,
-        "2026-12-01T10:00:01+00:00",
-        drift=(drift,),
-        engine="terraform",
-        actor="ada",
-    )
 
 
 @pytest.fixture(scope="module")

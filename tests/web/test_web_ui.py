@@ -17,12 +17,13 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from conftest import PASSWORD, declare, with_policy
-from daemon_helpers import PROJECT, World, wait_for
+from daemon_helpers import MANIFEST, PROJECT, World, wait_for
 from edge_helpers import FakeDaemonApi, a_view
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-from test_web_pages import a_run
+from web_helpers import PASSWORD, a_run
 
+from infra_gitops.auth.rbac import parse_grants
+from infra_gitops.auth.store import AuthStore
 from infra_gitops.daemon.metrics import PrometheusMetrics
 from infra_gitops.models import RunStatus
 from infra_gitops.web.auth import WebAuth
@@ -42,8 +43,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# The daemon applies the commit by itself; it heals and checks drift only when asked.
-APPLY_ONLY = with_policy("{drift_interval: 1h, self_heal: false, auto_apply: true}")
+# Nothing happens by itself: no auto-apply, no self-heal, no scheduled drift check.
+HANDS_OFF = MANIFEST.replace(
+    "policy: {drift_interval: 5m, self_heal: true, auto_apply: true}",
+    "policy: {drift_interval: 1h, self_heal: false, auto_apply: false}",
+)
 RUN_S = 120_000
 """How long (ms) the page may take to show what a run did (a Terraform apply)."""
 
@@ -80,7 +84,12 @@ def shot(page: Page, name: str) -> None:
 def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
     world: World, browser: Browser
 ) -> None:
-    head = declare(world, APPLY_ONLY, "Declare the stacks, healed by hand")
+    assert HANDS_OFF != MANIFEST
+    (world.work / "gitops.yaml").write_text(HANDS_OFF)
+    head = world.commit_and_push("Declare the stacks, hands off")
+    with AuthStore.open(world.state_dir) as store:
+        for name, role in (("ada", "admin"), ("rita", "readonly")):
+            store.accounts.add(name, PASSWORD, parse_grants([role]))
     url = world.start_daemon("--auth").url
     wait_for("the daemon to read the branch", lambda: world.views().get("storage"))
 
@@ -97,19 +106,21 @@ def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
 
     log_in(page, url, "ada", "/")
     rows = page.locator("#stacks tbody tr")
-    expect(rows).to_have_count(2, timeout=RUN_S)  # once the first pass has applied them
-    for stack in ("storage", "app"):
-        badge = page.locator(f"tr[data-stack={stack}] .badge")
-        expect(badge).to_have_text("Synced", timeout=RUN_S)
-        expect(page.locator(f"tr[data-stack={stack}]")).to_contain_text(head[:10])
+    expect(rows).to_have_count(2, timeout=RUN_S)  # once the daemon has read the branch
+    expect(page.locator("tr[data-stack=storage] .badge")).to_have_text("OutOfSync")
+    expect(page.locator("tr[data-stack=app] .badge")).to_have_text("OutOfSync")
+    expect(page.locator("tr[data-stack=app]")).to_contain_text(head[:10])  # desired
     expect(page.locator("#graph .node")).to_have_count(2)
     expect(page.locator("#graph line.edge")).to_have_count(1)  # app depends on storage
-    assert world.bucket_tags()["environment"] == "dev"
 
     page.click("tr[data-stack=storage] a")
     expect(page).to_have_url(url + "/stacks/storage")
     buttons = page.locator("#actions button")
     expect(buttons).to_have_text(["Sync", "Refresh", "Heal", "Pause", "Resume"])
+    page.click("button[data-action=sync]")
+    expect(page.locator("#notice")).to_contain_text(f"sync accepted at {head[:10]}")
+    expect(page.locator("#status")).to_have_text("Synced", timeout=RUN_S)
+    assert world.bucket_tags()["environment"] == "dev"
     expect(page.locator("#history [data-rollback]")).to_have_count(1)  # the one apply
 
     s3 = world.aws("s3")
@@ -135,7 +146,7 @@ def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
     heal = page.locator("#history tbody tr", has_text="api:heal").first
     expect(heal).to_contain_text("ada")
     expect(heal).to_contain_text(head[:10])
-    expect(heal).to_contain_text("Declare the stacks, healed by hand")
+    expect(heal).to_contain_text("Declare the stacks, hands off")
 
     heal.locator("a").first.click()
     expect(page).to_have_url(re.compile(r"/runs/"))
@@ -150,7 +161,7 @@ def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
     page.select_option("#status-filter", "Drifted")
     expect(rows).to_have_count(0)
     page.select_option("#status-filter", "Synced")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_text([re.compile("^storage")])
     page.select_option("#status-filter", "")
     page.fill("#search", "ap")
     expect(rows).to_have_text([re.compile("^app")])
