@@ -68,7 +68,7 @@ class FakeDaemonApi:
         return {
             "action": action,
             "stack": stack,
-            "commit": "b" * 40,
+            "commit": commit or "b" * 40,  # a rollback's target, else the branch's head
             "trigger": f"api:{action}",
             "actor": actor,
             "done": action in ("pause", "resume"),

@@ -25,7 +25,7 @@ from web_helpers import PASSWORD, a_run
 from infra_gitops.auth.rbac import parse_grants
 from infra_gitops.auth.store import AuthStore
 from infra_gitops.daemon.metrics import PrometheusMetrics
-from infra_gitops.models import RunStatus
+from infra_gitops.models import RunKind, RunStatus
 from infra_gitops.web.auth import WebAuth
 from infra_gitops.web.server import serve
 
@@ -223,4 +223,24 @@ def test_a_running_run_s_log_grows_on_its_page_and_redacted_values_show_as_such(
                 re.compile(r"arn\s*\"a\"\s*.\s*\(known after apply\)"),
             ]
         )
+        context.close()
+
+
+def test_the_buttons_pause_and_roll_back_to_a_history_row_s_commit(browser: Browser) -> None:
+    """Against a stand-in core (FakeDaemonApi) with authentication off (an admin)."""
+    applied = a_run("r-apply", "app", RunStatus.APPLIED)
+    applied = dataclasses.replace(applied, kind=RunKind.APPLY, drift=(), trigger="daemon:commit")
+    api = FakeDaemonApi(views=[a_view("app")], runs=[applied])
+    registry = PrometheusMetrics().registry
+    with serve("127.0.0.1:0", api, registry, webhook_secret=None, auth=WebAuth(None)) as server:
+        context = new_context(browser)
+        page = context.new_page()
+        page.goto(server.url + "/stacks/app")
+        page.click("button[data-action=pause]")
+        expect(page.locator("#notice")).to_contain_text("pause accepted")
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.click(f"[data-rollback='{applied.commit.sha}']")
+        sha = applied.commit.sha[:10]
+        expect(page.locator("#notice")).to_contain_text(f"rollback accepted at {sha}")
+        assert api.actions == [("app", "pause", "anonymous"), ("app", "rollback", "anonymous")]
         context.close()
