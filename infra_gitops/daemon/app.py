@@ -31,15 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 from infra_gitops import __version__, config, git, leftovers
 from infra_gitops.core import open_core
-from infra_gitops.daemon import actions, passes
+from infra_gitops.daemon import actions, passes, records_view
 from infra_gitops.daemon.changes import ChangeIndex
 from infra_gitops.daemon.contracts import (
     ActionRefused,
     Event,
     EventKind,
+    LogChunk,
     Metrics,
     Notifier,
     StackAction,
+    StackDetail,
     StackView,
 )
 from infra_gitops.daemon.metrics import NullMetrics
@@ -406,6 +408,21 @@ class Daemon:
     def _done_acting(self, stack: str) -> None:
         with self._lock:
             self._acting.discard(stack)
+
+    def stack(self, name: str) -> StackDetail:
+        return records_view.stack_detail(self._context().store, self._manifest, name)
+
+    def history(self, name: str, limit: int) -> list[Run]:
+        return records_view.history(self._context().store, self._manifest, name, limit)
+
+    def run(self, run_id: str) -> Run:
+        return records_view.run(self._context().store, run_id)
+
+    def run_log(self, run_id: str, offset: int) -> LogChunk:
+        return records_view.run_log(self._context().store, self.settings.state_dir, run_id, offset)
+
+    def graph(self) -> Mapping[str, tuple[str, ...]]:
+        return records_view.graph(self._manifest)
 
     # ------------------------------------------------------------ internals
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from infra_gitops.errors import GitOpsError
+from infra_gitops.models import ResourceChange, Run
 
 
 class SyncStatus(StrEnum):
@@ -110,6 +111,10 @@ class ActionRefused(GitOpsError):
         self.http_status = http_status
 
 
+class NotFound(GitOpsError):
+    """An unknown stack or run: the API answers 404 with the message."""
+
+
 @dataclass(frozen=True)
 class StackView:
     """One stack as `status`, /api/stacks and metrics show it."""
@@ -150,3 +155,47 @@ class DaemonApi(Protocol):
         the background: what was accepted (action, stack, commit, trigger, actor, done);
         ActionRefused (400, 404, 409) with the reason otherwise. commit: the rollback's
         target."""
+
+    def stack(self, name: str) -> StackDetail:
+        """One stack with what is out of sync or drifted, resource by resource; NotFound
+        for a stack neither declared nor tracked."""
+
+    def history(self, name: str, limit: int) -> list[Run]:
+        """The stack's newest runs (newest first); NotFound for an unknown stack."""
+
+    def run(self, run_id: str) -> Run:
+        """One run by id (or unique prefix); NotFound when there is none."""
+
+    def run_log(self, run_id: str, offset: int) -> LogChunk:
+        """The run's log from byte offset on: the live log while it runs, then the
+        stored one; NotFound for an unknown run."""
+
+    def graph(self) -> Mapping[str, tuple[str, ...]]:
+        """Each stack of the manifest the daemon last read, with the stacks it depends
+        on (depends_on and from_stack)."""
+
+
+@dataclass(frozen=True)
+class StackDetail:
+    """A stack for its page: its view, and the resource changes behind its status."""
+
+    view: StackView
+    depends_on: tuple[str, ...] = ()
+    drift: tuple[ResourceChange, ...] = ()
+    """What changed outside Git, from the newest drift check since the last apply that
+    found drift (empty once healed or applied)."""
+    drift_run_id: str | None = None
+    changes: tuple[ResourceChange, ...] = ()
+    """What the desired commit would change, from the newest plan since the last apply."""
+    changes_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """A piece of a run's log (already scrubbed of secrets by the runner)."""
+
+    stack: str
+    data: bytes
+    next_offset: int
+    final_status: str | None
+    """The run's status once it has ended (the log is then whole); None while it runs."""

@@ -151,3 +151,18 @@ def pruned(runs: Sequence[Run]) -> bool:
     """The stack's last state change was its destruction."""
     change = last_state_change(runs)
     return change is not None and change.kind is RunKind.DESTROY
+
+
+def diff_runs(runs: Sequence[Run]) -> tuple[Run | None, Run | None]:
+    """(drift, plan) behind a stack's status (newest-first runs): the newest drift check
+    since the last apply when it found drift (a heal since clears it, as in derive_view),
+    and the newest plan since the last apply when it has changes."""
+    applied = applied_run(runs)
+    drift = _newer_than(next((r for r in runs if r.kind in _DRIFT_KINDS), None), applied)
+    plan = _newer_than(next((r for r in runs if r.kind in _CHANGE_KINDS), None), applied)
+    return (
+        drift
+        if drift and (drift.kind, drift.status) == (RunKind.DRIFT, RunStatus.DRIFTED)
+        else None,
+        plan if plan and (plan.kind, plan.status) == (RunKind.PLAN, RunStatus.CHANGES) else None,
+    )

@@ -25,15 +25,16 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra_gitops.auth.oidc import CALLBACK_PATH
 from infra_gitops.auth.rbac import Action
-from infra_gitops.daemon.contracts import ActionRefused, DaemonApi, StackAction
+from infra_gitops.daemon.contracts import ActionRefused, DaemonApi, NotFound, StackAction
 from infra_gitops.daemon.logs import escape_controls
 from infra_gitops.errors import RunStoreError
 from infra_gitops.postgres import DatabaseError
+from infra_gitops.web import documents, events, ui
 from infra_gitops.web.auth import Authenticate, SessionEndpoints, WebAuth, allowed, principal_of
 from infra_gitops.web.bodies import small_json
 from infra_gitops.web.limits import Limits
@@ -100,6 +101,40 @@ class Handlers:
             return error_response(refused.http_status, str(refused))
         return JsonResponse(dict(accepted), 200 if accepted.get("done") else 202)
 
+    def stack(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if not allowed(request, Action.VIEW, name):
+            return forbidden(Action.VIEW, name)
+        return JsonResponse(documents.stack_document(self.api.stack(name)))
+
+    def history(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if not allowed(request, Action.VIEW, name):
+            return forbidden(Action.VIEW, name)
+        limit = request.query_params.get("limit", "20")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_HISTORY:
+            return error_response(400, f"limit must be a whole number from 1 to {MAX_HISTORY}")
+        runs = self.api.history(name, int(limit))
+        return JsonResponse([documents.run_summary(r) for r in runs])
+
+    def run(self, request: Request) -> Response:
+        found = self.api.run(request.path_params["run_id"])
+        if not allowed(request, Action.VIEW, found.stack):
+            return forbidden(Action.VIEW, found.stack)
+        return JsonResponse(documents.run_document(found))
+
+    async def run_log(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        offset = events.start_offset(request.headers.get("last-event-id"))
+        first = await run_in_threadpool(self.api.run_log, run_id, offset)
+        if not allowed(request, Action.VIEW, first.stack):
+            return forbidden(Action.VIEW, first.stack)
+        return events.log_stream(self.api, run_id, first, offset=offset)
+
+    def graph(self, request: Request) -> Response:
+        views = [v for v in self.api.stacks() if allowed(request, Action.VIEW, v.name)]
+        return JsonResponse(documents.graph_document(views, self.api.graph()))
+
     def openapi(self, request: Request) -> Response:
         return JsonResponse(openapi_document())
 
@@ -142,18 +177,30 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/api/session", "GET", Handlers.whoami, public=False),
     Endpoint("/api/session", "DELETE", Handlers.logout, public=False),
     Endpoint("/api/stacks", "GET", Handlers.stacks, public=False),
+    Endpoint("/api/stacks/{name}", "GET", Handlers.stack, public=False),
+    Endpoint("/api/stacks/{name}/runs", "GET", Handlers.history, public=False),
     Endpoint("/api/stacks/{name}/{action}", "POST", Handlers.act, public=False),
+    Endpoint("/api/runs/{run_id}", "GET", Handlers.run, public=False),
+    Endpoint("/api/runs/{run_id}/log", "GET", Handlers.run_log, public=False),
+    Endpoint("/api/graph", "GET", Handlers.graph, public=False),
     Endpoint("/webhook", "POST", Handlers.receive_webhook, public=True),
     Endpoint(LOGIN_PATH, "GET", Handlers.oidc_login, public=True),
     Endpoint(CALLBACK_PATH, "GET", Handlers.oidc_callback, public=True),
 )
 
 
+MAX_HISTORY = 500
+"""The most runs GET /api/stacks/{name}/runs answers at once."""
+
+
 def is_public(method: str, path: str) -> bool:
     """Whether a request needs no authentication (for the auth middleware). HEAD is
     GET's."""
     method = "GET" if method == "HEAD" else method
-    return any(e.public and e.method == method and e.path == normal_path(path) for e in ENDPOINTS)
+    path = normal_path(path)
+    return ui.is_public(method, path) or any(
+        e.public and e.method == method and e.path == path for e in ENDPOINTS
+    )
 
 
 @functools.cache
@@ -189,19 +236,27 @@ def build_app(
         SessionEndpoints(auth),
         OidcEndpoints(auth),
     )
-    routes = [
+    routes: list[BaseRoute] = [
         Route(e.path, functools.partial(e.handler, handlers), methods=[e.method]) for e in ENDPOINTS
     ]
+    routes += ui.routes(auth)
     return Starlette(
         routes=routes,
         middleware=[
             Middleware(AccessLog),
             Middleware(ErrorGuard),
             Middleware(NormalPath),
-            Middleware(Authenticate, auth=auth, is_public=is_public),
+            Middleware(Authenticate, auth=auth, is_public=is_public, page_refusal=ui.page_refusal),
         ],
-        exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
+        exception_handlers={
+            HTTPException: _http_error,  # type: ignore[dict-item]
+            NotFound: _not_found,  # type: ignore[dict-item]
+        },
     )
+
+
+async def _not_found(request: Request, exc: NotFound) -> Response:
+    return error_response(404, str(exc))
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:

@@ -102,10 +102,19 @@ class Authenticate:
     """The middleware (pure ASGI): sets scope["state"]["principal"] (and "session"), or
     answers 401/403 itself."""
 
-    def __init__(self, app: ASGIApp, auth: WebAuth, is_public: Callable[[str, str], bool]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        auth: WebAuth,
+        is_public: Callable[[str, str], bool],
+        page_refusal: Callable[[str, str], Response | None] = lambda method, path: None,
+    ):
         self.app = app
         self.auth = auth
         self.is_public = is_public
+        self.page_refusal = page_refusal
+        """The answer to a web UI page asked for without a session (a redirect to the
+        login page, not a 401); None for the API's paths."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._open(scope):
@@ -153,7 +162,9 @@ class Authenticate:
         if session is None:
             if session_id:
                 log.info("%s: session unknown or expired", where, extra={"event": "auth_refused"})
-            answer = error_response(401, "log in first: no live session or API token", _CHALLENGE)
+            answer = self.page_refusal(scope["method"], scope["path"]) or error_response(
+                401, "log in first: no live session or API token", _CHALLENGE
+            )
             if session_id:
                 self.auth.clear_session_cookie(answer)
             return answer

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from infra_gitops.daemon.contracts import ActionRefused, StackView, SyncStatus
+from infra_gitops.daemon.contracts import (
+    ActionRefused,
+    LogChunk,
+    NotFound,
+    StackDetail,
+    StackView,
+    SyncStatus,
+)
+from infra_gitops.models import Run
 
 
 @dataclass
@@ -29,6 +37,11 @@ class FakeDaemonApi:
     """(stack, action, actor) of every action accepted."""
     refuse_actions: str = ""
     """When set, every action is refused (409) with this reason."""
+    runs: list[Run] = field(default_factory=list)
+    """The records, newest first."""
+    logs: dict[str, bytes] = field(default_factory=dict)
+    """Each run's whole log (run id -> bytes); a run still running gets its log so far."""
+    edges: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def health(self) -> Mapping[str, Any]:
         if self.fail_health:
@@ -55,11 +68,39 @@ class FakeDaemonApi:
         return {
             "action": action,
             "stack": stack,
-            "commit": "b" * 40,
+            "commit": commit or "b" * 40,  # a rollback's target, else the branch's head
             "trigger": f"api:{action}",
             "actor": actor,
             "done": action in ("pause", "resume"),
         }
+
+    def _view(self, name: str) -> StackView:
+        found = next((v for v in self.views if v.name == name), None)
+        if found is None:
+            raise NotFound(f"no stack {name!r}")
+        return found
+
+    def stack(self, name: str) -> StackDetail:
+        return StackDetail(view=self._view(name), depends_on=self.edges.get(name, ()))
+
+    def history(self, name: str, limit: int) -> list[Run]:
+        self._view(name)
+        return [r for r in self.runs if r.stack == name][:limit]
+
+    def run(self, run_id: str) -> Run:
+        found = next((r for r in self.runs if r.id == run_id), None)
+        if found is None:
+            raise NotFound(f"no run {run_id!r}")
+        return found
+
+    def run_log(self, run_id: str, offset: int) -> LogChunk:
+        record = self.run(run_id)
+        data = self.logs.get(run_id, b"")[offset:]
+        final = None if str(record.status) == "running" else str(record.status)
+        return LogChunk(record.stack, data, offset + len(data), final)
+
+    def graph(self) -> Mapping[str, tuple[str, ...]]:
+        return {v.name: self.edges.get(v.name, ()) for v in self.views}
 
 
 def a_view(name: str, status: SyncStatus = SyncStatus.SYNCED) -> StackView:

@@ -14,7 +14,7 @@ import pytest
 from daemon_helpers import cli_argv
 
 from infra_gitops.daemon.contracts import SyncStatus
-from infra_gitops.daemon.status import RECENT_RUNS, derive_view, stack_views
+from infra_gitops.daemon.status import RECENT_RUNS, derive_view, diff_runs, stack_views
 from infra_gitops.models import Commit, ResourceChange, RunKind, RunStatus
 from infra_gitops.postgres import DatabaseUrl
 from infra_gitops.runs import RunStore
@@ -153,3 +153,28 @@ def test_status_of_many_stacks_takes_a_fixed_number_of_queries(
     # The same statements for 3 stacks as for 300; listing every stack adds one read.
     assert queries([f"stack-{i:03d}" for i in range(MANY)]) == few
     assert queries(None) < few + 10
+
+
+def test_the_diffs_behind_a_status_are_those_since_the_last_apply(tmp_path: Path) -> None:
+    """What the web UI shows of a stack: the drift of the newest drift check and the
+    changes of the newest plan, while no apply or heal came after them."""
+
+    def diffs() -> tuple[str | None, str | None]:
+        drift, plan = diff_runs(store.list(stack="s"))
+        return (drift.id if drift else None), (plan.id if plan else None)
+
+    with RunStore.open(tmp_path) as store:
+        assert diffs() == (None, None)
+        _record(store, RunKind.APPLY, RunStatus.APPLIED)
+        _record(store, RunKind.DRIFT, RunStatus.NO_CHANGES)
+        assert diffs() == (None, None)
+        drifted = _record(store, RunKind.DRIFT, RunStatus.DRIFTED)
+        assert diffs() == (drifted, None)
+        run = store.start("s", RunKind.PLAN, "daemon:commit", TWO, "terraform")
+        store.finish(run.id, RunStatus.CHANGES, changes=(DRIFT,))
+        assert diffs() == (drifted, run.id)
+        assert diff_runs(store.list(stack="s"))[1].changes == (DRIFT,)  # type: ignore[union-attr]
+        _record(store, RunKind.HEAL, RunStatus.APPLIED)
+        assert diffs() == (None, run.id)  # healed; the commit is still to apply
+        _record(store, RunKind.APPLY, RunStatus.APPLIED, TWO)
+        assert diffs() == (None, None)

@@ -4,14 +4,13 @@ exactly the endpoints the edge routes, and describing the answers the real edge 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import jsonschema
 import pytest
 import requests
 from edge_helpers import FakeDaemonApi, a_view
 from openapi_spec_validator import validate
-from web_helpers import PASSWORD
+from web_helpers import PASSWORD, conforms
 
 from infra_gitops.auth.store import AuthStore
 from infra_gitops.daemon.metrics import PrometheusMetrics
@@ -26,13 +25,6 @@ def server(auth_store: AuthStore) -> Iterator[ServerHandle]:
     registry = PrometheusMetrics().registry
     with serve("127.0.0.1:0", api, registry, webhook_secret=None, auth=WebAuth(auth_store)) as s:
         yield s
-
-
-def conforms(instance: Any, schema_name: str) -> None:
-    """instance matches components/schemas/NAME of the document (JSON Schema 2020-12)."""
-    document = openapi_document()
-    root = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
-    jsonschema.Draft202012Validator(root).validate(instance)
 
 
 def test_the_document_is_valid_openapi_and_names_exactly_the_routed_endpoints() -> None:
