@@ -2,8 +2,9 @@
 against a real daemon with authentication on the local cloud: log in, see the stacks,
 sync, see hand-made drift after Refresh and its before -> after, Heal it (boto3 sees the
 tags back), read a run's log; a read-only user sees no action buttons and the API
-refuses them; a page without a session goes to the login. Screenshots of the pages go
-to docs/ui/ (the README shows them).
+refuses them; a page without a session goes to the login. Every run takes screenshots
+of the pages; with INFRA_GITOPS_SCREENSHOTS=docs/ui they replace the README's (otherwise
+they stay in the test's temp dir, so a test run leaves the working tree as it was).
 
 chromium comes from Debian (scripts/test-deps.sh installs it); `playwright install` is
 never run. When chromium cannot start, the test fails.
@@ -12,12 +13,15 @@ never run. When chromium cannot start, the test fails.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from daemon_helpers import MANIFEST, PROJECT, World, wait_for
+from daemon_helpers import MANIFEST, World, wait_for
 from edge_helpers import FakeDaemonApi, a_view
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from web_helpers import PASSWORD, a_run
@@ -32,7 +36,7 @@ from infra_gitops.web.server import serve
 pytestmark = pytest.mark.e2e
 
 BUCKET = "demo-dev-artifacts"
-SHOTS = PROJECT / "docs" / "ui"
+SHOTS = Path(os.environ.get("INFRA_GITOPS_SCREENSHOTS") or tempfile.mkdtemp(prefix="ui-shots-"))
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -79,6 +83,7 @@ def log_in(page: Page, url: str, name: str, then: str) -> None:
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    assert (SHOTS / f"{name}.png").stat().st_size > 10_000  # a page, not a blank
 
 
 def test_log_in_sync_see_drift_heal_it_read_a_log_and_read_only_sees_no_buttons(
