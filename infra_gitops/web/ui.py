@@ -106,6 +106,8 @@ def _context(request: Request, auth: WebAuth, page: Page) -> dict[str, Any]:
     return {
         "user": "" if page.public else principal.name,
         "auth_on": auth.store is not None,
+        "sso": auth.oidc is not None,
+        "next": request.query_params.get("next", "/"),
         "sensitive_marker": SENSITIVE_MARKER,
         "unknown_marker": UNKNOWN_MARKER,
         "actions": [str(a) for a in STACK_ACTIONS if stack and can(principal, a, stack)],

@@ -389,3 +389,14 @@ def test_the_client_secret_may_come_from_the_environment(tmp_path: Path) -> None
     assert "from-env" not in repr(config)
     with pytest.raises(AuthError, match="no client secret"):
         load_auth_config(path, "https://gitops.example", {})
+
+
+def test_the_login_page_offers_single_sign_on_back_to_the_page_asked_for(edge: Edge) -> None:
+    page = requests.get(f"{edge.url}/login?next=/stacks/app-1", timeout=10)
+    assert page.status_code == 200
+    assert 'href="/auth/oidc/login?return_to=/stacks/app-1"' in page.text
+    browser = requests.Session()
+    provider = browser.get(
+        f"{edge.url}/auth/oidc/login?return_to=/stacks/app-1", allow_redirects=False, timeout=10
+    )
+    assert provider.headers["Location"].startswith(edge.provider.url)
