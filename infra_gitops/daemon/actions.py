@@ -37,7 +37,7 @@ from infra_gitops.daemon.runtime import LogProgress
 from infra_gitops.daemon.status import RECENT_RUNS, applied_run
 from infra_gitops.daemon.windows import apply_hold
 from infra_gitops.errors import GitError
-from infra_gitops.models import StackOutcome
+from infra_gitops.models import RunStatus, StackOutcome
 
 log = logging.getLogger("infra_gitops.daemon")
 
@@ -124,6 +124,9 @@ def prepare(
 def _sync(ctx: passes.Context, name: str, head: str, trigger: str, actor: str) -> StackOutcome:
     outcome = passes.run_operation(ctx, name, ActionKind.APPLY, head, trigger, actor)
     passes.report_outcomes(ctx, [outcome], head)
+    if outcome.status in (RunStatus.APPLIED, RunStatus.NO_CHANGES):
+        # What the last pass saved (out of sync: auto-apply off) is no longer so.
+        ctx.store.update_stack_state(name, desired_commit=head, out_of_sync=False, message="")
     return outcome
 
 

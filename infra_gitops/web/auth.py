@@ -17,6 +17,7 @@ what a caller can act on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,7 +147,9 @@ class Authenticate:
                 )
             return None
         session_id = HTTPConnection(scope).cookies.get(self.auth.cookie, "")
-        session = await run_in_threadpool(store.sessions.session_for, session_id)
+        session = None
+        if session_id:
+            session = await run_in_threadpool(store.sessions.session_for, session_id)
         if session is None:
             if session_id:
                 log.info("%s: session unknown or expired", where, extra={"event": "auth_refused"})
@@ -173,8 +176,16 @@ class SessionEndpoints:
     """/api/session: POST logs in (name and password as JSON), GET says who is logged in
     and gives the CSRF token, DELETE logs out."""
 
+    max_checks = 4
+    """Password checks at once. Each costs argon2's ~0.3 s of CPU: a flood of logins
+    (a password spray over many names, which no per-account lockout slows) must queue
+    here, not take every core and the thread pool the API answers from."""
+    check_wait_s = 5.0
+    """How long a login waits for its turn before 503 and Retry-After."""
+
     def __init__(self, auth: WebAuth) -> None:
         self.auth = auth
+        self._checks: asyncio.Semaphore | None = None
 
     async def login(self, request: Request) -> Response:
         store = self.auth.store
@@ -190,11 +201,20 @@ class SessionEndpoints:
         name, password = _credentials(body)
         if name is None or password is None:
             return error_response(400, 'expected a JSON object {"name": "...", "password": "..."}')
+        checks = self._checks = self._checks or asyncio.Semaphore(self.max_checks)
+        try:
+            async with asyncio.timeout(self.check_wait_s):
+                await checks.acquire()
+        except TimeoutError:
+            log.warning("too many logins at once: 503", extra={"event": "login_busy"})
+            return error_response(503, "too many logins at once: retry", {"Retry-After": "1"})
         try:
             principal = await run_in_threadpool(store.accounts.login, name, password)
         except Refused as refused:
             _log_refused(f"login {escape_controls(name)!r}", refused)
             return error_response(401, "wrong name or password, or the account is locked")
+        finally:
+            checks.release()
         session = await run_in_threadpool(store.sessions.create_session, principal)
         log.info(
             "%s logged in", principal.name, extra={"event": "login", "account": principal.name}

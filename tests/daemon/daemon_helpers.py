@@ -4,6 +4,7 @@ bare repo, the infra repo's working clone, boto3 and the run records."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -232,3 +233,15 @@ def kill_engine_processes(under: Path) -> None:
         if marker in environ:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(entry.name), signal.SIGKILL)
+
+
+def daemon_fixtures() -> Any:
+    """The daemon tests' conftest as a module, for another test folder to take its
+    fixtures (daemon_cloud, world) from: reused, not copied."""
+    spec = importlib.util.spec_from_file_location(
+        "daemon_conftest", Path(__file__).resolve().parent / "conftest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

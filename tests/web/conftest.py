@@ -4,7 +4,6 @@ importable here, and one auth store with an account per role serves a whole modu
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +13,11 @@ import pytest
 _DAEMON_TESTS = Path(__file__).resolve().parent.parent / "daemon"
 sys.path.insert(0, str(_DAEMON_TESTS))  # edge_helpers, daemon_helpers
 
+from daemon_helpers import daemon_fixtures  # noqa: E402
+from web_helpers import ACCOUNTS, PASSWORD  # noqa: E402
+
 from infra_gitops.auth.rbac import parse_grants  # noqa: E402
 from infra_gitops.auth.store import AuthStore  # noqa: E402
-
-PASSWORD = "correct horse battery"
-ACCOUNTS = {
-    "ada": ["admin"],
-    "olga": ["operator:app*"],
-    "rita": ["readonly"],
-}
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +30,6 @@ def auth_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthStore]:
         yield store
 
 
-def _daemon_fixtures() -> object:
-    spec = importlib.util.spec_from_file_location("daemon_conftest", _DAEMON_TESTS / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_fixtures = _daemon_fixtures()
-daemon_cloud = _fixtures.daemon_cloud  # type: ignore[attr-defined]
-world = _fixtures.world  # type: ignore[attr-defined]
+_fixtures = daemon_fixtures()
+daemon_cloud = _fixtures.daemon_cloud
+world = _fixtures.world

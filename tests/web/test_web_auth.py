@@ -7,16 +7,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 import requests
-from conftest import PASSWORD
 from edge_helpers import FakeDaemonApi, a_view
+from web_helpers import PASSWORD
 
 from infra_gitops.auth.store import AuthStore
 from infra_gitops.daemon.metrics import PrometheusMetrics
-from infra_gitops.web.auth import WebAuth
+from infra_gitops.web.auth import SessionEndpoints, WebAuth
 from infra_gitops.web.server import ServerHandle, serve
 
 STACKS = ("app", "app-db", "network")
@@ -266,3 +267,23 @@ def test_an_admin_pauses_at_once_and_a_rollback_names_its_commit(
     accepted = ada.post(rollback, json={"commit": "abc1234"}, timeout=5)
     assert accepted.status_code == 202
     assert api.actions == [("network", "pause", "ada"), ("network", "rollback", "ada")]
+
+
+def test_a_flood_of_logins_queues_for_the_password_checks_then_gets_503(
+    api: FakeDaemonApi, auth_store: AuthStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SessionEndpoints, "max_checks", 1)
+    monkeypatch.setattr(SessionEndpoints, "check_wait_s", 0.05)  # argon2 takes longer
+    with _serve(api, WebAuth(auth_store)) as server:
+        body = {"name": "rita", "password": PASSWORD}
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: requests.post(f"{server.url}/api/session", json=body, timeout=10),
+                    range(4),
+                )
+            )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses[0] == 200 and statuses[-1] == 503
+    busy = next(a for a in answers if a.status_code == 503)
+    assert busy.headers["Retry-After"] == "1" and "too many logins" in busy.json()["error"]

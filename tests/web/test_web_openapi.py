@@ -9,9 +9,9 @@ from typing import Any
 import jsonschema
 import pytest
 import requests
-from conftest import PASSWORD
 from edge_helpers import FakeDaemonApi, a_view
 from openapi_spec_validator import validate
+from web_helpers import PASSWORD
 
 from infra_gitops.auth.store import AuthStore
 from infra_gitops.daemon.metrics import PrometheusMetrics
