@@ -198,4 +198,5 @@ class LogChunk:
     data: bytes
     next_offset: int
     final_status: str | None
-    """The run's status once it has ended (the log is then whole); None while it runs."""
+    """The run's status once it has ended and this piece reaches the log's end; None
+    while it runs or more of the log follows."""

@@ -17,6 +17,8 @@ from infra_gitops.runs import LOG_ARTIFACT, RunStore
 
 LOG_DIR = "logs"
 """Where a running run's log grows: STATE_DIR/logs/RUN_ID.log (stackrun.py)."""
+MAX_CHUNK = 256 * 1024
+"""Bytes of a log read at once: a long log streams in pieces, never all into memory."""
 
 
 def known_stack(store: RunStore, manifest: Manifest | None, name: str) -> None:
@@ -65,14 +67,16 @@ def run_log(store: RunStore, state_dir: Path, run_id: str, offset: int) -> LogCh
         try:
             with (state_dir / LOG_DIR / f"{record.id}.log").open("rb") as f:
                 f.seek(offset)
-                data = f.read()
+                data = f.read(MAX_CHUNK)
             return LogChunk(record.stack, data, offset + len(data), None)
         except FileNotFoundError:
             record = run(store, run_id)  # it just ended: the log is stored now
             if record.status is RunStatus.RUNNING:
                 return LogChunk(record.stack, b"", offset, None)
-    data = store.read_artifact(record.id, LOG_ARTIFACT)[offset:] if record.log_artifact else b""
-    return LogChunk(record.stack, data, offset + len(data), str(record.status))
+    stored = store.read_artifact(record.id, LOG_ARTIFACT) if record.log_artifact else b""
+    data = stored[offset : offset + MAX_CHUNK]
+    ended = offset + len(data) >= len(stored)
+    return LogChunk(record.stack, data, offset + len(data), str(record.status) if ended else None)
 
 
 def graph(manifest: Manifest | None) -> Mapping[str, tuple[str, ...]]:
