@@ -48,6 +48,9 @@ MAX_LOGIN_BODY = 4096
 
 ANONYMOUS = Principal("anonymous", (Grant(Role.ADMIN),), via="none")
 """Who acts when authentication is off (--no-auth, loopback only)."""
+NOBODY = Principal("", (), via="none")
+"""Who asks on the open paths (health, the logins, an open /metrics): no grant at all,
+so a handler that checks a role there refuses rather than allows."""
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="infra-gitops"'}
 
@@ -85,8 +88,9 @@ class WebAuth:
 
 
 def principal_of(request: HTTPConnection) -> Principal:
-    """Who asks (set by Authenticate; ANONYMOUS on the open paths)."""
-    return request.scope.get("state", {}).get("principal", ANONYMOUS)
+    """Who asks, as Authenticate set it (ANONYMOUS with authentication off); NOBODY on
+    the open paths, where Authenticate sets nobody."""
+    return request.scope.get("state", {}).get("principal", NOBODY)
 
 
 def session_of(request: HTTPConnection) -> Session | None:

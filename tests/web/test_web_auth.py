@@ -13,11 +13,13 @@ from datetime import timedelta
 import pytest
 import requests
 from edge_helpers import FakeDaemonApi, a_view
+from starlette.requests import Request
 from web_helpers import PASSWORD
 
+from infra_gitops.auth.rbac import Action
 from infra_gitops.auth.store import AuthStore
 from infra_gitops.daemon.metrics import PrometheusMetrics
-from infra_gitops.web.auth import SessionEndpoints, WebAuth
+from infra_gitops.web.auth import SessionEndpoints, WebAuth, allowed, principal_of
 from infra_gitops.web.server import ServerHandle, serve
 
 STACKS = ("app", "app-db", "network")
@@ -287,3 +289,11 @@ def test_a_flood_of_logins_queues_for_the_password_checks_then_gets_503(
     assert statuses[0] == 200 and statuses[-1] == 503
     busy = next(a for a in answers if a.status_code == 503)
     assert busy.headers["Retry-After"] == "1" and "too many logins" in busy.json()["error"]
+
+
+def test_on_an_open_path_the_caller_holds_no_role() -> None:
+    # Authenticate sets no principal on public paths: a handler there that checks a role
+    # must be refused, never take the caller for an admin.
+    request = Request({"type": "http", "method": "GET", "path": "/healthz", "headers": []})
+    assert principal_of(request).grants == ()
+    assert not allowed(request, Action.VIEW, "app") and not allowed(request, Action.VIEW, "*")
