@@ -369,7 +369,7 @@ class Daemon:
     ) -> Mapping[str, Any]:
         ctx, manifest = self._context(), self._manifest
         with self._lock:
-            if stack in self._acting or self._scheduler is None:
+            if stack in self._acting:
                 raise ActionRefused(409, f"{stack}: an asked action on it is not done yet")
             self._acting.add(stack)
         try:
@@ -387,7 +387,8 @@ class Daemon:
             accepted.commit[:10],
             extra={"event": "action", "stack": stack, "commit": accepted.commit},
         )
-        assert manifest is not None  # prepare() refuses before the first pass
+        # prepare() refuses before the first pass, which the started scheduler runs.
+        assert manifest is not None and self._scheduler is not None
         if work is None:
             self._done_acting(stack)
             self._report_stack_status(stack, manifest)

@@ -30,7 +30,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra_gitops.auth.oidc import CALLBACK_PATH
 from infra_gitops.auth.rbac import Action
-from infra_gitops.daemon.contracts import ActionRefused, DaemonApi, NotFound, StackAction
+from infra_gitops.daemon.contracts import (
+    ActionRefused,
+    DaemonApi,
+    NotFound,
+    StackAction,
+    StackView,
+)
 from infra_gitops.daemon.logs import escape_controls
 from infra_gitops.errors import RunStoreError
 from infra_gitops.postgres import DatabaseError
@@ -78,8 +84,11 @@ class Handlers:
         return Response(body, headers=NO_STORE, media_type=CONTENT_TYPE_LATEST)
 
     def stacks(self, request: Request) -> Response:
-        views = [v for v in self.api.stacks() if allowed(request, Action.VIEW, v.name)]
-        return JsonResponse([dataclasses.asdict(v) for v in views])
+        return JsonResponse([dataclasses.asdict(v) for v in self._visible(request)])
+
+    def _visible(self, request: Request) -> list[StackView]:
+        """The stacks the caller's roles let them see."""
+        return [v for v in self.api.stacks() if allowed(request, Action.VIEW, v.name)]
 
     async def act(self, request: Request) -> Response:
         name, asked = request.path_params["name"], request.path_params["action"]
@@ -132,8 +141,7 @@ class Handlers:
         return events.log_stream(self.api, run_id, first, offset=offset)
 
     def graph(self, request: Request) -> Response:
-        views = [v for v in self.api.stacks() if allowed(request, Action.VIEW, v.name)]
-        return JsonResponse(documents.graph_document(views, self.api.graph()))
+        return JsonResponse(documents.graph_document(self._visible(request), self.api.graph()))
 
     def openapi(self, request: Request) -> Response:
         return JsonResponse(openapi_document())
