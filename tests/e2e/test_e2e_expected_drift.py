@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from e2e_helpers import Env, bucket_name, tags
+from test_e2e_plan_kinds import PROVIDER
+
+from infra_gitops.sandbox.provider_names import PROVIDER_SOURCE
+
+pytestmark = pytest.mark.e2e
 
 _IGNORE = """    policy:
       ignore_drift:
@@ -116,3 +122,52 @@ def test_the_type_of_a_rule_limits_it(applied: Env) -> None:
     (seen,) = _storage(checked.stdout)["plan"]["drift"]
     assert seen["address"] == "aws_sqs_queue.jobs"
     assert seen["ignored_paths"] == ["visibility_timeout_seconds"]
+
+
+def test_status_reads_synced_with_only_expected_drift(applied: Env) -> None:
+    e2e = applied
+    _ignoring(e2e)
+    _hand_tag(e2e, bucket_name(e2e), CostCenter="finance-42")
+    assert e2e.cli("drift").code == 0
+    status = e2e.cli("status", "--json")
+    views = {s["name"]: s for s in json.loads(status.stdout)["result"]["stacks"]}
+    assert views["storage"]["status"] == "Synced", views["storage"]
+
+
+_MODULE_STACK = """
+  - name: wrapped
+    path: stacks/wrapped
+    policy:
+      ignore_drift: [tags.CostCenter]
+"""
+
+
+def test_a_heal_that_cannot_keep_expected_drift_is_refused(e2e: Env) -> None:
+    """A resource in a child module cannot be overridden from the root: the heal would
+    set the expected tag back too, so it is refused and nothing is applied."""
+    stack = e2e.repo / "stacks" / "wrapped"
+    (stack / "bucket").mkdir(parents=True)
+    (stack / "main.tf").write_text(PROVIDER + 'module "bucket" {\n  source = "./bucket"\n}\n')
+    # The sandbox swaps hashicorp/aws for its provider in the root module only.
+    (stack / "bucket" / "main.tf").write_text(
+        f'terraform {{\n  required_providers {{\n    aws = {{ source = "{PROVIDER_SOURCE}" }}\n'
+        "  }\n}\n"
+        'resource "aws_s3_bucket" "this" {\n  bucket = "e2e-wrapped-bucket"\n'
+        '  tags = { team = "platform" }\n}\n'
+    )
+    manifest = e2e.repo / "gitops.yaml"
+    manifest.write_text(manifest.read_text() + _MODULE_STACK)
+    e2e.commit("A stack whose bucket lives in a module")
+    made = e2e.cli("apply", "--auto-approve", "--stack", "wrapped")
+    assert made.code == 0, made.output
+    s3 = e2e.aws("s3")
+    s3.put_bucket_tagging(
+        Bucket="e2e-wrapped-bucket",
+        Tagging={"TagSet": [{"Key": "team", "Value": "x"}, {"Key": "CostCenter", "Value": "f"}]},
+    )
+
+    healed = e2e.cli("drift", "--stack", "wrapped", "--heal")
+    assert healed.code == 1, healed.output
+    assert "not healed" in healed.stdout and "module.bucket.aws_s3_bucket.this" in healed.stdout
+    live = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket="e2e-wrapped-bucket")["TagSet"]}
+    assert live == {"team": "x", "CostCenter": "f"}  # nothing applied
