@@ -15,7 +15,9 @@ def _drifted(address: str, *paths: str, action: Action = Action.UPDATE) -> Resou
 
 
 def _plan(drift: tuple[ResourceChange, ...] = (), changes: tuple[ResourceChange, ...] = ()) -> Plan:
-    return Plan("s", changes=changes, drift=drift, outputs={}, engine="terraform", engine_version="")
+    return Plan(
+        "s", changes=changes, drift=drift, outputs={}, engine="terraform", engine_version=""
+    )
 
 
 @pytest.mark.parametrize(
@@ -56,9 +58,9 @@ def test_drift_made_only_of_expected_paths_does_not_count() -> None:
     assert not gone.expected  # a resource deleted outside Git is never expected
     assert plan.has_drift
     assert expected(plan.drift) == (a,) and unexpected(plan.drift) == (b, gone)
-    assert not annotate(_plan(drift=(_drifted("aws_s3_bucket.a", "tags.CostCenter"),)), [
-        DriftIgnore("tags.*")
-    ]).has_drift
+    assert not annotate(
+        _plan(drift=(_drifted("aws_s3_bucket.a", "tags.CostCenter"),)), [DriftIgnore("tags.*")]
+    ).has_drift
 
 
 def test_without_rules_a_plan_is_left_as_it_is() -> None:

@@ -169,5 +169,7 @@ def test_a_heal_that_cannot_keep_expected_drift_is_refused(e2e: Env) -> None:
     healed = e2e.cli("drift", "--stack", "wrapped", "--heal")
     assert healed.code == 1, healed.output
     assert "not healed" in healed.stdout and "module.bucket.aws_s3_bucket.this" in healed.stdout
-    live = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket="e2e-wrapped-bucket")["TagSet"]}
+    live = {
+        t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket="e2e-wrapped-bucket")["TagSet"]
+    }
     assert live == {"team": "x", "CostCenter": "f"}  # nothing applied
