@@ -111,7 +111,15 @@ class Stack:
     sensitive_variables: frozenset[str] = frozenset()
     """Variables whose values are secrets: never shown, stored or logged."""
     tags: tuple[str, ...] = ()
-    """Labels for selecting stacks (policies apply to stacks by tag, e.g. prod)."""
+    """Labels for selecting stacks (policies apply to stacks by tag, e.g. prod). An
+    instance of a stack with environments is tagged with its environment too."""
+    environment: str | None = None
+    """For an instance of a stack with environments (app@prod): its environment."""
+
+    @property
+    def definition(self) -> str:
+        """The name the stack is declared with: app for app@prod, else the name."""
+        return self.name.split("@", 1)[0]  # stacknames.definition (models imports nothing)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
+from infra_gitops.config.references import resolve
 from infra_gitops.config.settings import is_from_env, is_from_stack, list_at, merged, setting
 from infra_gitops.durations import parse_duration
 from infra_gitops.models import DriftIgnore, Policy, Stack
@@ -18,16 +19,22 @@ _DEFAULT_ENGINE = "terraform"
 _DEFAULT_WORKSPACE = "default"
 
 
-def build_stack(doc: Document, entry: Entry) -> Stack:
-    """The Stack of an entry of a document that has no problems."""
+def build_stack(doc: Document, entry: Entry, names: Collection[str]) -> Stack:
+    """The Stack of an entry of a document that has no problems; names: every stack's."""
     sections = entry.sections
+
+    def stack_named(name: str) -> str:
+        return resolve(name, entry, names) or name
+
     variables = merged(doc, sections, "variables")
     from_stack = {
-        name: (value["from_stack"], value["output"])
+        name: (stack_named(value["from_stack"]), value["output"])
         for name, value in variables.items()
         if is_from_stack(value)
     }
-    explicit = [name for section in sections for name in list_at(doc, (*section, "depends_on"))]
+    explicit = [
+        stack_named(name) for section in sections for name in list_at(doc, (*section, "depends_on"))
+    ]
     depends_on = tuple(dict.fromkeys([*explicit, *(stack for stack, _ in from_stack.values())]))
     return Stack(
         name=entry.name,
@@ -51,8 +58,14 @@ def build_stack(doc: Document, entry: Entry) -> Stack:
         variables_from_stack=from_stack,
         sensitive_variables=_sensitive(doc, sections, variables),
         tags=tuple(
-            dict.fromkeys(str(t) for section in sections for t in list_at(doc, (*section, "tags")))
+            dict.fromkeys(
+                [
+                    *(str(t) for section in sections for t in list_at(doc, (*section, "tags"))),
+                    *([entry.environment] if entry.environment else []),
+                ]
+            )
         ),
+        environment=entry.environment,
     )
 
 
