@@ -5,7 +5,7 @@ only (a real daemon process on the local cloud)."""
 from __future__ import annotations
 
 import pytest
-from daemon_helpers import World, wait_for
+from daemon_helpers import World, git, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -94,3 +94,15 @@ def test_pins_decide_which_environments_a_commit_reaches(world: World) -> None:
     wait_for("staging applied", lambda: _tiers(world) == ["platinum", "platinum", "gold"])
     assert world.runs(stack="data@prod", commit=promoted) == []
     assert world.runs(stack="data@dev", commit=promoted) == []
+
+    (world.work / "gitops.yaml").write_text(_manifest(platinum, platinum))
+    world.commit_and_push("Promote data to prod")
+    wait_for("prod applied", lambda: _tiers(world) == ["platinum", "platinum", "platinum"])
+
+    # Rolling prod back moves its pin back (a revert commit of its manifest entry only);
+    # dev and staging, which share its files, are left as they are.
+    done = world.cli("rollback", "data@prod", "--to", promoted, "--reason", "platinum broke prod")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _tiers(world) == ["platinum", "platinum", "gold"]
+    assert git(world.remote, "show", "main:gitops.yaml") == _manifest(platinum, gold)
+    assert [r.stack for r in world.runs() if r.trigger == "rollback"] == ["data@prod"]
