@@ -163,7 +163,7 @@ class Core:
         def workspace_for(s: Stack, log_file: Path | None) -> StackWorkspace:
             return build_workspace(
                 stack=s,
-                source=view.source,
+                source=view.source_of(s),
                 state_dir=self.state_dir,
                 # Checked before each operation: a dead provider is started again.
                 target=self.target,

@@ -84,6 +84,17 @@ def resolve_commit(repo: git.Repo, ref: str) -> Commit:
     return to_commit(repo.commit(sha))
 
 
+def is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
+    """Whether commit ancestor is in the history of descendant (or is it)."""
+    try:
+        repo.git.merge_base("--is-ancestor", ancestor, descendant)
+    except GitCommandError as exc:
+        if exc.status == 1:
+            return False
+        raise GitError(f"cannot compare commits {ancestor[:10]} and {descendant[:10]}") from None
+    return True
+
+
 def head_commit(repo: git.Repo) -> Commit:
     """HEAD's commit; dirty when tracked files changed or untracked (not ignored) files exist."""
     commit = to_commit(repo.head.commit)

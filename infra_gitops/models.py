@@ -115,6 +115,9 @@ class Stack:
     instance of a stack with environments is tagged with its environment too."""
     environment: str | None = None
     """For an instance of a stack with environments (app@prod): its environment."""
+    revision: str | None = None
+    """The commit (SHA or tag) an instance is pinned to: its directory and local modules
+    are taken from that commit's tree. None: the commit being applied (the branch)."""
 
     @property
     def definition(self) -> str:

@@ -70,7 +70,7 @@ def apply_stored(session: Session, store: PlanStore, sha: str, scratch: Path) ->
         )
     stacks = [session.manifest.stack(name) for name in sorted(wanted)]
     # Now, before any engine writes its override files into the snapshot.
-    now = {s.name: stack_fingerprint(session.source.root, s) for s in stacks}
+    now = {s.name: stack_fingerprint(session.view.source_of(s).root, s) for s in stacks}
     ordered = [s for s in session.manifest.stacks if s.name in wanted]
     return run_in_order(
         ordered,

@@ -113,7 +113,7 @@ def _plan_pull_request(
         f"affected stacks: {', '.join(selection.stacks) or '(none)'}"
     )
     # Before any plan: the engine writes override files into the snapshot.
-    fingerprints = {s.name: stack_fingerprint(session.source.root, s) for s in stacks}
+    fingerprints = {s.name: stack_fingerprint(session.view.source_of(s).root, s) for s in stacks}
     keeper = PlanKeeper(scratch / "plans")
     runner = replace(session.runner, keep_plan=keeper.keep)
     outcomes = run_in_order(

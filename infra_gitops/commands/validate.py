@@ -39,6 +39,7 @@ def _stack_dict(stack: Stack) -> dict[str, object]:
         "name": stack.name,
         "definition": stack.definition,
         "environment": stack.environment,
+        "revision": stack.revision,
         "path": stack.path,
         "engine": stack.engine,
         "workspace": stack.workspace,
@@ -48,9 +49,16 @@ def _stack_dict(stack: Stack) -> dict[str, object]:
 
 
 def _expanded(stacks: Sequence[Stack]) -> str:
-    header = ("STACK", "ENVIRONMENT", "PATH", "ENGINE", "DEPENDS ON")
+    header = ("STACK", "ENVIRONMENT", "REVISION", "PATH", "ENGINE", "DEPENDS ON")
     rows = [
-        (s.name, s.environment or "-", s.path, s.engine, ", ".join(s.depends_on) or "-")
+        (
+            s.name,
+            s.environment or "-",
+            s.revision[:10] if s.revision else "branch",
+            s.path,
+            s.engine,
+            ", ".join(s.depends_on) or "-",
+        )
         for s in stacks
     ]
     return report.table(header, rows)

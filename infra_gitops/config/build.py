@@ -66,6 +66,7 @@ def build_stack(doc: Document, entry: Entry, names: Collection[str]) -> Stack:
             )
         ),
         environment=entry.environment,
+        revision=doc.get((*entry.where, "revision")) if entry.environment else None,
     )
 
 
