@@ -16,7 +16,6 @@ from e2e_helpers import Env, git
 pytestmark = pytest.mark.e2e
 
 MOCK = "https://sqs.us-east-1.amazonaws.com/000000000000/mock-jobs"
-REAL_REFERENCE = "queue_url: {from_stack: storage, output: queue_url}"
 MOCKED_REFERENCE = f'queue_url: {{from_stack: storage, output: queue_url, mock: "{MOCK}"}}'
 PARAMETER = "/demo/dev/queue_url"
 
@@ -83,6 +82,11 @@ def test_plan_uses_the_mock_until_storage_is_applied_then_apply_uses_the_real_ou
 ) -> None:
     _add_reader(e2e)
     e2e.commit("reader: mock storage's queue URL for plans before storage exists")
+    validated = e2e.cli("validate")
+    assert validated.code == 0, validated.output
+    assert "reader: variable 'queue_url' has a mock for output 'queue_url' of storage" in (
+        validated.stdout
+    )
 
     planned = e2e.cli("plan", "--json")
 
@@ -202,3 +206,24 @@ def test_ci_plan_marks_the_mocked_plan_and_apply_from_plan_refuses_it(
     assert "refused: its plan used mock outputs of storage (storage.queue_url)" in error
     assert "Plan it again once storage is applied" in error
     assert "mock-reader" not in _buckets(e2e)
+
+
+def test_a_sensitive_mock_is_never_shown(e2e: Env) -> None:
+    _add_reader(e2e)
+    secret = "mock-secret-4b1d9e"
+    edit(e2e, "gitops.yaml", f'mock: "{MOCK}"}}', f'mock: "{secret}", sensitive: true}}')
+    e2e.commit("reader: a secret mock")
+
+    planned = e2e.cli("plan", "--stack", "reader", "--json")
+
+    assert planned.code == 2, planned.output
+    reader = _stacks(planned.stdout)["reader"]
+    assert reader["plan"]["mock_outputs"] == ["storage.queue_url"]
+    assert _planned_tag(reader) == "(sensitive value)"
+    kept = [
+        e2e.cli("show", reader["run_id"], "--artifact", name)
+        for name in ("plan.json", "log.txt", "mock-outputs.json")
+    ]
+    assert [k.code for k in kept] == [0, 0, 0], [k.output for k in kept]
+    for text in (planned.output, *(k.stdout for k in kept)):
+        assert secret not in text
