@@ -5,27 +5,15 @@ state lacks the output waits, exactly as without a mock (mocks are for `plan` an
 from __future__ import annotations
 
 import pytest
-from daemon_helpers import World, wait_for
+from daemon_helpers import READS_ARTIFACTS_BUCKET, World, wait_for
 
 from infra_gitops.models import RunStatus
 
 pytestmark = pytest.mark.e2e
 
-READS_OUTPUT = """
-variable "artifacts_bucket" {
-  type = string
-}
-
-resource "aws_ssm_parameter" "artifacts_bucket" {
-  name  = "/demo/dev/artifacts_bucket"
-  type  = "String"
-  value = var.artifacts_bucket
-}
-"""
-
 
 def test_the_daemon_waits_on_a_missing_output_even_with_a_mock(world: World) -> None:
-    (world.work / "stacks" / "app" / "artifacts.tf").write_text(READS_OUTPUT)
+    (world.work / "stacks" / "app" / "artifacts.tf").write_text(READS_ARTIFACTS_BUCKET)
     world.edit(
         "gitops.yaml",
         "      queue_url: {from_stack: storage, output: queue_url}",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ci_helpers import edit, feature_branch
+from ci_helpers import AWS_STACK_HEADER, edit, feature_branch
 from e2e_helpers import Env, git
 
 pytestmark = pytest.mark.e2e
@@ -20,18 +20,9 @@ MOCKED_REFERENCE = f'queue_url: {{from_stack: storage, output: queue_url, mock: 
 PARAMETER = "/demo/dev/queue_url"
 
 
-READER_STACK = """\
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws" }
-  }
-  backend "s3" {}
-}
-
-provider "aws" {
-  region = "us-east-1"
-}
-
+READER_STACK = (
+    AWS_STACK_HEADER
+    + """
 variable "queue_url" {
   type = string
 }
@@ -41,6 +32,7 @@ resource "aws_s3_bucket" "reader" {
   tags   = { queue = var.queue_url }
 }
 """
+)
 
 READER_ENTRY = f"""\
   - name: reader
