@@ -130,7 +130,7 @@ def _head(report: PlanReport) -> str:
         lines += ["", *_violations(report)]
     if report.notices:
         lines += [""] + [f"> :information_source: {_inline(n)}" for n in report.notices]
-    if report.store and report.with_changes:
+    if report.store and any(o not in report.mocked for o in report.with_changes):
         lines += [
             "",
             "After the merge, `infra-gitops apply --from-plan` applies exactly these plans "
@@ -346,7 +346,8 @@ def _footer(outcome: StackOutcome, report: PlanReport) -> str:
     if outcome.run_id:
         parts.append(f"run `{outcome.run_id}`")
     plan_hash = report.plan_hashes.get(outcome.stack)
-    if plan_hash and outcome.status is RunStatus.CHANGES:
+    appliable = outcome.plan is not None and not outcome.plan.mock_outputs
+    if plan_hash and outcome.status is RunStatus.CHANGES and appliable:
         parts.append(f"plan `sha256:{plan_hash[:16]}`")
     if outcome.plan is not None:
         parts.append(outcome.plan.engine_version)
