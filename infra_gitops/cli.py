@@ -229,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="only this stack (repeatable; default: all)",
+        help="only this stack: a name, a glob ('app-*', '*@prod'), or a stack with "
+        "environments for all its instances (repeatable; default: all)",
     )
     stacks.add_argument("--ref", default=None, help="plan this commit instead of the working tree")
     stacks.add_argument(
@@ -252,9 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_global_flags(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser(
-        "validate", parents=[common], help="check gitops.yaml (exit 0 valid, 1 not)"
-    ).set_defaults(func="validate:run")
+    p = sub.add_parser("validate", parents=[common], help="check gitops.yaml (exit 0 valid, 1 not)")
+    p.add_argument(
+        "--expand",
+        action="store_true",
+        help="list every stack the manifest makes, environments expanded (app@prod), with "
+        "its path, environment and dependencies",
+    )
+    p.set_defaults(func="validate:run")
     sub.add_parser(
         "plan", parents=[common, stacks], help="plan stacks (exit 0 no changes, 2 changes, 1 error)"
     ).set_defaults(func="plan:run")
@@ -264,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="detect changes made outside Git (exit 0 none, 2 drift, 1 error)",
     )
     p.add_argument("--heal", action="store_true", help="apply the Git state back where drifted")
+    p.add_argument(
+        "--show-ignored",
+        action="store_true",
+        help="list the drift the stacks' policies expect (ignore_drift), not only count it",
+    )
     p.set_defaults(func="drift:run")
     p = sub.add_parser(
         "apply", parents=[common, stacks], help="plan and apply, in dependency order"
@@ -404,7 +415,11 @@ _TOP_EXAMPLES = (
 )
 
 _EXAMPLES = {
-    "validate": _examples("infra-gitops validate", "infra-gitops validate --repo ./infra --json"),
+    "validate": _examples(
+        "infra-gitops validate",
+        "infra-gitops validate --repo ./infra --json",
+        "infra-gitops validate --expand",
+    ),
     "plan": _examples(
         "infra-gitops plan",
         "infra-gitops plan --stack network --stack app",
@@ -544,7 +559,11 @@ def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "status", parents=[common], help="every stack's sync status, from the records"
     )
     p.add_argument(
-        "--stack", action="append", default=[], metavar="NAME", help="only this stack (repeatable)"
+        "--stack",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this stack, a glob, or a stack's environments (repeatable)",
     )
     p.set_defaults(func="status:run")
     p = sub.add_parser(

@@ -32,10 +32,11 @@ class View:
     def selected(
         self, names: tuple[str, ...] | list[str], *, with_dependencies: bool
     ) -> list[Stack]:
-        """The stacks named (all when none are), in manifest order."""
+        """The stacks named (all when none are), in manifest order. A name may be a
+        glob, or a stack with environments (all its instances): see stacknames."""
         if not names:
             return list(self.manifest.stacks)
-        wanted = {self.manifest.stack(name).name for name in names}
+        wanted = {stack.name for name in names for stack in self.manifest.matching(name)}
         if with_dependencies:
             wanted = discovery.with_dependencies(self.manifest.stacks, wanted)
         return [s for s in self.manifest.stacks if s.name in wanted]

@@ -15,6 +15,7 @@ from infra_gitops.daemon.status import stack_views
 from infra_gitops.options import Options
 from infra_gitops.progress import Progress
 from infra_gitops.runs import BadCommit, RunStore
+from infra_gitops.stacknames import selected_by
 
 if TYPE_CHECKING:
     from infra_gitops.daemon.replica_status import ReplicaGroup
@@ -27,7 +28,7 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         bad = current_bad_commit(store)
     groups = _replicas(options)
     if options.stacks:
-        views = [v for v in views if v.name in options.stacks]
+        views = [v for v in views if selected_by(options.stacks, v.name)]
     if args.json:
         stacks = [dataclasses.asdict(v) | {"status": str(v.status)} for v in views]
         bad_commit = {"sha": bad.sha, "error": bad.error} if bad else None

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
+from infra_gitops.config.references import resolve
 from infra_gitops.config.settings import is_from_env, is_from_stack, list_at, merged, setting
 from infra_gitops.durations import parse_duration
-from infra_gitops.models import Policy, Stack
+from infra_gitops.models import DriftIgnore, Policy, Stack
 
 __all__ = ["build_stack"]
 
@@ -18,16 +19,22 @@ _DEFAULT_ENGINE = "terraform"
 _DEFAULT_WORKSPACE = "default"
 
 
-def build_stack(doc: Document, entry: Entry) -> Stack:
-    """The Stack of an entry of a document that has no problems."""
+def build_stack(doc: Document, entry: Entry, names: Collection[str]) -> Stack:
+    """The Stack of an entry of a document that has no problems; names: every stack's."""
     sections = entry.sections
+
+    def stack_named(name: str) -> str:
+        return resolve(name, entry, names) or name
+
     variables = merged(doc, sections, "variables")
     from_stack = {
-        name: (value["from_stack"], value["output"])
+        name: (stack_named(value["from_stack"]), value["output"])
         for name, value in variables.items()
         if is_from_stack(value)
     }
-    explicit = [name for section in sections for name in list_at(doc, (*section, "depends_on"))]
+    explicit = [
+        stack_named(name) for section in sections for name in list_at(doc, (*section, "depends_on"))
+    ]
     depends_on = tuple(dict.fromkeys([*explicit, *(stack for stack, _ in from_stack.values())]))
     return Stack(
         name=entry.name,
@@ -41,7 +48,7 @@ def build_stack(doc: Document, entry: Entry) -> Stack:
         },
         env=merged(doc, sections, "env"),
         depends_on=depends_on,
-        policy=_policy(merged(doc, sections, "policy")),
+        policy=_policy(merged(doc, sections, "policy"), _ignore_drift(doc, sections)),
         backend_config=merged(doc, sections, "backend"),
         backend_file=_relative(setting(doc, sections, "backend_file")),
         binary=setting(doc, sections, "binary"),
@@ -56,8 +63,14 @@ def build_stack(doc: Document, entry: Entry) -> Stack:
         },
         sensitive_variables=_sensitive(doc, sections, variables),
         tags=tuple(
-            dict.fromkeys(str(t) for section in sections for t in list_at(doc, (*section, "tags")))
+            dict.fromkeys(
+                [
+                    *(str(t) for section in sections for t in list_at(doc, (*section, "tags"))),
+                    *([entry.environment] if entry.environment else []),
+                ]
+            )
         ),
+        environment=entry.environment,
     )
 
 
@@ -65,7 +78,7 @@ def _relative(path: str | None) -> str | None:
     return None if path is None else posixpath.normpath(path)
 
 
-def _policy(settings: Mapping[str, Any]) -> Policy:
+def _policy(settings: Mapping[str, Any], ignore_drift: tuple[DriftIgnore, ...]) -> Policy:
     default = Policy()
     interval = settings.get("drift_interval")
     return Policy(
@@ -73,7 +86,25 @@ def _policy(settings: Mapping[str, Any]) -> Policy:
         self_heal=settings.get("self_heal", default.self_heal),
         auto_apply=settings.get("auto_apply", default.auto_apply),
         prune=settings.get("prune", default.prune),
+        ignore_drift=ignore_drift,
     )
+
+
+def _ignore_drift(doc: Document, sections: Sequence[KeyPath]) -> tuple[DriftIgnore, ...]:
+    """Every section's rules, defaults' first: unlike other policy settings they add up,
+    so that a stack's own rules do not drop the ones every stack shares."""
+    rules = (
+        _drift_ignore(item)
+        for section in sections
+        for item in list_at(doc, (*section, "policy", "ignore_drift"))
+    )
+    return tuple(dict.fromkeys(rules))
+
+
+def _drift_ignore(item: str | Mapping[str, str]) -> DriftIgnore:
+    if isinstance(item, str):
+        return DriftIgnore(path=item)
+    return DriftIgnore(path=item["path"], type=item.get("type"))
 
 
 def _sensitive(

@@ -8,6 +8,7 @@ from collections.abc import Set as AbstractSet
 
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
+from infra_gitops.config.references import resolve, unresolved
 from infra_gitops.config.settings import (
     is_from_env,
     is_from_stack,
@@ -30,13 +31,31 @@ ENGINES = ("terraform", "tofu", "pulumi")
 def semantic_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     names = [entry.name for entry in entries]
     known = frozenset(names)  # looked up once per reference: in the list, quadratic
+    # A stack with environments is not a stack, but naming it from another one's
+    # environment means that environment's instance (config/references.py).
+    referable = known | {entry.definition for entry in entries if entry.environment}
     problems = _engine_problems(doc)
     for section in setting_sections(doc):
-        problems += _unknown_stack_problems(doc, section, names, known)
+        problems += _unknown_stack_problems(doc, section, names, referable)
         problems += _stray_mock_problems(doc, section)
     for entry in entries:
         problems += _sensitive_name_problems(doc, entry)
+        problems += _instance_reference_problems(doc, entry, known, referable)
     return problems + _cycle_problems(doc, entries) + _shared_state_problems(doc, entries)
+
+
+def _instance_reference_problems(
+    doc: Document, entry: Entry, known: AbstractSet[str], referable: AbstractSet[str]
+) -> list[Problem]:
+    """References to a stack with environments that name no instance from entry."""
+    return [
+        doc.problem(where, unresolved(name, entry, known))
+        for section in entry.sections
+        for where, name in _stack_references(doc, section)
+        if name in referable
+        and _reference_applies(doc, entry, where)
+        and resolve(name, entry, known) is None
+    ]
 
 
 def _engine_problems(doc: Document) -> list[Problem]:
@@ -94,13 +113,16 @@ def _stray_mock_problems(doc: Document, section: KeyPath) -> list[Problem]:
 
 
 def _sensitive_name_problems(doc: Document, entry: Entry) -> list[Problem]:
-    own = entry.sections[-1]
     variables = list(merged(doc, entry.sections, "variables"))
     return [
         doc.problem(
             (*own, "sensitive_variables", position),
-            f"{name!r} is not a variable of stack {entry.name!r}{did_you_mean(name, variables)}",
+            f"{name!r} is not a variable of stack "
+            f"{entry.name if own == entry.where else entry.definition!r}"
+            f"{did_you_mean(name, variables)}",
         )
+        for own in entry.sections
+        if own != ("defaults",)
         for position, name in enumerate(list_at(doc, (*own, "sensitive_variables")))
         if isinstance(name, str) and name not in variables
     ]
@@ -112,8 +134,9 @@ def _cycle_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     for entry in entries:
         for section in entry.sections:
             for where, name in _stack_references(doc, section):
-                if name in names and _reference_applies(doc, entry, where):
-                    edges.setdefault((entry.name, name), where)
+                target = resolve(name, entry, names)
+                if target is not None and _reference_applies(doc, entry, where):
+                    edges.setdefault((entry.name, target), where)
     graph: dict[str, list[str]] = {entry.name: [] for entry in entries}
     for source, target in edges:
         graph[source].append(target)
