@@ -91,3 +91,33 @@ def test_a_literal_map_with_a_mock_key_stays_a_literal(tmp_path: Path) -> None:
         "mock": True,
         "retries": 2,
     }
+
+
+def test_an_environment_instance_gets_the_mock_of_its_own_reference(tmp_path: Path) -> None:
+    make_repo(
+        tmp_path,
+        """
+        version: 1
+        stacks:
+          - name: storage
+            path: storage
+            environments: [{name: dev}, {name: prod}]
+          - name: app
+            path: app
+            variables:
+              queue_url: {from_stack: storage, output: queue_url, mock: https://mock/q}
+            environments:
+              - name: dev
+              - name: prod
+                variables:
+                  queue_url: {from_stack: storage, output: queue_url, mock: https://mock/prod}
+        """,
+        ("storage", "app"),
+    )
+
+    manifest = load_manifest(tmp_path)
+
+    dev, prod = manifest.stack("app@dev"), manifest.stack("app@prod")
+    assert dev.variables_from_stack["queue_url"] == ("storage@dev", "queue_url")
+    assert dev.mock_outputs == {"queue_url": "https://mock/q"}
+    assert prod.mock_outputs == {"queue_url": "https://mock/prod"}
