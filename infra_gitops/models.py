@@ -108,6 +108,9 @@ class Stack:
     variables_from_stack: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     """Variable name -> (stack, output): the value is another stack's output. Such a
     stack is also an implicit dependency."""
+    mock_outputs: Mapping[str, Any] = field(default_factory=dict)
+    """Variable name (a from_stack one) -> the value `plan` and `ci plan` use while that
+    output does not exist yet (manifest `mock:`). Never used to apply."""
     sensitive_variables: frozenset[str] = frozenset()
     """Variables whose values are secrets: never shown, stored or logged."""
     tags: tuple[str, ...] = ()
@@ -399,6 +402,9 @@ class Plan:
     prior_outputs: Mapping[str, Any] | None = None
     """Output values in the state the plan starts from (what reading the stack's outputs
     returns until the plan is applied), redacted; None when the engine does not say."""
+    mock_outputs: tuple[str, ...] = ()
+    """"STACK.OUTPUT" of each dependency output this plan used a mock value for (it did
+    not exist yet): such a plan is for review only and is never applied."""
 
     @property
     def counts(self) -> ChangeCounts:
@@ -415,6 +421,22 @@ class Plan:
     def has_drift(self) -> bool:
         """Drift that counts: some of it is not expected by the stack's policy."""
         return bool(unexpected(self.drift))
+
+    @property
+    def mock_note(self) -> str | None:
+        """For a plan made with mock values: "planned against mock outputs of storage:
+        queue_url (...)", saying it is for review only; else None."""
+        by_stack: dict[str, list[str]] = {}
+        for item in self.mock_outputs:
+            stack, _, output = item.partition(".")
+            by_stack.setdefault(stack, []).append(output)
+        if not by_stack:
+            return None
+        parts = "; ".join(f"{stack}: {', '.join(outs)}" for stack, outs in by_stack.items())
+        return (
+            f"planned against mock outputs of {parts} (not applied yet): for review only, "
+            f"never applied; plan again once {', '.join(by_stack)} is applied"
+        )
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,14 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         if args.expand:
             print(_expanded(manifest.stacks), file=out)
         print(f"{manifest.path}: valid, {len(manifest.stacks)} stack(s)", file=out)
+        for stack in manifest.stacks:
+            for variable in stack.mock_outputs:
+                other, output = stack.variables_from_stack[variable]
+                print(
+                    f"  {stack.name}: variable {variable!r} has a mock for output {output!r} "
+                    f"of {other} (used by plan and ci plan until {other} has it)",
+                    file=out,
+                )
     return code
 
 

@@ -56,6 +56,11 @@ def build_stack(doc: Document, entry: Entry, names: Collection[str]) -> Stack:
             name: value["from_env"] for name, value in variables.items() if is_from_env(value)
         },
         variables_from_stack=from_stack,
+        mock_outputs={
+            name: value["mock"]
+            for name, value in variables.items()
+            if is_from_stack(value) and "mock" in value
+        },
         sensitive_variables=_sensitive(doc, sections, variables),
         tags=tuple(
             dict.fromkeys(

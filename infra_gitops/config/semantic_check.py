@@ -10,6 +10,7 @@ from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
 from infra_gitops.config.references import resolve, unresolved
 from infra_gitops.config.settings import (
+    is_from_env,
     is_from_stack,
     list_at,
     merged,
@@ -36,6 +37,7 @@ def semantic_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     problems = _engine_problems(doc)
     for section in setting_sections(doc):
         problems += _unknown_stack_problems(doc, section, names, referable)
+        problems += _stray_mock_problems(doc, section)
     for entry in entries:
         problems += _sensitive_name_problems(doc, entry)
         problems += _instance_reference_problems(doc, entry, known, referable)
@@ -88,6 +90,25 @@ def _unknown_stack_problems(
         doc.problem(where, unknown_stack(name, names))
         for where, name in _stack_references(doc, section)
         if name not in known
+    ]
+
+
+def _stray_mock_problems(doc: Document, section: KeyPath) -> list[Problem]:
+    """`mock:` in a mapping that reads like a from_stack reference without its from_stack
+    key (a literal map with an `output` key). The schema refuses it next to from_env."""
+    variables = doc.get((*section, "variables"))
+    return [
+        doc.problem(
+            (*section, "variables", name, "mock"),
+            "'mock' is only for a from_stack variable ({from_stack: STACK, output: NAME, "
+            "mock: VALUE}); this mapping has no 'from_stack'",
+        )
+        for name, value in (variables.items() if isinstance(variables, dict) else ())
+        if isinstance(value, dict)
+        and "mock" in value
+        and "output" in value
+        and not is_from_stack(value)
+        and not is_from_env(value)
     ]
 
 
