@@ -34,6 +34,7 @@ from infra_gitops.commands import (  # light: their parsers only
     accounts,
     daemon,
     destroy,
+    promote,
     prune,
     rollback,
     tokens,
@@ -458,6 +459,10 @@ _EXAMPLES = {
         "infra-gitops rollback app --to ab12cd3 --reason 'bad release'",
         "infra-gitops rollback app --to ab12cd3 --pause",
     ),
+    "promote": _examples(
+        "infra-gitops promote app --from staging --to prod",
+        "infra-gitops promote app --from dev --to staging --push --state-dir /srv/ig",
+    ),
     "prune": _examples("infra-gitops prune old-stack --confirm"),
     "destroy": _examples(
         "infra-gitops destroy --stack app                    # asks to type 'app' back",
@@ -573,6 +578,14 @@ def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     rollback.add_arguments(p)
     p.set_defaults(func="rollback:run")
+    p = sub.add_parser(
+        "promote",
+        parents=[common],
+        help="pin an environment to the revision another has applied, as a commit "
+        "(exit 0 promoted, 1 refused)",
+    )
+    promote.add_arguments(p)
+    p.set_defaults(func="promote:run")
     p = sub.add_parser(
         "prune",
         parents=[common],

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
@@ -567,6 +567,30 @@ def commit_all(repo: git.Repo, message: str, identity: Mapping[str, str]) -> str
     with repo.git.custom_environment(**identity):
         repo.git.commit("-q", "-m", message)
     return str(repo.head.commit.hexsha)
+
+
+def commit_file(repo: git.Repo, path: str, message: str, identity: Mapping[str, str]) -> str:
+    """Commit path as it is in the work tree, and nothing else the index holds; its SHA."""
+    with repo.git.custom_environment(**identity):
+        repo.git.add("--", path)
+        repo.git.commit("-q", "-m", message, "--", path)
+    return str(repo.head.commit.hexsha)
+
+
+def last_change(repo: git.Repo, sha: str, paths: Iterable[str]) -> str | None:
+    """The newest commit, sha or before it, that changed any of paths; None if none."""
+    found = repo.git.log("-1", "--format=%H", sha, "--", *sorted(paths)).strip()
+    return found or None
+
+
+def is_modified(repo: git.Repo, path: str) -> bool:
+    """Whether path differs from HEAD in the index or the work tree."""
+    return bool(repo.git.status("--porcelain", "--", path).strip())
+
+
+def current_branch(repo: git.Repo) -> str | None:
+    """The branch HEAD is on; None when detached."""
+    return None if repo.head.is_detached else str(repo.active_branch.name)
 
 
 def has_identity(repo: git.Repo) -> bool:

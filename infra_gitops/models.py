@@ -84,6 +84,16 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class Promotion:
+    """How changes move between a stack's environments (manifest `promotion`)."""
+
+    order: tuple[str, ...] = ()
+    """Environments first to last; empty: any promotion between two of them."""
+    soak_s: int = 0
+    """Seconds the source must have run what it applied before it is promoted."""
+
+
+@dataclass(frozen=True)
 class Stack:
     """One stack as the manifest declares it."""
 
@@ -119,8 +129,10 @@ class Stack:
     environment: str | None = None
     """For an instance of a stack with environments (app@prod): its environment."""
     revision: str | None = None
-    """The commit (SHA or tag) an instance is pinned to: its directory and local modules
+    """The commit (its full SHA) an instance is pinned to: its directory and local modules
     are taken from that commit's tree. None: the commit being applied (the branch)."""
+    promotion: Promotion = field(default_factory=Promotion)
+    """For an instance: how its definition's changes are promoted (`promote`)."""
 
     @property
     def definition(self) -> str:

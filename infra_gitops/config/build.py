@@ -11,7 +11,7 @@ from infra_gitops.config.entries import Entry
 from infra_gitops.config.references import resolve
 from infra_gitops.config.settings import is_from_env, is_from_stack, list_at, merged, setting
 from infra_gitops.durations import parse_duration
-from infra_gitops.models import DriftIgnore, Policy, Stack
+from infra_gitops.models import DriftIgnore, Policy, Promotion, Stack
 
 __all__ = ["build_stack"]
 
@@ -72,6 +72,19 @@ def build_stack(doc: Document, entry: Entry, names: Collection[str]) -> Stack:
         ),
         environment=entry.environment,
         revision=doc.get((*entry.where, "revision")) if entry.environment else None,
+        promotion=_promotion(doc.get((*entry.sections[-2], "promotion")))
+        if entry.environment
+        else Promotion(),
+    )
+
+
+def _promotion(settings: Any) -> Promotion:
+    if not isinstance(settings, Mapping):
+        return Promotion()
+    soak = settings.get("soak")
+    return Promotion(
+        order=tuple(settings.get("order") or ()),
+        soak_s=0 if soak is None else parse_duration(soak),
     )
 
 

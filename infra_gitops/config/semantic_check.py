@@ -41,7 +41,35 @@ def semantic_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     for entry in entries:
         problems += _sensitive_name_problems(doc, entry)
         problems += _instance_reference_problems(doc, entry, known, referable)
+    problems += _promotion_problems(doc)
     return problems + _cycle_problems(doc, entries) + _shared_state_problems(doc, entries)
+
+
+def _promotion_problems(doc: Document) -> list[Problem]:
+    """A promotion order naming environments its stack does not have."""
+    problems = []
+    for position, stack in enumerate(list_at(doc, ("stacks",))):
+        where: KeyPath = ("stacks", position, "promotion")
+        if not isinstance(stack, dict) or not isinstance(stack.get("promotion"), dict):
+            continue
+        environments = [
+            e["name"]
+            for e in list_at(doc, ("stacks", position, "environments"))
+            if isinstance(e, dict) and isinstance(e.get("name"), str)
+        ]
+        if not environments:
+            problems.append(doc.problem(where, "a promotion is only for a stack with environments"))
+            continue
+        for index, name in enumerate(list_at(doc, (*where, "order"))):
+            if isinstance(name, str) and name not in environments:
+                problems.append(
+                    doc.problem(
+                        (*where, "order", index),
+                        f"{name!r} is not an environment of stack {stack.get('name')!r}"
+                        f"{did_you_mean_or_choices(name, environments)}",
+                    )
+                )
+    return problems
 
 
 def _instance_reference_problems(

@@ -154,3 +154,25 @@ def test_two_environments_on_one_state_key_are_refused(tmp_path: Path) -> None:
     assert any(
         "'storage@dev'" in p and "'storage@prod'" in p and "share one state" in p for p in found
     ), found
+
+
+def test_a_promotion_order_names_the_stacks_environments(tmp_path: Path) -> None:
+    manifest = STORAGE.replace(
+        "        environments: [{name: dev}, {name: prod}]\n",
+        "        promotion: {order: [dev, qa, prod], soak: 30m}\n"
+        "        environments: [{name: dev}, {name: prod}]\n"
+        "      - name: plain\n        path: app\n        promotion: {order: [a, b]}\n",
+    )
+    make_repo(tmp_path, manifest, ("storage", "app"))
+    assert problems(tmp_path) == [
+        "gitops.yaml:5: stacks[0].promotion.order[1]: 'qa' is not an environment of stack "
+        "'storage' (expected one of: dev, prod)",
+        "gitops.yaml:9: stacks[1].promotion: a promotion is only for a stack with environments",
+    ]
+    fine = STORAGE.replace(
+        "        environments:",
+        "        promotion: {order: [dev, prod], soak: 30m}\n        environments:",
+    )
+    make_repo(tmp_path, fine, ("storage", "app"))
+    prod = {s.name: s for s in load_manifest(tmp_path).stacks}["storage@prod"]
+    assert (prod.promotion.order, prod.promotion.soak_s) == (("dev", "prod"), 1800)

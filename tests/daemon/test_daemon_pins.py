@@ -71,6 +71,15 @@ def _tiers(world: World) -> list[str | None]:
     return found
 
 
+def _promote(world: World, source: str, target: str) -> str:
+    done = world.cli(
+        "promote", "data", "--from", source, "--to", target, "--push", "--repo", str(world.work)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "pushed to main" in done.stdout
+    return git(world.work, "rev-parse", "HEAD").strip()
+
+
 def test_pins_decide_which_environments_a_commit_reaches(world: World) -> None:
     _write(world, "gold")
     (world.work / "gitops.yaml").write_text("version: 1\nstacks: []\n")
@@ -89,14 +98,14 @@ def test_pins_decide_which_environments_a_commit_reaches(world: World) -> None:
     assert world.runs(stack="data@staging", commit=platinum) == []
     assert str(world.views()["data@staging"].status) == "Synced"
 
-    (world.work / "gitops.yaml").write_text(_manifest(platinum, gold))
-    promoted = world.commit_and_push("Promote data to staging")
+    promoted = _promote(world, "dev", "staging")
+    assert (world.work / "gitops.yaml").read_text() == _manifest(platinum, gold)
     wait_for("staging applied", lambda: _tiers(world) == ["platinum", "platinum", "gold"])
     assert world.runs(stack="data@prod", commit=promoted) == []
     assert world.runs(stack="data@dev", commit=promoted) == []
 
-    (world.work / "gitops.yaml").write_text(_manifest(platinum, platinum))
-    world.commit_and_push("Promote data to prod")
+    wait_for("staging Synced", lambda: world.synced_at(promoted, "data@staging"))
+    _promote(world, "staging", "prod")
     wait_for("prod applied", lambda: _tiers(world) == ["platinum", "platinum", "platinum"])
 
     # Rolling prod back moves its pin back (a revert commit of its manifest entry only);
