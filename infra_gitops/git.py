@@ -579,7 +579,10 @@ def commit_file(repo: git.Repo, path: str, message: str, identity: Mapping[str, 
 
 def last_change(repo: git.Repo, sha: str, paths: Iterable[str]) -> str | None:
     """The newest commit, sha or before it, that changed any of paths; None if none."""
-    found = repo.git.log("-1", "--format=%H", sha, "--", *sorted(paths)).strip()
+    try:
+        found = repo.git.log("-1", "--format=%H", sha, "--", *sorted(paths)).strip()
+    except GitCommandError:
+        raise GitError(f"cannot read the history of {sha[:10]} in {_where(repo)}") from None
     return found or None
 
 

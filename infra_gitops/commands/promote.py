@@ -31,7 +31,7 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
 
     request = Request(args.definition, args.source, args.target, push=args.push)
     with open_store(options) as store:
-        done = promote(options.repo, options.state_dir, store, request)
+        done = promote(options.repo, store, request)
     result = {
         "source": done.source,
         "target": done.target,

@@ -1,10 +1,11 @@
 """`promote`: pin the target environment to the revision the source has applied, as one
 commit on the branch of the user's checkout (pushed with --push).
 
-The revision is what the source runs: its own pin at the commit it was applied at, or
-that commit itself when it follows the branch. The records say whether the source is a
-safe witness of it (checks.py); the manifest is edited one line (config/pinning.py) and
-read again before anything is committed; only gitops.yaml goes into the commit.
+The revision is what the source runs (overview.running_revision): its pin, or, when it
+follows the branch, the last commit that changed its code up to the one it was applied
+at. The records say whether the source is a safe witness of it (checks.py); the manifest
+is edited one line (config/pinning.py) and read again before anything is committed; only
+gitops.yaml goes into the commit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from infra_gitops import config, discovery, git
+from infra_gitops import config, git
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.pinning import with_pin
 from infra_gitops.config.yaml_source import read_document
@@ -21,8 +22,8 @@ from infra_gitops.daemon.status import RECENT_RUNS, applied_run, derive_view
 from infra_gitops.errors import ConfigError, GitOpsError
 from infra_gitops.models import Stack
 from infra_gitops.promotion.checks import order_refusal, source_refusal, target_refusal
+from infra_gitops.promotion.overview import running_revision
 from infra_gitops.runs import RunStore
-from infra_gitops.view import open_view
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "infra-gitops promote",
@@ -58,7 +59,7 @@ class Promoted:
     pushed_to: str | None = None
 
 
-def promote(repo_path: Path, state_dir: Path, store: RunStore, request: Request) -> Promoted:
+def promote(repo_path: Path, store: RunStore, request: Request) -> Promoted:
     """Refused with PromotionRefused (why), or done: the commit is made (and pushed)."""
     with git.open_repo(repo_path) as repo:
         if repo.bare:
@@ -85,7 +86,10 @@ def promote(repo_path: Path, state_dir: Path, store: RunStore, request: Request)
     refusal = source_refusal(view, applied, source.promotion.soak_s, datetime.now(UTC))
     if refusal or applied is None:
         raise PromotionRefused(_refused(request, refusal or "never applied"))
-    revision = _revision_of(repo_path, state_dir, source.name, applied.commit.sha)
+    with git.open_repo(repo_path) as repo:
+        revision = running_revision(repo, manifest, source, view)
+    if revision is None:
+        raise PromotionRefused(_refused(request, f"what {source.name} runs is not known"))
     if target.revision == revision:
         return Promoted(source.name, target.name, revision, None)
     with git.open_repo(repo_path) as repo:
@@ -136,23 +140,6 @@ def _instances(manifest: config.Manifest, request: Request) -> tuple[Stack, Stac
             )
         found.append(manifest.stack(name))
     return found[0], found[1]
-
-
-def _revision_of(repo_path: Path, state_dir: Path, source: str, applied_at: str) -> str:
-    """What source runs: its pin at the commit it was applied at; else, as it follows
-    the branch, the last commit up to that one that changed its directory or a local
-    module it uses (so promoting twice what did not change moves no pin)."""
-    with open_view(repo_path, applied_at, state_dir) as view:
-        if not view.manifest.declares(source):
-            return applied_at
-        stack = view.manifest.stack(source)
-        if stack.revision is not None:
-            return stack.revision
-        paths = {stack.path}
-        if stack.engine != "pulumi":
-            paths |= discovery.local_module_dirs(view.source.root, stack.path)
-    with git.open_repo(repo_path) as repo:
-        return git.last_change(repo, applied_at, paths) or applied_at
 
 
 def _write_pin(repo_path: Path, target: Stack, revision: str) -> None:

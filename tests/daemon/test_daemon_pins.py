@@ -86,7 +86,7 @@ def test_pins_decide_which_environments_a_commit_reaches(world: World) -> None:
     gold = world.commit_and_push("The labels module and the data stack, not deployed yet")
     (world.work / "gitops.yaml").write_text(_manifest(gold, gold))
     declared = world.commit_and_push("data in dev, staging and prod, at gold")
-    world.start_daemon("--poll-interval", "1")
+    daemon = world.start_daemon("--poll-interval", "1")
     instances = ("data@dev", "data@staging", "data@prod")
     wait_for("every environment applied", lambda: world.synced_at(declared, *instances))
     assert _tiers(world) == ["gold", "gold", "gold"]
@@ -105,6 +105,14 @@ def test_pins_decide_which_environments_a_commit_reaches(world: World) -> None:
     assert world.runs(stack="data@dev", commit=promoted) == []
 
     wait_for("staging Synced", lambda: world.synced_at(promoted, "data@staging"))
+    status, shown = daemon.get("/api/environments")
+    assert status == 200
+    waiting = {e["instance"]: e["waiting"] for e in shown["environments"]}
+    assert waiting == {
+        "data@dev": None,
+        "data@staging": None,
+        "data@prod": f"data@staging runs {platinum[:10]}",
+    }
     _promote(world, "staging", "prod")
     wait_for("prod applied", lambda: _tiers(world) == ["platinum", "platinum", "platinum"])
 

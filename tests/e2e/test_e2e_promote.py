@@ -82,6 +82,16 @@ def test_promotion_moves_a_pin_by_commit_and_refuses_what_is_unsafe(e2e: Env) ->
     history = json.loads(e2e.cli("history", "--stack", "data@staging", "--json").stdout)
     assert history["result"]["runs"][0]["commit"]["sha"] == head  # the record names it
 
+    shown = json.loads(e2e.cli("status", "--json").stdout)["result"]["environments"]
+    by_env = {e["environment"]: e for e in shown}
+    assert [e["instance"] for e in shown] == ["data@dev", "data@staging", "data@prod"]
+    assert by_env["dev"]["pinned"] is None and by_env["dev"]["runs"] == platinum
+    assert (by_env["staging"]["pinned"], by_env["staging"]["runs"]) == (platinum, platinum)
+    assert by_env["staging"]["waiting"] is None
+    assert by_env["prod"]["waiting"] == f"data@staging runs {platinum[:10]}"
+    table = e2e.cli("status").stdout
+    assert "WAITING TO BE PROMOTED" in table and f"data@staging runs {platinum[:10]}" in table
+
     code, output = _promote(e2e, "dev", "staging")
     assert (code, "already" in output) == (0, True)
 
