@@ -105,14 +105,19 @@ def test_pins_decide_which_environments_a_commit_reaches(world: World) -> None:
     assert world.runs(stack="data@dev", commit=promoted) == []
 
     wait_for("staging Synced", lambda: world.synced_at(promoted, "data@staging"))
-    status, shown = daemon.get("/api/environments")
-    assert status == 200
-    waiting = {e["instance"]: e["waiting"] for e in shown["environments"]}
-    assert waiting == {
+
+    def waiting() -> dict[str, str | None]:
+        status, shown = daemon.get("/api/environments")
+        assert status == 200
+        return {e["instance"]: e["waiting"] for e in shown["environments"]}
+
+    expected = {
         "data@dev": None,
         "data@staging": None,
         "data@prod": f"data@staging runs {platinum[:10]}",
     }
+    # The API reads the manifest of the pass that ends a moment after the records.
+    wait_for("prod waiting for staging's revision", lambda: waiting() == expected)
     _promote(world, "staging", "prod")
     wait_for("prod applied", lambda: _tiers(world) == ["platinum", "platinum", "platinum"])
 
