@@ -43,7 +43,12 @@ def test_rollback_makes_a_revert_commit_the_daemon_then_follows(world: World) ->
         world.remote, "show", f"{first}:stacks/storage/main.tf"
     )
     (rollback_run,) = [r for r in world.runs(stack="storage") if r.trigger == "rollback"]
-    assert (str(rollback_run.status), rollback_run.commit.sha) == ("applied", first)
+    assert rollback_run.commit.sha == first
+    # The daemon may take the pushed revert commit in and apply it before the rollback's
+    # own apply runs (same content): then that one finds nothing left to change.
+    assert str(rollback_run.status) in ("applied", "no-changes")
+    appliers = [r for r in world.runs(stack="storage") if str(r.status) == "applied"]
+    assert appliers[0].trigger in ("rollback", "daemon:commit"), appliers[0]
     assert result["run_id"] == rollback_run.id
 
     # The daemon takes the revert commit in and leaves the stack as rolled back.
