@@ -206,7 +206,11 @@ class StackRunner:
             rec.ws.progress(f"applying: {plan.counts}")
             result = rec.engine.apply(rec.ws, plan)
             outcome = rec.finish(RunStatus.APPLIED, plan, engine_version=result.engine_version)
-            return self._learned(replace(outcome, outputs=result.outputs), result.outputs)
+            # A commit's apply goes on (Git asked for it), but says what it set back.
+            note = f"set back expected drift: {'; '.join(undoes[:5])}" if undoes else None
+            return self._learned(
+                replace(outcome, outputs=result.outputs, note=note), result.outputs
+            )
         return rec.closed_outcome()
 
     def _learned(self, outcome: StackOutcome, outputs: Mapping[str, Any] | None) -> StackOutcome:
