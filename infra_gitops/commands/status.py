@@ -15,7 +15,7 @@ from infra_gitops.daemon.status import stack_views
 from infra_gitops.options import Options
 from infra_gitops.progress import Progress
 from infra_gitops.runs import BadCommit, RunStore
-from infra_gitops.stacknames import selected_by
+from infra_gitops.stacknames import INSTANCE_SEPARATOR, selected_by
 
 if TYPE_CHECKING:
     from infra_gitops.daemon.replica_status import ReplicaGroup
@@ -61,6 +61,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
 
 def _environments(options: Options, views: list[StackView]) -> list[EnvironmentView]:
     """The environments of the stacks shown, when --repo holds a manifest with some."""
+    if not any(INSTANCE_SEPARATOR in v.name for v in views):
+        return []  # no instance recorded: status stays a read of the records only
     from infra_gitops import config
     from infra_gitops.errors import GitOpsError
     from infra_gitops.promotion.overview import environments
