@@ -78,6 +78,8 @@ class FileConfig:
     when the file cannot be read."""
     problem: str | None = None
     """Why the file could not be read, e.g. "line 6: Unexpected token ..."."""
+    resources: tuple[tuple[str, str], ...] = ()
+    """(type, name) of each `resource` block (managed resources, not data sources)."""
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,9 @@ def _read_document(document: dict[str, Any]) -> FileConfig:
         backend=backends[0] if backends else None,
         cloud=any("cloud" in block for block in terraform),
         init_digest=hashlib.sha256(canonical.encode()).hexdigest(),
+        resources=tuple(
+            (labels[0], labels[1]) for labels, _ in _blocks(document.get("resource"), 2)
+        ),
     )
 
 

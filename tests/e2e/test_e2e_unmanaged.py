@@ -1,0 +1,110 @@
+"""`unmanaged` end to end: resources made with boto3 outside any stack are found, the
+ignored and our own are not, and --adopt-into + apply imports a bucket without making it
+again (its creation date unchanged)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from e2e_helpers import Env
+
+HAND_BUCKET = "e2e-unmanaged-hand-bucket"
+HAND_QUEUE = "e2e-unmanaged-hand-queue"
+IGNORED_BUCKET = "cdk-e2e-unmanaged-assets"
+
+IGNORE_SECTION = """
+unmanaged:
+  ignore:
+    - {type: aws_s3_bucket, name: "cdk-*"}
+"""
+
+
+def _make_hand_resources(env: Env) -> str:
+    s3 = env.aws("s3")
+    for bucket in (HAND_BUCKET, IGNORED_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_tagging(
+        Bucket=HAND_BUCKET, Tagging={"TagSet": [{"Key": "owner", "Value": "alice"}]}
+    )
+    url: str = env.aws("sqs").create_queue(QueueName=HAND_QUEUE)["QueueUrl"]
+    return url
+
+
+def _creation_date(env: Env, bucket: str) -> object:
+    listed = env.aws("s3").list_buckets()["Buckets"]
+    return next(b["CreationDate"] for b in listed if b["Name"] == bucket)
+
+
+def _findings(env: Env, *args: str) -> tuple[int, dict[str, object]]:
+    result = env.cli("unmanaged", "--json", *args)
+    assert result.code in (0, 2), result.output
+    return result.code, json.loads(result.stdout)["result"]
+
+
+def test_finds_adopts_and_then_no_longer_lists_a_hand_made_bucket(applied: Env) -> None:
+    with (applied.repo / "gitops.yaml").open("a") as manifest:
+        manifest.write(IGNORE_SECTION)
+    applied.commit("Ignore CDK leftovers")
+    queue_url = _make_hand_resources(applied)
+    created = _creation_date(applied, HAND_BUCKET)
+
+    code, result = _findings(applied, "--show-ignored")
+    assert code == 2
+    found = {(f["type"], f["identifier"]) for f in result["findings"]}  # type: ignore[union-attr,index]
+    assert found == {("aws_s3_bucket", HAND_BUCKET), ("aws_sqs_queue", queue_url)}
+    ignored = result["ignored"]
+    assert [(f["identifier"], f["ignored_by"]) for f in ignored] == [  # type: ignore[union-attr,index]
+        (IGNORED_BUCKET, "unmanaged.ignore[0] (type=aws_s3_bucket, name=cdk-*)")
+    ]
+    bucket = next(f for f in result["findings"] if f["type"] == "aws_s3_bucket")  # type: ignore[union-attr,index]
+    assert bucket["tags"] == {"owner": "alice"}
+    assert bucket["created"] is not None
+    assert set(result["scanned_types"]) == {  # type: ignore[arg-type]
+        "aws_s3_bucket",
+        "aws_sqs_queue",
+        "aws_ssm_parameter",
+    }
+
+    table = applied.cli("unmanaged")
+    assert table.code == 2, table.output
+    assert HAND_BUCKET in table.stdout and queue_url in table.stdout
+    assert IGNORED_BUCKET not in table.stdout
+
+    adopted = applied.cli(
+        "unmanaged", "--adopt-into", "storage", "--only", f"aws_s3_bucket:{HAND_BUCKET}"
+    )
+    assert adopted.code == 0, adopted.output
+    stack_dir = applied.repo / "stacks" / "storage"
+    imports = (stack_dir / "imports_unmanaged.tf").read_text()
+    assert "to = aws_s3_bucket.e2e_unmanaged_hand_bucket" in imports
+    assert f'id = "{HAND_BUCKET}"' in imports
+    generated = (stack_dir / "generated_unmanaged.tf").read_text()
+    assert 'resource "aws_s3_bucket" "e2e_unmanaged_hand_bucket"' in generated
+    assert re.search(rf'bucket\s+= "{HAND_BUCKET}"', generated), generated
+    assert "git commit" not in adopted.stdout and "pull request" in adopted.stdout
+
+    again = applied.cli("unmanaged", "--adopt-into", "storage")
+    assert again.code == 1
+    assert "refusing to write" in again.stderr
+    assert (stack_dir / "imports_unmanaged.tf").read_text() == imports
+
+    applied.commit("Adopt the hand-made bucket")
+    apply = applied.cli("apply", "--auto-approve", "--stack", "storage", "--json")
+    assert apply.code == 0, apply.output
+    plan = json.loads(apply.stdout)["result"]["stacks"][0]["plan"]
+    assert plan["counts"]["create"] == 0, plan
+    assert plan["counts"]["import"] == 1, plan
+    imported = [c for c in plan["changes"] if c["address"].endswith("e2e_unmanaged_hand_bucket")]
+    assert [c.get("importing") for c in imported] == [HAND_BUCKET], plan["changes"]
+    assert _creation_date(applied, HAND_BUCKET) == created
+
+    code, result = _findings(applied)
+    assert code == 2
+    assert {f["identifier"] for f in result["findings"]} == {queue_url}  # type: ignore[union-attr,index]
+
+
+def test_no_unmanaged_resources_exits_0(applied: Env) -> None:
+    result = applied.cli("unmanaged")
+    assert result.code == 0, result.output
+    assert "no unmanaged resources" in result.stdout
