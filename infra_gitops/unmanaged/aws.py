@@ -110,8 +110,11 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return moment.astimezone(UTC).isoformat(timespec="seconds")
-    if isinstance(value, str) and value.isdigit():  # SQS: seconds since the epoch
-        return datetime.fromtimestamp(int(value), UTC).isoformat(timespec="seconds")
+    if isinstance(value, str):  # SQS: seconds since the epoch ("1733100000"; moto: a float)
+        try:
+            return datetime.fromtimestamp(float(value), UTC).isoformat(timespec="seconds")
+        except (ValueError, OverflowError):
+            return None
     return None
 
 
