@@ -108,3 +108,42 @@ def test_no_unmanaged_resources_exits_0(applied: Env) -> None:
     result = applied.cli("unmanaged")
     assert result.code == 0, result.output
     assert "no unmanaged resources" in result.stdout
+
+
+def test_a_stack_whose_state_cannot_be_read_fails_the_scan(e2e: Env) -> None:
+    broken = e2e.repo / "stacks" / "broken"
+    broken.mkdir()
+    (broken / "main.tf").write_text('resource "aws_s3_bucket" "b" {\n  bucket = \n')
+    with (e2e.repo / "gitops.yaml").open("a") as manifest:
+        manifest.write("  - name: broken\n    path: stacks/broken\n")
+    e2e.commit("A stack that does not parse")
+    _make_hand_resources(e2e)
+
+    result = e2e.cli("unmanaged", "storage", "--json")
+
+    assert result.code == 1, result.output
+    assert "stack 'broken'" in result.stderr
+    assert "Nothing is reported" in result.stderr
+    assert HAND_BUCKET not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["ok"] is False
+
+
+def test_never_applied_stacks_hold_nothing_and_globs_choose_the_types(e2e: Env) -> None:
+    """Nothing applied: the types come from the configuration; `app` manages parameters
+    only, so a hand-made bucket is not its business, but a parameter is."""
+    _make_hand_resources(e2e)
+    e2e.aws("ssm").put_parameter(Name="/e2e-unmanaged/hand", Value="x", Type="String")
+
+    code, result = _findings(e2e)
+    assert code == 2
+    identifiers = {f["identifier"] for f in result["findings"]}  # type: ignore[union-attr,index]
+    assert {HAND_BUCKET, IGNORED_BUCKET, "/e2e-unmanaged/hand"} <= identifiers
+    assert e2e.cloud.state_bucket not in identifiers
+
+    code, result = _findings(e2e, "ap*")
+    assert result["scanned_types"] == ["aws_ssm_parameter"]
+    assert [f["identifier"] for f in result["findings"]] == ["/e2e-unmanaged/hand"]  # type: ignore[union-attr,index]
+
+    unknown = e2e.cli("unmanaged", "nosuch-*")
+    assert unknown.code == 1
+    assert "unknown stack 'nosuch-*'" in unknown.stderr
