@@ -23,11 +23,9 @@ from infra_gitops.session import Options, Session, open_session
 if TYPE_CHECKING:
     from infra_gitops.unmanaged.scan import Finding, ScanResult
 
-S3_SCHEME = "s3://"
-
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
-    from infra_gitops.unmanaged.scan import ScanScope, scan
+    from infra_gitops.unmanaged.scan import ScanScope, scan, store_buckets
 
     if args.only and not args.adopt_into:
         raise GitOpsError("--only selects what --adopt-into adopts: give --adopt-into STACK")
@@ -41,7 +39,10 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
                 source_root=session.source.root,
                 target=session.target,
                 selected=selected,
-                infra_buckets=_our_buckets(options, session),
+                infra_buckets=store_buckets(
+                    default_location(options.state_dir, session.target.base_env),
+                    options.artifact_store,
+                ),
                 parallelism=options.parallelism,
             )
         )
@@ -74,15 +75,6 @@ def _selected(session: Session, globs: list[str]) -> list[Stack]:
         if not any(fnmatchcase(s.name, glob) for s in stacks):
             raise GitOpsError(unknown_stack(glob, [s.name for s in stacks]))
     return [s for s in stacks if any(fnmatchcase(s.name, g) for g in globs)]
-
-
-def _our_buckets(options: Options, session: Session) -> frozenset[str]:
-    """The plan store's and the artifact store's buckets, when they are in S3."""
-    places = [default_location(options.state_dir, session.target.base_env)]
-    places += [options.artifact_store] if options.artifact_store else []
-    return frozenset(
-        place[len(S3_SCHEME) :].split("/", 1)[0] for place in places if place.startswith(S3_SCHEME)
-    )
 
 
 def _none_found(result: ScanResult) -> str:

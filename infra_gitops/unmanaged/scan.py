@@ -13,6 +13,7 @@ from infra_gitops.config.unmanaged import IgnoreRule
 from infra_gitops.engines.base import ManagedResource
 from infra_gitops.models import Stack
 from infra_gitops.stackrun import StackRunner
+from infra_gitops.store.artifacts import S3_SCHEME
 from infra_gitops.unmanaged import aws
 from infra_gitops.unmanaged.managed import States, declared_types, read_states
 from infra_gitops.unmanaged.types import SCANNED_TYPES
@@ -129,6 +130,14 @@ def _keys(resource: aws.CloudResource) -> set[tuple[str, str]]:
     """A live resource is managed when a state holds its identifier, ARN or name (a
     queue's URL differs by endpoint host: its name and ARN do not)."""
     return {(resource.type, k) for k in (resource.identifier, resource.arn, resource.name) if k}
+
+
+def store_buckets(plan_store: str, artifact_store: str | None) -> frozenset[str]:
+    """The buckets of the plan store and of the artifact store, when they are in S3."""
+    places = [plan_store, *([artifact_store] if artifact_store else [])]
+    return frozenset(
+        place[len(S3_SCHEME) :].split("/", 1)[0] for place in places if place.startswith(S3_SCHEME)
+    )
 
 
 def _infra_buckets(scope: ScanScope) -> frozenset[str]:
