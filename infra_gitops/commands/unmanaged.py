@@ -31,6 +31,10 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         raise GitOpsError("--only selects what --adopt-into adopts: give --adopt-into STACK")
     with open_session(options, progress) as session:
         selected = _selected(session, args.stack_globs)
+        if args.adopt_into:  # refused before the scan, not after it
+            from infra_gitops.unmanaged.adopt import check_target
+
+            check_target(session.runner, session.manifest.stack(args.adopt_into), options.repo)
         progress.say(f"reading the state of {len(session.manifest.stacks)} stack(s)")
         result = scan(
             ScanScope(

@@ -38,24 +38,30 @@ class Adopted:
     """(the resource address it is imported to, the finding)."""
 
 
-def adopt(
-    runner: StackRunner, stack: Stack, findings: Sequence[Finding], checkout: Path
-) -> Adopted:
-    """Write IMPORTS_FILE and GENERATED_FILE for findings into stack's directory of the
-    checkout. Refuses (GitOpsError, nothing written) a Pulumi stack, a bare repository,
-    either file existing or changed in the checkout, and nothing to adopt."""
+def check_target(runner: StackRunner, stack: Stack, checkout: Path) -> list[Path]:
+    """The files adopting into stack would write, in the checkout; raises GitOpsError when
+    it cannot: a Pulumi stack, a bare repository, either file existing or changed."""
     if not isinstance(runner.engine_for(stack), TerraformEngine):
         raise GitOpsError(
             f"stack {stack.name!r} uses engine {stack.engine!r}: resources can be adopted "
             "into Terraform/OpenTofu stacks only (Pulumi: `pulumi import`)"
         )
+    root = git.checkout_root(checkout)
+    targets = [root / stack.path / IMPORTS_FILE, root / stack.path / GENERATED_FILE]
+    _refuse_taken(root, targets)
+    return targets
+
+
+def adopt(
+    runner: StackRunner, stack: Stack, findings: Sequence[Finding], checkout: Path
+) -> Adopted:
+    """Write IMPORTS_FILE and GENERATED_FILE for findings into stack's directory of the
+    checkout (check_target's refusals; and nothing to adopt). Nothing is written unless
+    Terraform generated the configuration."""
+    targets = check_target(runner, stack, checkout)
     if not findings:
         raise GitOpsError("nothing to adopt: no unmanaged resource is selected")
-    root = git.checkout_root(checkout)
-    stack_dir = root / stack.path
-    targets = [stack_dir / IMPORTS_FILE, stack_dir / GENERATED_FILE]
-    _refuse_taken(root, targets)
-    addresses = _addresses(findings, declared_names(stack_dir))
+    addresses = import_addresses(findings, declared_names(targets[0].parent))
     imports = "".join(
         f"import {{\n  to = {address}\n  id = {hcl.string(f.identifier)}\n}}\n\n"
         for address, f in addresses
@@ -66,7 +72,7 @@ def adopt(
         return engine.generate_config(ws, IMPORTS_FILE, imports)
 
     generated = with_engine(runner, stack, "adopt", generate)
-    _refuse_taken(root, targets)  # nobody wrote them meanwhile
+    check_target(runner, stack, checkout)  # nobody wrote them meanwhile
     targets[0].write_text(
         _header(stack.name, "what to import") + imports.rstrip() + "\n", encoding="utf-8"
     )
@@ -88,7 +94,7 @@ def _refuse_taken(root: Path, targets: Sequence[Path]) -> None:
         )
 
 
-def _addresses(
+def import_addresses(
     findings: Sequence[Finding], taken: set[tuple[str, str]]
 ) -> list[tuple[str, Finding]]:
     """A valid, unique Terraform name for each finding, from its name."""

@@ -147,3 +147,26 @@ def test_never_applied_stacks_hold_nothing_and_globs_choose_the_types(e2e: Env) 
     unknown = e2e.cli("unmanaged", "nosuch-*")
     assert unknown.code == 1
     assert "unknown stack 'nosuch-*'" in unknown.stderr
+
+
+def test_adopting_is_refused_into_pulumi_over_a_changed_file_and_with_nothing_found(
+    e2e: Env,
+) -> None:
+    assert (e2e.repo / "stacks" / "pulumi-queue" / "Pulumi.yaml").exists()
+    with (e2e.repo / "gitops.yaml").open("a") as manifest:
+        manifest.write("  - name: queue\n    path: stacks/pulumi-queue\n    engine: pulumi\n")
+    e2e.commit("A Pulumi stack")
+    pulumi = e2e.cli("unmanaged", "--adopt-into", "queue")
+    assert pulumi.code == 1
+    assert "Terraform/OpenTofu stacks only" in pulumi.stderr
+
+    stack_dir = e2e.repo / "stacks" / "storage"
+    (stack_dir / "imports_unmanaged.tf").write_text("# mine\n")
+    taken = e2e.cli("unmanaged", "--adopt-into", "storage")
+    assert taken.code == 1
+    assert "refusing to write" in taken.stderr and "imports_unmanaged.tf" in taken.stderr
+    assert (stack_dir / "imports_unmanaged.tf").read_text() == "# mine\n"
+    assert not (stack_dir / "generated_unmanaged.tf").exists()
+
+    only = e2e.cli("unmanaged", "--only", "aws_s3_bucket:x")
+    assert only.code == 1 and "--adopt-into" in only.stderr
