@@ -3,7 +3,7 @@ holds, less the state backend's own buckets and what the ignore rules leave out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,17 +21,9 @@ from infra_gitops.workspace import Target
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(aws.CloudResource):
     """A resource no stack manages."""
 
-    type: str
-    identifier: str
-    name: str
-    arn: str | None
-    region: str
-    tags: Mapping[str, str]
-    created: str | None
-    modified: str | None = None
     ignored_by: str | None = None
     """The ignore rule that matched (only ignored findings have one)."""
 

@@ -71,3 +71,34 @@ def test_scans_set_the_gauge_and_notify_when_findings_change(world: World) -> No
         assert "daemon-unmanaged-hand" not in str(events[1]["message"])  # not new any more
         time.sleep(5)  # two more scans, nothing changed: no more events
         assert len(_unmanaged_events(receiver)) == 2
+
+
+def _failed_scans(url: str) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "infra_gitops_unmanaged_scan_failures_total"
+    )
+
+
+def test_a_failed_scan_is_counted_and_stops_nothing(world: World) -> None:
+    broken = world.work / "stacks" / "broken"
+    broken.mkdir()
+    (broken / "main.tf").write_text('resource "aws_s3_bucket" "b" {\n  bucket = \n')
+    manifest = SCANNED.replace("interval: 2s", "interval: 1s").replace(
+        "unmanaged:", "  - name: broken\n    path: stacks/broken\nunmanaged:", 1
+    )
+    (world.work / "gitops.yaml").write_text(manifest)
+    sha = world.commit_and_push("A stack whose state cannot be read")
+    world.aws("s3").create_bucket(Bucket="daemon-unmanaged-unseen")
+
+    daemon = world.start_daemon()
+    wait_for("the readable stacks applied", lambda: world.synced_at(sha, "storage", "app"), 120)
+    wait_for("a failed scan counted", lambda: _failed_scans(daemon.url) >= 2 or None, 60)
+    assert _gauges(daemon.url) == {}  # nothing reported as unmanaged
+    assert "scan for unmanaged resources failed" in daemon.log
+    assert "- stack 'broken':" in daemon.log  # the scan's error names it
+    assert daemon.get("/healthz")[0] == 200
