@@ -133,6 +133,7 @@ def _adopt(
                 {"to": address, "type": f.type, "id": f.identifier}
                 for address, f in adopted.addresses
             ],
+            "to_fill": list(adopted.to_fill),
         }
         print(report.envelope("unmanaged", EXIT_OK, data), file=out)
         return EXIT_OK
@@ -140,6 +141,12 @@ def _adopt(
         print(f"import {f.type} {f.identifier} -> {address}", file=out)
     for path in adopted.files:
         print(f"wrote {path}", file=out)
+    for attribute in adopted.to_fill:
+        print(
+            f"fill in {attribute}: sensitive, so Terraform wrote null (the import would "
+            "set it to null)",
+            file=out,
+        )
     print(
         "next: review the files, commit them and open a pull request; the daemon (or "
         f"`infra-gitops apply --stack {stack.name}`) then imports the resources: nothing "

@@ -36,6 +36,9 @@ class Adopted:
     files: tuple[Path, ...]
     addresses: tuple[tuple[str, Finding], ...]
     """(the resource address it is imported to, the finding)."""
+    to_fill: tuple[str, ...] = ()
+    """Attributes (ADDRESS.ATTRIBUTE) Terraform left null because they are sensitive
+    (`value = null # sensitive`): to fill in before the import is applied."""
 
 
 def check_target(runner: StackRunner, stack: Stack, checkout: Path) -> list[Path]:
@@ -80,7 +83,23 @@ def adopt(
         _header(stack.name, "their configuration, as Terraform generated it") + generated,
         encoding="utf-8",
     )
-    return Adopted(tuple(targets), tuple(addresses))
+    return Adopted(tuple(targets), tuple(addresses), sensitive_nulls(generated))
+
+
+_RESOURCE = re.compile(r'^resource\s+"([^"]+)"\s+"([^"]+)"')
+_SENSITIVE_NULL = re.compile(r"^\s+([A-Za-z0-9_]+)\s*=\s*null\s*#\s*sensitive\s*$")
+
+
+def sensitive_nulls(generated: str) -> tuple[str, ...]:
+    """ADDRESS.ATTRIBUTE of each `ATTRIBUTE = null # sensitive` Terraform generated."""
+    found: list[str] = []
+    address = ""
+    for line in generated.splitlines():
+        if resource := _RESOURCE.match(line):
+            address = f"{resource[1]}.{resource[2]}"
+        elif (null := _SENSITIVE_NULL.match(line)) and address:
+            found.append(f"{address}.{null[1]}")
+    return tuple(found)
 
 
 def _refuse_taken(root: Path, targets: Sequence[Path]) -> None:

@@ -34,9 +34,7 @@ def with_engine(
     """work(engine, workspace) on the stack, prepared (init), holding the stack's lock so
     that no run uses its work dir meanwhile. Not a run: nothing is recorded, and the
     engine's log (a file of this operation) is removed after; a failure's output is in
-    its error. Variables are left out: reading a state or generating configuration
-    needs none, and a dependency never applied must not stop it."""
-    quiet = replace(stack, variables_from_stack={}, variables_from_env={})
+    its error."""
     log_file = runner.state_dir / "logs" / owned_name(f"{step}-{stack.name}.log")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -44,7 +42,7 @@ def with_engine(
             runner.locks.hold(stack.name, wait=runner.lock_wait) as lock,
             process.cancel_on(lock.lost),
         ):
-            ws = runner.workspace_for(quiet, log_file)
+            ws = runner.workspace_for(stack, log_file)
             engine = runner.engine_for(stack)
             engine.prepare(ws)
             return work(engine, ws)
@@ -57,9 +55,12 @@ def read_states(runner: StackRunner, stacks: Sequence[Stack], *, parallelism: in
     could not be read (a resource it holds would be reported as unmanaged)."""
 
     def read(stack: Stack) -> tuple[ManagedResource, ...] | str:
+        # Without the variables taken from other stacks and the environment: a state is
+        # read without them, and a dependency never applied must not stop it.
+        quiet = replace(stack, variables_from_stack={}, variables_from_env={})
         try:
             return with_engine(
-                runner, stack, "state", lambda engine, ws: engine.state_resources(ws)
+                runner, quiet, "state", lambda engine, ws: engine.state_resources(ws)
             )
         except GitOpsError as exc:
             return str(exc)

@@ -170,3 +170,34 @@ def test_adopting_is_refused_into_pulumi_over_a_changed_file_and_with_nothing_fo
 
     only = e2e.cli("unmanaged", "--only", "aws_s3_bucket:x")
     assert only.code == 1 and "--adopt-into" in only.stderr
+
+
+def test_a_parameter_and_a_queue_adopted_into_stacks_with_variables(applied: Env) -> None:
+    """app takes variables from storage's outputs and from the environment: the plan that
+    generates its configuration needs them, as any plan does."""
+    applied.aws("ssm").put_parameter(Name="/e2e-unmanaged/param", Value="v", Type="String")
+    url = applied.aws("sqs").create_queue(QueueName="e2e-unmanaged-adopted-queue")["QueueUrl"]
+
+    into_app = applied.cli(
+        "unmanaged", "--adopt-into", "app", "--only", "aws_ssm_parameter:/e2e-unmanaged/param"
+    )
+    assert into_app.code == 0, into_app.output
+    generated_file = applied.repo / "stacks" / "app" / "generated_unmanaged.tf"
+    generated = generated_file.read_text()
+    assert 'resource "aws_ssm_parameter" "e2e_unmanaged_param"' in generated
+    assert "fill in aws_ssm_parameter.e2e_unmanaged_param.value" in into_app.stdout
+    # What a person does before committing: the value Terraform cannot write.
+    generated_file.write_text(generated.replace("null # sensitive", '"v"'))
+    into_storage = applied.cli(
+        "unmanaged", "--adopt-into", "storage", "--only", f"aws_sqs_queue:{url}"
+    )
+    assert into_storage.code == 0, into_storage.output
+    applied.commit("Adopt a parameter and a queue")
+
+    apply = applied.cli("apply", "--auto-approve", "--json")
+    assert apply.code == 0, apply.output
+    for stack in json.loads(apply.stdout)["result"]["stacks"]:
+        counts = stack["plan"]["counts"]
+        assert (counts["create"], counts["import"]) == (0, 1), stack["plan"]
+    code, _ = _findings(applied)
+    assert code == 0
