@@ -38,8 +38,19 @@ class Account:
 
 def account_of(env: Mapping[str, str]) -> Account:
     """The account and region a stack with this environment works in."""
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    return Account(region, env)
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or _configured_region(env)
+    return Account(region or DEFAULT_REGION, env)
+
+
+def _configured_region(env: Mapping[str, str]) -> str | None:
+    """The region of the AWS config file (the profile's), as boto3 reads it."""
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return boto3.session.Session(profile_name=env.get("AWS_PROFILE") or None).region_name
+    except BotoCoreError:  # a profile missing from the config: the default region
+        return None
 
 
 @dataclass(frozen=True)
