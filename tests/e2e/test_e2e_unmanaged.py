@@ -131,14 +131,25 @@ def test_a_stack_whose_state_cannot_be_read_fails_the_scan(e2e: Env) -> None:
 def test_never_applied_stacks_hold_nothing_and_globs_choose_the_types(e2e: Env) -> None:
     """Nothing applied: the types come from the configuration; `app` manages parameters
     only, so a hand-made bucket is not its business, but a parameter is."""
-    _make_hand_resources(e2e)
+    queue_url = _make_hand_resources(e2e)
     e2e.aws("ssm").put_parameter(Name="/e2e-unmanaged/hand", Value="x", Type="String")
+    # Our own buckets: app's state in a bucket of its own, and the plan store.
+    for bucket in ("e2e-unmanaged-app-state", "e2e-unmanaged-plans"):
+        e2e.aws("s3").create_bucket(Bucket=bucket)
+    manifest = e2e.repo / "gitops.yaml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            "    path: stacks/app\n",
+            "    path: stacks/app\n    backend: {bucket: e2e-unmanaged-app-state}\n",
+        )
+    )
+    e2e.commit("app keeps its state apart")
+    e2e.env["INFRA_GITOPS_PLAN_STORE"] = "s3://e2e-unmanaged-plans/infra"
 
     code, result = _findings(e2e)
     assert code == 2
     identifiers = {f["identifier"] for f in result["findings"]}  # type: ignore[union-attr,index]
-    assert {HAND_BUCKET, IGNORED_BUCKET, "/e2e-unmanaged/hand"} <= identifiers
-    assert e2e.cloud.state_bucket not in identifiers
+    assert identifiers == {HAND_BUCKET, IGNORED_BUCKET, queue_url, "/e2e-unmanaged/hand"}
 
     code, result = _findings(e2e, "ap*")
     assert result["scanned_types"] == ["aws_ssm_parameter"]
