@@ -264,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="detect changes made outside Git (exit 0 none, 2 drift, 1 error)",
     )
     p.add_argument("--heal", action="store_true", help="apply the Git state back where drifted")
+    p.add_argument(
+        "--show-ignored",
+        action="store_true",
+        help="list the drift the stacks' policies expect (ignore_drift), not only count it",
+    )
     p.set_defaults(func="drift:run")
     _add_unmanaged(sub, common)
     p = sub.add_parser(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -48,6 +48,20 @@ class RunStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class DriftIgnore:
+    """Drift that is expected (policy `ignore_drift`): changes outside Git to attribute
+    paths matching `path` (a glob on the dotted path, e.g. tags.CostCenter, tags_all.*),
+    in resources whose type matches `type` (a glob; None: any type). A path also covers
+    what lies under it (tags covers tags.owner)."""
+
+    path: str
+    type: str | None = None
+
+    def __str__(self) -> str:
+        return self.path if self.type is None else f"{self.type}: {self.path}"
+
+
+@dataclass(frozen=True)
 class Policy:
     drift_interval: int = 600
     """Seconds between drift checks (daemon)."""
@@ -57,6 +71,8 @@ class Policy:
     """Destroy the stack when it leaves the manifest: True (the daemon does), False
     (it is left as it is, Orphaned) or "confirm" (only `infra-gitops prune STACK
     --confirm`, run by a person, destroys it)."""
+    ignore_drift: tuple[DriftIgnore, ...] = ()
+    """Drift that is expected: recorded, but not Drifted, not healed, not notified."""
 
     @property
     def prunes_automatically(self) -> bool:
@@ -149,6 +165,14 @@ class ResourceChange:
     create_before_destroy: bool = False
     """For a replace: the new object is created before the old one is destroyed
     (Terraform's ["create", "delete"]); False is destroy-then-create."""
+    ignored_paths: tuple[str, ...] = ()
+    """For drift: the changed paths the stack's policy expects (ignore_drift)."""
+
+    @property
+    def expected(self) -> bool:
+        """Drift made only of expected changes (a resource deleted or created outside
+        Git never is: it has no changed paths)."""
+        return bool(self.changed_paths) and set(self.changed_paths) <= set(self.ignored_paths)
 
     @property
     def moved(self) -> bool:
@@ -176,6 +200,8 @@ class ResourceChange:
                 data[key] = getattr(self, key)
         if self.create_before_destroy:
             data["create_before_destroy"] = True
+        if self.ignored_paths:
+            data["ignored_paths"] = list(self.ignored_paths)
         return data
 
     @classmethod
@@ -195,7 +221,18 @@ class ResourceChange:
             action_reason=data.get("action_reason"),
             deferred_reason=data.get("deferred_reason"),
             create_before_destroy=bool(data.get("create_before_destroy", False)),
+            ignored_paths=tuple(data.get("ignored_paths", ())),
         )
+
+
+def unexpected(drift: Iterable[ResourceChange]) -> tuple[ResourceChange, ...]:
+    """The drift that counts: what the stack's policy does not expect."""
+    return tuple(c for c in drift if not c.expected)
+
+
+def expected(drift: Iterable[ResourceChange]) -> tuple[ResourceChange, ...]:
+    """The drift the stack's policy expects (ignore_drift): recorded, not counted."""
+    return tuple(c for c in drift if c.expected)
 
 
 @dataclass(frozen=True)
@@ -333,7 +370,8 @@ class Plan:
     """What applying this plan would do (no-op resources left out, except those a
     `moved` or `import` block touches: those are changes to the state)."""
     drift: tuple[ResourceChange, ...]
-    """Resources whose live state differs from the state file: changed outside Git."""
+    """Resources whose live state differs from the state file: changed outside Git.
+    Expected drift (policy ignore_drift) included: see has_drift."""
     outputs: Mapping[str, Any]
     """Planned output values, redacted; unknown values are UNKNOWN_MARKER."""
     engine: str
@@ -364,7 +402,8 @@ class Plan:
 
     @property
     def has_drift(self) -> bool:
-        return bool(self.drift)
+        """Drift that counts: some of it is not expected by the stack's policy."""
+        return bool(unexpected(self.drift))
 
 
 @dataclass(frozen=True)

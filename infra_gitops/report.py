@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TextIO
 
 from infra_gitops.models import (
@@ -21,6 +22,7 @@ from infra_gitops.models import (
     RunKind,
     RunStatus,
     StackOutcome,
+    unexpected,
 )
 
 ENVELOPE_SCHEMA = "infra-gitops/v1"
@@ -239,12 +241,40 @@ def render_output_change(change: OutputChange) -> str:
     return f"  {symbol:>3} output {change.name}: {before} -> {after}"
 
 
-def render_plan(plan: Plan) -> list[str]:
+def render_drift(drift: Sequence[ResourceChange], *, show_ignored: bool = False) -> list[str]:
+    """Drift that counts, resource by resource; then the expected drift (policy
+    ignore_drift): listed with show_ignored, else one line saying how much there is."""
     lines: list[str] = []
-    if plan.drift:
-        lines.append(f"  Changed outside of Git ({len(plan.drift)} resource(s)):")
-        for change in plan.drift:
-            lines.extend(render_change(change, show_values=True))
+    counted = unexpected(drift)
+    if counted:
+        lines.append(f"  Changed outside of Git ({len(counted)} resource(s)):")
+        for change in counted:
+            shown = [p for p in change.changed_paths if p not in change.ignored_paths]
+            lines.extend(
+                render_change(replace(change, changed_paths=tuple(shown)), show_values=True)
+            )
+    ignored = [c for c in drift if c.ignored_paths]
+    if not ignored:
+        return lines
+    paths = sum(len(c.ignored_paths) for c in ignored)
+    if not show_ignored:
+        addresses = ", ".join(c.address for c in ignored[:5]) + (
+            ", ..." if len(ignored) > 5 else ""
+        )
+        lines.append(
+            f"  Expected drift, not counted (policy ignore_drift): {paths} change(s) in "
+            f"{addresses}; --show-ignored lists them"
+        )
+        return lines
+    lines.append(f"  Expected drift, not counted (policy ignore_drift): {paths} change(s):")
+    for change in ignored:
+        kept = replace(change, changed_paths=change.ignored_paths)
+        lines.extend(render_change(kept, show_values=True))
+    return lines
+
+
+def render_plan(plan: Plan, *, show_ignored: bool = False) -> list[str]:
+    lines = render_drift(plan.drift, show_ignored=show_ignored)
     if plan.changes or plan.output_changes:
         lines.append(f"  Plan: {plan.counts}")
         if plan.engine in _TERRAFORM_ENGINES and plan.changes:
@@ -271,7 +301,7 @@ def _outcome_word(outcome: StackOutcome) -> str:
     return _STATUS_WORDS[outcome.status]
 
 
-def render_outcome(outcome: StackOutcome) -> str:
+def render_outcome(outcome: StackOutcome, *, show_ignored: bool = False) -> str:
     word = _outcome_word(outcome)
     if outcome.kind is RunKind.HEAL and outcome.status is RunStatus.DRIFTED:
         word = "DRIFTED, healed"
@@ -282,7 +312,7 @@ def render_outcome(outcome: StackOutcome) -> str:
     for text in (outcome.error, outcome.note):
         lines.extend("  " + line for line in (text or "").splitlines())
     if outcome.plan:
-        lines.extend(render_plan(outcome.plan))
+        lines.extend(render_plan(outcome.plan, show_ignored=show_ignored))
     if outcome.heal_plan and outcome.heal_plan.changes:
         lines.append(f"  Healed by applying the Git state: {outcome.heal_plan.counts}")
         for change in outcome.heal_plan.changes:
@@ -290,8 +320,8 @@ def render_outcome(outcome: StackOutcome) -> str:
     return "\n".join(lines)
 
 
-def render_outcomes(outcomes: Sequence[StackOutcome]) -> str:
-    blocks = [render_outcome(o) for o in outcomes]
+def render_outcomes(outcomes: Sequence[StackOutcome], *, show_ignored: bool = False) -> str:
+    blocks = [render_outcome(o, show_ignored=show_ignored) for o in outcomes]
     tally: dict[tuple[str, RunStatus], int] = {}
     for outcome in outcomes:
         key = (_outcome_word(outcome), outcome.status)
@@ -342,10 +372,7 @@ def render_run(run: Run) -> str:
     if run.error:
         lines.append("  error:")
         lines.extend("    " + line for line in run.error.splitlines())
-    if run.drift:
-        lines.append("  changed outside of Git:")
-        for change in run.drift:
-            lines.extend("  " + line for line in render_change(change, show_values=True))
+    lines.extend("  " + line for line in render_drift(run.drift, show_ignored=True))
     if run.changes:
         lines.append("  changes:")
         for change in run.changes:

@@ -25,6 +25,7 @@ from infra_gitops.coordination.locks import HeldLock, StackLocks
 from infra_gitops.engines.base import Engine, StackWorkspace
 from infra_gitops.engines.terraform import TerraformEngine
 from infra_gitops.errors import GitOpsError, LockHeldError, OutputsPendingError
+from infra_gitops.expected_drift import KeptLive, annotate, kept_live, undone
 from infra_gitops.leftovers import owned_name
 from infra_gitops.models import (
     UNKNOWN_MARKER,
@@ -149,7 +150,8 @@ class StackRunner:
     def _plan(self, stack: Stack, lock: HeldLock) -> StackOutcome:
         with self._recorded(stack, RunKind.PLAN, lock) as rec:
             rec.engine.prepare(rec.ws)
-            plan = rec.planned(rec.engine.plan(rec.ws))
+            # What an apply would do: expected drift kept, as _apply keeps it.
+            plan = rec.plan_keeping_expected_drift()
             if self.keep_plan is not None:
                 self.keep_plan(stack, plan)
             status = RunStatus.CHANGES if plan.has_changes else RunStatus.NO_CHANGES
@@ -169,7 +171,7 @@ class StackRunner:
     def _drift_check(self, stack: Stack, lock: HeldLock) -> StackOutcome:
         with self._recorded(stack, RunKind.DRIFT, lock) as rec:
             rec.engine.prepare(rec.ws)
-            plan = rec.planned(rec.engine.plan(rec.ws, refresh_only=True))
+            plan = rec.plan(refresh_only=True)
             status = RunStatus.DRIFTED if plan.has_drift else RunStatus.NO_CHANGES
             return self._learned(rec.finish(status, plan), plan.prior_outputs)
         return rec.closed_outcome()
@@ -179,7 +181,11 @@ class StackRunner:
     ) -> StackOutcome:
         with self._recorded(stack, kind, lock) as rec:
             rec.engine.prepare(rec.ws)
-            plan = rec.planned(rec.engine.plan(rec.ws))
+            plan = rec.plan_keeping_expected_drift()
+            undoes = undone(plan, kept_live(plan))
+            if undoes and kind is RunKind.HEAL:
+                refused = rec.finish(RunStatus.FAILED, plan, error=_undoes_expected(undoes))
+                return self._learned(refused, plan.prior_outputs)
             if not plan.has_changes:
                 return self._learned(rec.finish(RunStatus.NO_CHANGES, plan), plan.prior_outputs)
             if approve is not None and not approve(stack, plan):
@@ -254,6 +260,16 @@ class StackRunner:
 _CHANGES_STATE = frozenset({RunKind.APPLY, RunKind.HEAL, RunKind.DESTROY})
 
 
+def _undoes_expected(undoes: list[str]) -> str:
+    shown = "; ".join(undoes[:5]) + (f" (and {len(undoes) - 5} more)" if len(undoes) > 5 else "")
+    return (
+        "not healed: the heal would set back drift the stack's policy expects "
+        f"(ignore_drift): {shown}. The engine could not keep those values (a resource in "
+        "a child module, or an engine without that ability): heal by hand, or change "
+        "the policy"
+    )
+
+
 class _Recording:
     """The open run record of one operation; finish() or close() ends it exactly once."""
 
@@ -278,6 +294,24 @@ class _Recording:
     def planned(self, plan: Plan) -> Plan:
         """Note a plan this operation works with: its saved file goes when the run ends."""
         self.plans.append(plan)
+        return plan
+
+    def plan(self, *, refresh_only: bool = False, keep: KeptLive | None = None) -> Plan:
+        """A plan by the engine, noted, its drift annotated with what the stack's policy
+        expects (ignore_drift)."""
+        ws = self.ws if not keep else replace(self.ws, keep_live=keep)
+        made = self.engine.plan(ws, refresh_only=refresh_only)
+        return self.planned(annotate(made, self.stack.policy.ignore_drift))
+
+    def plan_keeping_expected_drift(self) -> Plan:
+        """A plan to apply: when it would set expected drift back to the configuration,
+        planned again keeping those live values (an apply must not undo what the policy
+        says is another tool's to change)."""
+        plan = self.plan()
+        keep = kept_live(plan)
+        if keep and undone(plan, keep):
+            self.ws.progress("planning again, keeping the expected drift as it is live")
+            plan = self.plan(keep=keep)
         return plan
 
     def remove_saved_plans(self) -> None:

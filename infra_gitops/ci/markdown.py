@@ -21,6 +21,7 @@ from infra_gitops.models import (
     ResourceChange,
     RunStatus,
     StackOutcome,
+    unexpected,
 )
 
 MARKER = "<!-- infra-gitops:plan -->"
@@ -161,9 +162,10 @@ def _summary_table(outcomes: Sequence[StackOutcome]) -> list[str]:
             rows.append(f"| `{_cell(o.stack)}` | {_RESULT_CELLS[o.status]} | | | | | |")
             continue
         c = o.plan.counts
+        drifted = len(unexpected(o.plan.drift))
         rows.append(
             f"| `{_cell(o.stack)}` | {_RESULT_CELLS[o.status]} | {c.create} | {c.update} | "
-            f"{_strong(c.replace)} | {_strong(c.delete)} | {_strong(len(o.plan.drift))} |"
+            f"{_strong(c.replace)} | {_strong(c.delete)} | {_strong(drifted)} |"
         )
     return rows
 
@@ -212,7 +214,7 @@ def _stack_section(outcome: StackOutcome, report: PlanReport, *, cut: bool) -> s
             lines += _changes_block(plan.changes)
             lines += _outputs_block(plan.output_changes)
             lines += _deferred_block(plan.deferred)
-            lines += _drift_block(plan.drift)
+            lines += _drift_block(unexpected(plan.drift))
     lines += ["", _footer(outcome, report)]
     return "\n".join(lines)
 

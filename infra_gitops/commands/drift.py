@@ -27,4 +27,6 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
             gate_on_dependencies=args.heal,
         )
     code = exit_code(outcomes, changes_exit_on=(RunStatus.DRIFTED,))
-    return emit("drift", outcomes, code, json_out=args.json, out=out)
+    return emit(
+        "drift", outcomes, code, json_out=args.json, out=out, show_ignored=args.show_ignored
+    )

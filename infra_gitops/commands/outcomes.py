@@ -34,11 +34,17 @@ def exit_code(
 
 
 def emit(
-    command: str, outcomes: Sequence[StackOutcome], code: int, *, json_out: bool, out: TextIO
+    command: str,
+    outcomes: Sequence[StackOutcome],
+    code: int,
+    *,
+    json_out: bool,
+    out: TextIO,
+    show_ignored: bool = False,
 ) -> int:
     if json_out:
         result = {"stacks": [report.outcome_to_dict(o) for o in outcomes]}
         print(report.envelope(command, code, result), file=out)
     else:
-        print(report.render_outcomes(outcomes), file=out)
+        print(report.render_outcomes(outcomes, show_ignored=show_ignored), file=out)
     return code

@@ -10,7 +10,7 @@ from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
 from infra_gitops.config.settings import is_from_env, is_from_stack, list_at, merged, setting
 from infra_gitops.durations import parse_duration
-from infra_gitops.models import Policy, Stack
+from infra_gitops.models import DriftIgnore, Policy, Stack
 
 __all__ = ["build_stack"]
 
@@ -41,7 +41,7 @@ def build_stack(doc: Document, entry: Entry) -> Stack:
         },
         env=merged(doc, sections, "env"),
         depends_on=depends_on,
-        policy=_policy(merged(doc, sections, "policy")),
+        policy=_policy(merged(doc, sections, "policy"), _ignore_drift(doc, sections)),
         backend_config=merged(doc, sections, "backend"),
         backend_file=_relative(setting(doc, sections, "backend_file")),
         binary=setting(doc, sections, "binary"),
@@ -60,7 +60,7 @@ def _relative(path: str | None) -> str | None:
     return None if path is None else posixpath.normpath(path)
 
 
-def _policy(settings: Mapping[str, Any]) -> Policy:
+def _policy(settings: Mapping[str, Any], ignore_drift: tuple[DriftIgnore, ...]) -> Policy:
     default = Policy()
     interval = settings.get("drift_interval")
     return Policy(
@@ -68,7 +68,25 @@ def _policy(settings: Mapping[str, Any]) -> Policy:
         self_heal=settings.get("self_heal", default.self_heal),
         auto_apply=settings.get("auto_apply", default.auto_apply),
         prune=settings.get("prune", default.prune),
+        ignore_drift=ignore_drift,
     )
+
+
+def _ignore_drift(doc: Document, sections: Sequence[KeyPath]) -> tuple[DriftIgnore, ...]:
+    """Every section's rules, defaults' first: unlike other policy settings they add up,
+    so that a stack's own rules do not drop the ones every stack shares."""
+    rules = (
+        _drift_ignore(item)
+        for section in sections
+        for item in list_at(doc, (*section, "policy", "ignore_drift"))
+    )
+    return tuple(dict.fromkeys(rules))
+
+
+def _drift_ignore(item: str | Mapping[str, str]) -> DriftIgnore:
+    if isinstance(item, str):
+        return DriftIgnore(path=item)
+    return DriftIgnore(path=item["path"], type=item.get("type"))
 
 
 def _sensitive(

@@ -19,7 +19,7 @@ from typing import Any
 
 from infra_gitops import git
 from infra_gitops.errors import GitError
-from infra_gitops.models import Run
+from infra_gitops.models import Run, unexpected
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,8 @@ def note_line(run: Run, extra: Mapping[str, Any] | None = None) -> str:
         "at": run.finished_at or run.started_at,
         "changes": run.counts.to_dict(),
     }
-    if run.drift:
-        record["drift"] = sorted({c.address for c in run.drift})
+    if unexpected(run.drift):
+        record["drift"] = sorted({c.address for c in unexpected(run.drift)})
     if run.error:
         record["error"] = run.error.splitlines()[0][:300]
     record.update(extra or {})

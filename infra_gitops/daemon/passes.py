@@ -44,7 +44,7 @@ from infra_gitops.daemon.runtime import InFlight, LogProgress, Settings, StackGu
 from infra_gitops.daemon.status import RECENT_RUNS, applied_run, last_state_change
 from infra_gitops.daemon.windows import apply_hold
 from infra_gitops.errors import BadSourceError, GitOpsError
-from infra_gitops.models import Commit, Run, RunKind, RunStatus, Stack, StackOutcome
+from infra_gitops.models import Commit, Run, RunKind, RunStatus, Stack, StackOutcome, unexpected
 from infra_gitops.orchestrate import run_in_order
 from infra_gitops.runs import RunStore, StackState
 from infra_gitops.stackrun import StackRunner
@@ -483,7 +483,7 @@ def _drift_events(
     ctx: Context, outcome: StackOutcome, sha: str, self_heal: bool, hold: str | None
 ) -> None:
     name = outcome.stack
-    drifted = sorted({c.address for c in (outcome.plan.drift if outcome.plan else ())})
+    drifted = sorted({c.address for c in unexpected(outcome.plan.drift if outcome.plan else ())})
     details = {"resources": drifted[:20]}
     if outcome.status is RunStatus.FAILED:
         kind, message = EventKind.FAILED, f"{name}: drift check failed: {_first(outcome.error)}"

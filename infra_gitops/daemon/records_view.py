@@ -12,7 +12,7 @@ from infra_gitops.config import Manifest
 from infra_gitops.daemon.contracts import LogChunk, NotFound, StackDetail
 from infra_gitops.daemon.status import RECENT_RUNS, derive_view, diff_runs
 from infra_gitops.errors import RunStoreError
-from infra_gitops.models import Run, RunStatus
+from infra_gitops.models import Run, RunStatus, unexpected
 from infra_gitops.runs import LOG_ARTIFACT, RunStore
 
 LOG_DIR = "logs"
@@ -39,7 +39,7 @@ def stack_detail(store: RunStore, manifest: Manifest | None, name: str) -> Stack
     return StackDetail(
         view=view,
         depends_on=declared.depends_on if declared else (),
-        drift=drift.drift if drift else (),
+        drift=unexpected(drift.drift) if drift else (),
         drift_run_id=drift.id if drift else None,
         changes=plan.changes if plan else (),
         changes_run_id=plan.id if plan else None,

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from infra_gitops.daemon.contracts import StackView, SyncStatus
-from infra_gitops.models import Run, RunKind, RunStatus
+from infra_gitops.models import Run, RunKind, RunStatus, unexpected
 from infra_gitops.runs import RunStore, StackState
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def _status(runs: Sequence[Run], state: StackState, applied: Run | None) -> tupl
     if drift is not None and drift.status is RunStatus.FAILED:
         return SyncStatus.FAILED, _first_line(drift.error) or f"{drift.kind} failed"
     if drift is not None and drift.kind is RunKind.DRIFT and drift.status is RunStatus.DRIFTED:
-        addresses = ", ".join(sorted({c.address for c in drift.drift})[:5])
+        addresses = ", ".join(sorted({c.address for c in unexpected(drift.drift)})[:5])
         return SyncStatus.DRIFTED, f"live differs from Git: {addresses}".rstrip(": ")
     if state.out_of_sync:
         return SyncStatus.OUT_OF_SYNC, state.message

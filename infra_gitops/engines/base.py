@@ -43,6 +43,10 @@ class StackWorkspace:
     backend_file: Path | None = None
     """The stack's .tfbackend file in the snapshot (manifest `backend_file`): given to init
     before backend_config, whose settings win."""
+    keep_live: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Resource address -> attribute paths (dotted) whose live values a plan keeps
+    instead of setting them back to the configuration: expected drift (policy
+    ignore_drift). An engine that cannot do it plans as usual; the runner checks."""
     timeout: float = 1800.0
     log_file: Path | None = None
     """Where the engine appends the (redacted) output of every command it runs."""

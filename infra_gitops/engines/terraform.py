@@ -41,6 +41,7 @@ from infra_gitops.engines.tfdiagnostics import (
     needs_init,
     parse_text,
 )
+from infra_gitops.engines.tfkeep import KEEP_LIVE_OVERRIDE, keep_live_override
 from infra_gitops.engines.tfplan import (
     parse_plan,
     redact_plan_document,
@@ -208,13 +209,14 @@ class TerraformEngine:
             f"-out={plan_file}",
             *mode_args,
         ]
-        try:
-            self._run(ws, "plan", args, ok_codes=(0, 2), json_ui=True)
-        except CommandFailedError as exc:
-            if not self._init_was_needed(ws, exc):
-                raise
-            self.prepare(ws)
-            self._run(ws, "plan", args, ok_codes=(0, 2), json_ui=True)
+        with _keeping_live(ws):
+            try:
+                self._run(ws, "plan", args, ok_codes=(0, 2), json_ui=True)
+            except CommandFailedError as exc:
+                if not self._init_was_needed(ws, exc):
+                    raise
+                self.prepare(ws)
+                self._run(ws, "plan", args, ok_codes=(0, 2), json_ui=True)
         plan_file.chmod(0o600)
         show_args = ["show", "-json", "-no-color", str(plan_file)]
         shown = self._run(ws, "show", show_args, log_stdout=False)
@@ -352,6 +354,23 @@ def _check_source_dir(ws: StackWorkspace) -> None:
             f"{where}: directory {ws.source_dir} has no Terraform configuration "
             f"(no {', '.join('*' + s for s in CONFIG_SUFFIXES)} files)"
         )
+
+
+@contextmanager
+def _keeping_live(ws: StackWorkspace) -> Iterator[None]:
+    """The keep-live override file (tfkeep) for the plan inside the block only: the
+    source dir is a snapshot other runs of the stack plan in after this one."""
+    path = ws.source_dir / KEEP_LIVE_OVERRIDE
+    content = keep_live_override(ws.source_dir, ws.keep_live) if ws.keep_live else None
+    if content is None:
+        path.unlink(missing_ok=True)  # one a killed run left
+        yield
+        return
+    path.write_text(content, encoding="utf-8")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _write_override_files(ws: StackWorkspace) -> None:

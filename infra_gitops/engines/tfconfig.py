@@ -64,6 +64,17 @@ class ModuleCall:
 
 
 @dataclass(frozen=True)
+class ResourceBlock:
+    """A managed `resource` block of a file, with what its lifecycle ignores."""
+
+    type: str
+    name: str
+    ignore_changes: tuple[str, ...] = ()
+    """The expressions of lifecycle ignore_changes, as written (tags["Owner"]), or
+    ("all",)."""
+
+
+@dataclass(frozen=True)
 class FileConfig:
     """What one configuration file declares; when `problem` is set, nothing is known
     but the digest of its content."""
@@ -78,8 +89,7 @@ class FileConfig:
     when the file cannot be read."""
     problem: str | None = None
     """Why the file could not be read, e.g. "line 6: Unexpected token ..."."""
-    resources: tuple[tuple[str, str], ...] = ()
-    """(type, name) of each `resource` block (managed resources, not data sources)."""
+    resources: tuple[ResourceBlock, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -298,9 +308,20 @@ def _read_document(document: dict[str, Any]) -> FileConfig:
         cloud=any("cloud" in block for block in terraform),
         init_digest=hashlib.sha256(canonical.encode()).hexdigest(),
         resources=tuple(
-            (labels[0], labels[1]) for labels, _ in _blocks(document.get("resource"), 2)
+            ResourceBlock(labels[0], labels[1], _ignore_changes(body))
+            for labels, body in _blocks(document.get("resource"), 2)
         ),
     )
+
+
+def _ignore_changes(body: dict[str, Any]) -> tuple[str, ...]:
+    found: list[str] = []
+    for lifecycle in _blocks(body.get("lifecycle"), 0):
+        value = lifecycle[1].get("ignore_changes")
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                found.append(item.removeprefix("${").removesuffix("}"))
+    return tuple(found)
 
 
 def _providers_named(document: dict[str, Any]) -> set[str]:

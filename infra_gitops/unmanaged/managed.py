@@ -84,17 +84,17 @@ def declared_types(source_root: Path, stack: Stack) -> set[str]:
     if stack.engine == "pulumi":
         return set()
     return {
-        type_
+        resource.type
         for module in tfconfig.read_module_tree(source_root / stack.path, within_base=False)
         for _, config in module.files or ()
-        for type_, _ in config.resources
+        for resource in config.resources
     }
 
 
 def declared_names(stack_dir: Path) -> set[tuple[str, str]]:
     """(type, name) of the resource blocks of a stack directory itself."""
     return {
-        resource
+        (resource.type, resource.name)
         for module in tfconfig.read_module_tree(stack_dir, within_base=False)[:1]
         for _, config in module.files or ()
         for resource in config.resources

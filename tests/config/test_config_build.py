@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config_helpers import FULL, make_repo
+from config_helpers import FULL, make_repo, problems
 
 from infra_gitops.config import load_manifest
 from infra_gitops.durations import format_duration, parse_duration
-from infra_gitops.models import Policy, Stack
+from infra_gitops.models import DriftIgnore, Policy, Stack
 
 
 def test_full_manifest_builds_the_declared_stacks(tmp_path: Path) -> None:
@@ -142,3 +142,44 @@ def test_parse_duration_rejects(value: int | str) -> None:
 
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (45, 600, 5400, 3605)] == ["45s", "10m", "1h30m", "1h5s"]
+
+
+IGNORING = """
+    version: 1
+    defaults:
+      policy:
+        ignore_drift: [tags_all.*]
+    stacks:
+      - name: a
+        path: a
+        policy:
+          self_heal: true
+          ignore_drift:
+            - tags.CostCenter
+            - {type: "aws_sqs_*", path: visibility_timeout_seconds}
+            - tags_all.*
+      - name: b
+        path: b
+"""
+
+
+def test_ignore_drift_rules_add_up_from_defaults_and_the_stack(tmp_path: Path) -> None:
+    make_repo(tmp_path, IGNORING, ("a", "b"))
+    a, b = load_manifest(tmp_path).stacks
+    assert a.policy.self_heal
+    assert a.policy.ignore_drift == (
+        DriftIgnore("tags_all.*"),
+        DriftIgnore("tags.CostCenter"),
+        DriftIgnore("visibility_timeout_seconds", type="aws_sqs_*"),
+    )
+    assert b.policy.ignore_drift == (DriftIgnore("tags_all.*"),)
+
+
+def test_a_bad_ignore_drift_rule_is_named_with_its_line(tmp_path: Path) -> None:
+    bad = IGNORING.replace("- tags.CostCenter", "- {path: tags.x, kind: y}").replace(
+        "- tags_all.*\n      - name", "- ''\n      - name"
+    )
+    make_repo(tmp_path, bad, ("a", "b"))
+    found = problems(tmp_path)
+    assert any(p.startswith("gitops.yaml:11: stacks[0].policy.ignore_drift[0]") for p in found)
+    assert any("stacks[0].policy.ignore_drift[2]" in p for p in found), found

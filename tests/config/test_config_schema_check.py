@@ -78,7 +78,7 @@ def test_unknown_key_without_close_match_lists_the_expected_keys(tmp_path: Path)
 
     assert problems(tmp_path) == [
         "gitops.yaml:5: stacks[0].policy.frobnicate: unknown key 'frobnicate' "
-        "(expected one of: drift_interval, self_heal, auto_apply, prune)"
+        "(expected one of: drift_interval, self_heal, auto_apply, prune, ignore_drift)"
     ]
 
 
