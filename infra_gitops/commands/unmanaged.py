@@ -50,8 +50,6 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
                 parallelism=options.parallelism,
             )
         )
-        for notice in result.notices:
-            progress.say(notice)
         if args.adopt_into:
             return _adopt(session, args, result.findings, out)
     code = EXIT_CHANGES if result.findings else EXIT_OK
@@ -68,6 +66,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         print(report.envelope("unmanaged", code, data), file=out)
         return code
     print(_table(shown) if shown else _none_found(result), file=out)
+    for notice in result.notices:
+        print(notice, file=out)
     return code
 
 

@@ -143,7 +143,9 @@ def test_never_applied_stacks_hold_nothing_and_globs_choose_the_types(e2e: Env) 
             "    path: stacks/app\n    backend: {bucket: e2e-unmanaged-app-state}\n",
         )
     )
-    e2e.commit("app keeps its state apart")
+    with (e2e.repo / "stacks" / "app" / "main.tf").open("a") as config:
+        config.write('\nresource "terraform_data" "marker" {}\n')
+    e2e.commit("app keeps its state apart, and manages a type no lister knows")
     e2e.env["INFRA_GITOPS_PLAN_STORE"] = "s3://e2e-unmanaged-plans/infra"
 
     code, result = _findings(e2e)
@@ -154,6 +156,11 @@ def test_never_applied_stacks_hold_nothing_and_globs_choose_the_types(e2e: Env) 
     code, result = _findings(e2e, "ap*")
     assert result["scanned_types"] == ["aws_ssm_parameter"]
     assert [f["identifier"] for f in result["findings"]] == ["/e2e-unmanaged/hand"]  # type: ignore[union-attr,index]
+
+    table = e2e.cli("unmanaged", "app")
+    assert table.code == 2, table.output
+    assert "not scanned: no lister for terraform_data (app)" in table.stdout
+    assert result["notices"] == ["not scanned: no lister for terraform_data (app)"]
 
     unknown = e2e.cli("unmanaged", "nosuch-*")
     assert unknown.code == 1
