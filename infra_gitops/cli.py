@@ -34,6 +34,7 @@ from infra_gitops.commands import (  # light: their parsers only
     accounts,
     daemon,
     destroy,
+    promote,
     prune,
     rollback,
     tokens,
@@ -229,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="only this stack (repeatable; default: all)",
+        help="only this stack: a name, a glob ('app-*', '*@prod'), or a stack with "
+        "environments for all its instances (repeatable; default: all)",
     )
     stacks.add_argument("--ref", default=None, help="plan this commit instead of the working tree")
     stacks.add_argument(
@@ -252,9 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_global_flags(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser(
-        "validate", parents=[common], help="check gitops.yaml (exit 0 valid, 1 not)"
-    ).set_defaults(func="validate:run")
+    p = sub.add_parser("validate", parents=[common], help="check gitops.yaml (exit 0 valid, 1 not)")
+    p.add_argument(
+        "--expand",
+        action="store_true",
+        help="list every stack the manifest makes, environments expanded (app@prod), with "
+        "its path, environment and dependencies",
+    )
+    p.set_defaults(func="validate:run")
     sub.add_parser(
         "plan", parents=[common, stacks], help="plan stacks (exit 0 no changes, 2 changes, 1 error)"
     ).set_defaults(func="plan:run")
@@ -410,7 +417,11 @@ _TOP_EXAMPLES = (
 )
 
 _EXAMPLES = {
-    "validate": _examples("infra-gitops validate", "infra-gitops validate --repo ./infra --json"),
+    "validate": _examples(
+        "infra-gitops validate",
+        "infra-gitops validate --repo ./infra --json",
+        "infra-gitops validate --expand",
+    ),
     "plan": _examples(
         "infra-gitops plan",
         "infra-gitops plan --stack network --stack app",
@@ -453,6 +464,10 @@ _EXAMPLES = {
     "rollback": _examples(
         "infra-gitops rollback app --to ab12cd3 --reason 'bad release'",
         "infra-gitops rollback app --to ab12cd3 --pause",
+    ),
+    "promote": _examples(
+        "infra-gitops promote app --from staging --to prod",
+        "infra-gitops promote app --from dev --to staging --push --state-dir /srv/ig",
     ),
     "prune": _examples("infra-gitops prune old-stack --confirm"),
     "destroy": _examples(
@@ -599,7 +614,11 @@ def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "status", parents=[common], help="every stack's sync status, from the records"
     )
     p.add_argument(
-        "--stack", action="append", default=[], metavar="NAME", help="only this stack (repeatable)"
+        "--stack",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this stack, a glob, or a stack's environments (repeatable)",
     )
     p.set_defaults(func="status:run")
     p = sub.add_parser(
@@ -609,6 +628,14 @@ def _add_daemon_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     rollback.add_arguments(p)
     p.set_defaults(func="rollback:run")
+    p = sub.add_parser(
+        "promote",
+        parents=[common],
+        help="pin an environment to the revision another has applied, as a commit "
+        "(exit 0 promoted, 1 refused)",
+    )
+    promote.add_arguments(p)
+    p.set_defaults(func="promote:run")
     p = sub.add_parser(
         "prune",
         parents=[common],

@@ -157,13 +157,19 @@ class Core:
         *,
         trigger: str = "cli",
         lock_wait: float = 0.0,
+        mock_outputs: bool = False,
     ) -> StackRunner:
-        """The operations on the stacks of view's commit (cheap: made per operation)."""
+        """The operations on the stacks of view's commit (cheap: made per operation).
+
+        mock_outputs: a from_stack variable whose output does not exist yet takes its
+        manifest `mock:` value. Only `plan` and `ci plan` ask for it: apply, drift, heal,
+        destroy and the daemon keep the default, and a missing output leaves the stack
+        waiting. The runner then refuses every operation but plan (StackRunner)."""
 
         def workspace_for(s: Stack, log_file: Path | None) -> StackWorkspace:
             return build_workspace(
                 stack=s,
-                source=view.source,
+                source=view.source_of(s),
                 state_dir=self.state_dir,
                 # Checked before each operation: a dead provider is started again.
                 target=self.target,
@@ -171,6 +177,7 @@ class Core:
                 progress=progress.for_stack(s.name),
                 log_file=log_file,
                 timeout=self.timeout,
+                use_mocks=mock_outputs,
             )
 
         def fetch_outputs(name: str) -> Mapping[str, Any]:
@@ -195,6 +202,7 @@ class Core:
             trigger=trigger,
             lock_wait=lock_wait,
             outputs=self.outputs,
+            plans_only=mock_outputs,
         )
 
 

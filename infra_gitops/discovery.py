@@ -112,7 +112,9 @@ def affected_stacks(
         stack.name
         for stack in manifest.stacks
         if (old_manifest is not None and old.get(stack.name) != stack)
-        or _touched_by(manifest.root, stack, changed_dirs)
+        # A pinned instance's code comes from its pin: only moving the pin (its
+        # manifest entry) touches it.
+        or (stack.revision is None and _touched_by(manifest.root, stack, changed_dirs))
     }
     return with_dependents(manifest.stacks, touched)
 

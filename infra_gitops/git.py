@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
@@ -82,6 +82,17 @@ def resolve_commit(repo: git.Repo, ref: str) -> Commit:
     except GitCommandError:
         raise GitError(f"commit '{ref}' does not exist in {_where(repo)}") from None
     return to_commit(repo.commit(sha))
+
+
+def is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
+    """Whether commit ancestor is in the history of descendant (or is it)."""
+    try:
+        repo.git.merge_base("--is-ancestor", ancestor, descendant)
+    except GitCommandError as exc:
+        if exc.status == 1:
+            return False
+        raise GitError(f"cannot compare commits {ancestor[:10]} and {descendant[:10]}") from None
+    return True
 
 
 def head_commit(repo: git.Repo) -> Commit:
@@ -570,6 +581,33 @@ def commit_all(repo: git.Repo, message: str, identity: Mapping[str, str]) -> str
     with repo.git.custom_environment(**identity):
         repo.git.commit("-q", "-m", message)
     return str(repo.head.commit.hexsha)
+
+
+def commit_file(repo: git.Repo, path: str, message: str, identity: Mapping[str, str]) -> str:
+    """Commit path as it is in the work tree, and nothing else the index holds; its SHA."""
+    with repo.git.custom_environment(**identity):
+        repo.git.add("--", path)
+        repo.git.commit("-q", "-m", message, "--", path)
+    return str(repo.head.commit.hexsha)
+
+
+def last_change(repo: git.Repo, sha: str, paths: Iterable[str]) -> str | None:
+    """The newest commit, sha or before it, that changed any of paths; None if none."""
+    try:
+        found = repo.git.log("-1", "--format=%H", sha, "--", *sorted(paths)).strip()
+    except GitCommandError:
+        raise GitError(f"cannot read the history of {sha[:10]} in {_where(repo)}") from None
+    return found or None
+
+
+def is_modified(repo: git.Repo, path: str) -> bool:
+    """Whether path differs from HEAD in the index or the work tree."""
+    return bool(repo.git.status("--porcelain", "--", path).strip())
+
+
+def current_branch(repo: git.Repo) -> str | None:
+    """The branch HEAD is on; None when detached."""
+    return None if repo.head.is_detached else str(repo.active_branch.name)
 
 
 def has_identity(repo: git.Repo) -> bool:

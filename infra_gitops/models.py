@@ -84,6 +84,16 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class Promotion:
+    """How changes move between a stack's environments (manifest `promotion`)."""
+
+    order: tuple[str, ...] = ()
+    """Environments first to last; empty: any promotion between two of them."""
+    soak_s: int = 0
+    """Seconds the source must have run what it applied before it is promoted."""
+
+
+@dataclass(frozen=True)
 class Stack:
     """One stack as the manifest declares it."""
 
@@ -108,10 +118,26 @@ class Stack:
     variables_from_stack: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     """Variable name -> (stack, output): the value is another stack's output. Such a
     stack is also an implicit dependency."""
+    mock_outputs: Mapping[str, Any] = field(default_factory=dict)
+    """Variable name (a from_stack one) -> the value `plan` and `ci plan` use while that
+    output does not exist yet (manifest `mock:`). Never used to apply."""
     sensitive_variables: frozenset[str] = frozenset()
     """Variables whose values are secrets: never shown, stored or logged."""
     tags: tuple[str, ...] = ()
-    """Labels for selecting stacks (policies apply to stacks by tag, e.g. prod)."""
+    """Labels for selecting stacks (policies apply to stacks by tag, e.g. prod). An
+    instance of a stack with environments is tagged with its environment too."""
+    environment: str | None = None
+    """For an instance of a stack with environments (app@prod): its environment."""
+    revision: str | None = None
+    """The commit (its full SHA) an instance is pinned to: its directory and local modules
+    are taken from that commit's tree. None: the commit being applied (the branch)."""
+    promotion: Promotion = field(default_factory=Promotion)
+    """For an instance: how its definition's changes are promoted (`promote`)."""
+
+    @property
+    def definition(self) -> str:
+        """The name the stack is declared with: app for app@prod, else the name."""
+        return self.name.split("@", 1)[0]  # stacknames.definition (models imports nothing)
 
 
 @dataclass(frozen=True)
@@ -388,6 +414,9 @@ class Plan:
     prior_outputs: Mapping[str, Any] | None = None
     """Output values in the state the plan starts from (what reading the stack's outputs
     returns until the plan is applied), redacted; None when the engine does not say."""
+    mock_outputs: tuple[str, ...] = ()
+    """"STACK.OUTPUT" of each dependency output this plan used a mock value for (it did
+    not exist yet): such a plan is for review only and is never applied."""
 
     @property
     def counts(self) -> ChangeCounts:
@@ -404,6 +433,22 @@ class Plan:
     def has_drift(self) -> bool:
         """Drift that counts: some of it is not expected by the stack's policy."""
         return bool(unexpected(self.drift))
+
+    @property
+    def mock_note(self) -> str | None:
+        """For a plan made with mock values: "planned against mock outputs of storage:
+        queue_url (...)", saying it is for review only; else None."""
+        by_stack: dict[str, list[str]] = {}
+        for item in self.mock_outputs:
+            stack, _, output = item.partition(".")
+            by_stack.setdefault(stack, []).append(output)
+        if not by_stack:
+            return None
+        parts = "; ".join(f"{stack}: {', '.join(outs)}" for stack, outs in by_stack.items())
+        return (
+            f"planned against mock outputs of {parts} (not applied yet): for review only, "
+            f"never applied; plan again once {', '.join(by_stack)} is applied"
+        )
 
 
 @dataclass(frozen=True)

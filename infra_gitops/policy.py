@@ -49,7 +49,8 @@ class PolicyCheck:
 def applies_to(rule: PolicyRule, stack: Stack) -> bool:
     if not rule.stack_names and not rule.stack_tags:
         return True
-    return stack.name in rule.stack_names or bool(set(rule.stack_tags) & set(stack.tags))
+    named = any(name in (stack.name, stack.definition) for name in rule.stack_names)
+    return named or bool(set(rule.stack_tags) & set(stack.tags))
 
 
 def denied_changes(rule: PolicyRule, stack: Stack, plan: Plan) -> list[Violation]:

@@ -122,6 +122,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "outputs": dict(plan.outputs),
         "engine": plan.engine,
         "engine_version": plan.engine_version,
+        "mock_outputs": list(plan.mock_outputs),
     }
 
 
@@ -306,6 +307,8 @@ def render_outcome(outcome: StackOutcome, *, show_ignored: bool = False) -> str:
     if outcome.kind is RunKind.HEAL and outcome.status is RunStatus.DRIFTED:
         word = "DRIFTED, healed"
     head = f"{outcome.stack}: {paint_status(word, outcome.status)}"
+    if outcome.plan is not None and outcome.plan.mock_outputs:
+        head += " " + paint("[planned against mock outputs]", "yellow")
     if outcome.run_id:
         head += f"  (run {outcome.run_id}, {outcome.duration_s:.1f}s)"
     lines = [head]

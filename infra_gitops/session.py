@@ -58,8 +58,13 @@ class Session:
 
 
 @contextmanager
-def open_session(options: Options, progress: Progress) -> Iterator[Session]:
-    """The core and the view of options.ref (or of the working tree) for one command."""
+def open_session(
+    options: Options, progress: Progress, *, mock_outputs: bool = False
+) -> Iterator[Session]:
+    """The core and the view of options.ref (or of the working tree) for one command.
+
+    mock_outputs: the runner plans with the manifest's mock values for dependency outputs
+    that do not exist yet, and does nothing but plan (`plan` and `ci plan` only)."""
     with (
         open_core(
             options.state_dir,
@@ -75,5 +80,11 @@ def open_session(options: Options, progress: Progress) -> Iterator[Session]:
             f"commit {view.source.commit.short_sha}{dirty} {view.source.commit.subject!r}; "
             f"{core.target.describe()}"
         )
-        runner = core.runner(view, progress, trigger=options.trigger, lock_wait=options.lock_wait)
+        runner = core.runner(
+            view,
+            progress,
+            trigger=options.trigger,
+            lock_wait=options.lock_wait,
+            mock_outputs=mock_outputs,
+        )
         yield Session(options, core, view, progress, runner)

@@ -11,6 +11,7 @@ made is left behind: they hold variable values (secrets too) in clear.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -46,6 +47,9 @@ WorkspaceFactory = Callable[[Stack, Path], StackWorkspace]
 Approver = Callable[[Stack, Plan], bool]
 """Sees a plan with changes before it is applied; False leaves the stack as it is."""
 
+MOCKS_ARTIFACT = "mock-outputs.json"
+"""The artifact of a plan run made with mock values: which outputs, and the note."""
+
 PlanKeeper = Callable[[Stack, Plan], None]
 """Sees every plan `plan` makes while its saved file still exists (`ci plan` copies it
 to the plan store, for `apply --from-plan`)."""
@@ -70,6 +74,10 @@ class StackRunner:
     outputs: OutputsCache | None = None
     """Where the outputs each operation learns are kept for the stacks that read them
     (from_stack), so that no engine process is spent on reading them again."""
+    plans_only: bool = False
+    """The workspaces may hold mock values for dependency outputs (Core.runner's
+    mock_outputs): every operation but plan is refused, so nothing is ever applied,
+    healed or destroyed with them."""
 
     def plan(self, stack: Stack) -> StackOutcome:
         return self._exclusively(stack, RunKind.PLAN, partial(self._plan, stack))
@@ -152,10 +160,14 @@ class StackRunner:
             rec.engine.prepare(rec.ws)
             # What an apply would do: expected drift kept, as _apply keeps it.
             plan = rec.plan_keeping_expected_drift()
+            if rec.ws.mocked_outputs:
+                plan = replace(plan, mock_outputs=rec.ws.mocked_outputs)
+                rec.note_mocks(plan)
             if self.keep_plan is not None:
                 self.keep_plan(stack, plan)
             status = RunStatus.CHANGES if plan.has_changes else RunStatus.NO_CHANGES
-            return self._learned(rec.finish(status, plan), plan.prior_outputs)
+            outcome = replace(rec.finish(status, plan), note=plan.mock_note)
+            return self._learned(outcome, plan.prior_outputs)
         return rec.closed_outcome()
 
     def _apply_saved(self, stack: Stack, plan: Plan, lock: HeldLock) -> StackOutcome:
@@ -212,6 +224,8 @@ class StackRunner:
         fails at once, naming the holder; nothing is recorded, since nothing ran. When
         the lock is lost meanwhile (a database lock whose connection broke), the engine
         process running under it is stopped and the operation fails."""
+        if self.plans_only and kind is not RunKind.PLAN:
+            raise RuntimeError(f"a runner made for plans with mock outputs cannot {kind}")
         try:
             with (
                 self.locks.hold(stack.name, wait=self.lock_wait) as lock,
@@ -333,6 +347,11 @@ class _Recording:
     @cached_property
     def engine(self) -> Engine:
         return self.runner.engine_for(self.stack)
+
+    def note_mocks(self, plan: Plan) -> None:
+        """Keep with the run record which dependency outputs were mock values."""
+        body = {"mock_outputs": list(plan.mock_outputs), "note": plan.mock_note}
+        self.runner.store.attach(self.run.id, MOCKS_ARTIFACT, json.dumps(body, indent=2))
 
     def finish(
         self,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from infra_gitops import config, discovery
 from infra_gitops.models import Stack
+from infra_gitops.pins import PinnedTrees
 from infra_gitops.source import Source, open_source
 
 
@@ -28,14 +29,21 @@ class View:
     """The commit's private snapshot (its tree) and the commit itself."""
     manifest: config.Manifest
     """The commit's gitops.yaml, parsed (stacks, dependencies, policies, windows)."""
+    pinned: PinnedTrees | None = None
+    """The trees of the commits its pinned environments use (pins.py)."""
+
+    def source_of(self, stack: Stack) -> Source:
+        """Where stack's code is: the commit's tree, or its pinned commit's."""
+        return self.source if self.pinned is None else self.pinned.source_for(stack, self.source)
 
     def selected(
         self, names: tuple[str, ...] | list[str], *, with_dependencies: bool
     ) -> list[Stack]:
-        """The stacks named (all when none are), in manifest order."""
+        """The stacks named (all when none are), in manifest order. A name may be a
+        glob, or a stack with environments (all its instances): see stacknames."""
         if not names:
             return list(self.manifest.stacks)
-        wanted = {self.manifest.stack(name).name for name in names}
+        wanted = {stack.name for name in names for stack in self.manifest.matching(name)}
         if with_dependencies:
             wanted = discovery.with_dependencies(self.manifest.stacks, wanted)
         return [s for s in self.manifest.stacks if s.name in wanted]
@@ -49,7 +57,11 @@ def open_view(repo: Path, ref: str | None, state_dir: Path) -> Iterator[View]:
     cannot be used, with nothing left behind.
     """
     with open_source(repo, ref, state_dir) as source:
-        yield View(source, config.load_manifest(source.root))
+        pinned = PinnedTrees(repo, state_dir)
+        try:
+            yield View(source, config.load_manifest(source.root), pinned)
+        finally:
+            pinned.close()
 
 
 @dataclass

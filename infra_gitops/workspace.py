@@ -8,6 +8,7 @@ collects every secret value so engines and records can scrub them.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +46,22 @@ def work_dir_for(state_dir: Path, source: Source, stack: Stack) -> Path:
     return state_dir / "work" / repo_key / stack.name / stack.workspace
 
 
+@dataclass(frozen=True)
+class ResolvedVariables:
+    values: dict[str, Any]
+    secrets: frozenset[str]
+    """The literal secrets among the values."""
+    mocked: tuple[str, ...] = ()
+    """"STACK.OUTPUT" of each from_stack value taken from its `mock:` (the output did not
+    exist yet)."""
+
+
 def resolve_variables(
-    stack: Stack, env: Mapping[str, str], outputs_of: OutputsLookup
-) -> tuple[dict[str, Any], frozenset[str]]:
-    """The stack's variable values, and the literal secrets among them."""
+    stack: Stack, env: Mapping[str, str], outputs_of: OutputsLookup, *, use_mocks: bool = False
+) -> ResolvedVariables:
+    """The stack's variable values. With use_mocks (only `plan` and `ci plan` ask for it),
+    a from_stack output that does not exist yet takes the variable's mock value instead of
+    raising OutputsPendingError; the real output always wins once it exists."""
     values: dict[str, Any] = dict(stack.variables)
     for var, env_name in stack.variables_from_env.items():
         if env_name not in env:
@@ -57,9 +70,14 @@ def resolve_variables(
                 f"{env_name}, which is not set"
             )
         values[var] = env[env_name]
+    mocked: list[str] = []
     for var, (other, output) in stack.variables_from_stack.items():
         outputs = outputs_of(other)
         if output not in outputs or outputs[output] is None:
+            if use_mocks and var in stack.mock_outputs:
+                values[var] = stack.mock_outputs[var]
+                mocked.append(f"{other}.{output}")
+                continue
             raise OutputsPendingError(
                 f"waiting on {other}: variable {var!r} takes its output {output!r}, "
                 f"which does not exist until {other} is applied"
@@ -71,9 +89,19 @@ def resolve_variables(
             )
         values[var] = outputs[output]
     secrets = frozenset(
-        str(values[name]) for name in stack.sensitive_variables if values.get(name) is not None
+        text
+        for name in stack.sensitive_variables
+        if values.get(name) is not None
+        for text in _secret_texts(values[name])
     )
-    return values, secrets
+    return ResolvedVariables(values, secrets, tuple(mocked))
+
+
+def _secret_texts(value: Any) -> set[str]:
+    # A mock may be a list or a map: scrub it as JSON (how engines print it) too.
+    if isinstance(value, list | dict):
+        return {str(value), json.dumps(value)}
+    return {str(value)}
 
 
 def build_workspace(
@@ -86,7 +114,9 @@ def build_workspace(
     progress: ProgressSink,
     log_file: Path | None = None,
     timeout: float = 1800.0,
+    use_mocks: bool = False,
 ) -> StackWorkspace:
+    """use_mocks: from_stack variables may take their mock values (resolve_variables)."""
     env: dict[str, str] = dict(target.base_env)
     backend_config: dict[str, Any] = {}
     override_files: dict[str, str] = {}
@@ -95,7 +125,7 @@ def build_workspace(
         override_files.update(target.sandbox.override_files())
     env.update(stack.env)
     backend_config.update(stack.backend_config)
-    variables, secrets = resolve_variables(stack, env, outputs_of)
+    resolved = resolve_variables(stack, env, outputs_of, use_mocks=use_mocks)
     work_dir = work_dir_for(state_dir, source, stack)
     work_dir.mkdir(parents=True, exist_ok=True)
     env.setdefault("TF_PLUGIN_CACHE_DIR", str(_plugin_cache(state_dir)))
@@ -104,8 +134,9 @@ def build_workspace(
         source_dir=source.root / stack.path,
         work_dir=work_dir,
         env=env,
-        variables=variables,
-        secrets=secrets,
+        variables=resolved.values,
+        secrets=resolved.secrets,
+        mocked_outputs=resolved.mocked,
         override_files=override_files,
         backend_config=backend_config,
         backend_file=source.root / stack.backend_file if stack.backend_file else None,

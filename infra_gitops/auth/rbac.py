@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from fnmatch import fnmatchcase
+
+from infra_gitops.stacknames import matches
 
 
 class Action(StrEnum):
@@ -59,7 +60,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 """What each role allows; a higher role includes the lower ones."""
 
 EVERY_STACK = "*"
-_PATTERN = re.compile(r"[A-Za-z0-9._*?\[\]/-]+")
+_PATTERN = re.compile(r"[A-Za-z0-9._*?\[\]/@-]+")
 
 
 class GrantError(ValueError):
@@ -69,7 +70,8 @@ class GrantError(ValueError):
 @dataclass(frozen=True)
 class Grant:
     """One role over the stacks whose names match `stacks` (an fnmatch glob, case
-    sensitive as stack names are)."""
+    sensitive as stack names are); a stack's pattern covers its environments' instances
+    (stacknames.matches), and app@prod or *@prod names one environment."""
 
     role: Role
     stacks: str = EVERY_STACK
@@ -88,7 +90,7 @@ class Grant:
         stacks = stacks.strip() or EVERY_STACK
         if not _PATTERN.fullmatch(stacks):
             raise GrantError(
-                f"role {text!r}: the stack pattern may hold letters, digits, . _ - / and "
+                f"role {text!r}: the stack pattern may hold letters, digits, . _ - / @ and "
                 "the glob characters * ? [ ]"
             )
         return cls(role, stacks)
@@ -101,7 +103,7 @@ class Grant:
             return False
         if stack is None:
             return self.stacks == EVERY_STACK
-        return fnmatchcase(stack, self.stacks)
+        return matches(self.stacks, stack)
 
 
 @dataclass(frozen=True)

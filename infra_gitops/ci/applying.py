@@ -70,7 +70,7 @@ def apply_stored(session: Session, store: PlanStore, sha: str, scratch: Path) ->
         )
     stacks = [session.manifest.stack(name) for name in sorted(wanted)]
     # Now, before any engine writes its override files into the snapshot.
-    now = {s.name: stack_fingerprint(session.source.root, s) for s in stacks}
+    now = {s.name: stack_fingerprint(session.view.source_of(s).root, s) for s in stacks}
     ordered = [s for s in session.manifest.stacks if s.name in wanted]
     return run_in_order(
         ordered,
@@ -124,6 +124,8 @@ def _refusal(meta: StoredPlan | None, stack: Stack, sha: str, fingerprint: str) 
         return f"no stored plan for {stack.name} at commit {sha[:10]}"
     if meta.violations:
         return f"its plan broke policy: {'; '.join(meta.violations)}; nothing applied"
+    if meta.mock_outputs:
+        return _mocked(meta.mock_outputs)
     if meta.fingerprint != fingerprint:
         return (
             f"the code of {stack.name} changed since its plan was made at commit {sha[:10]} "
@@ -131,6 +133,17 @@ def _refusal(meta: StoredPlan | None, stack: Stack, sha: str, fingerprint: str) 
             "not what was reviewed. Plan it again (a new pull request) and apply that plan"
         )
     return None
+
+
+def _mocked(mock_outputs: Sequence[str]) -> str:
+    # The saved plan holds the mock values as variable values: applying it would put
+    # them into the cloud, whatever the dependency's real outputs are by now.
+    stacks = ", ".join(dict.fromkeys(item.partition(".")[0] for item in mock_outputs))
+    return (
+        f"its plan used mock outputs of {stacks} ({', '.join(mock_outputs)}), not real "
+        f"ones; nothing applied. Plan it again once {stacks} is applied (`infra-gitops "
+        "apply` plans it anew with the real outputs)"
+    )
 
 
 def _refused(stack: Stack, why: str) -> StackOutcome:

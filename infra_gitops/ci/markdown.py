@@ -131,11 +131,19 @@ def _head(report: PlanReport) -> str:
         lines += ["", *_violations(report)]
     if report.notices:
         lines += [""] + [f"> :information_source: {_inline(n)}" for n in report.notices]
-    if report.store and report.with_changes:
+    if report.store and any(o not in report.mocked for o in report.with_changes):
         lines += [
             "",
             "After the merge, `infra-gitops apply --from-plan` applies exactly these plans "
             "(it refuses a plan whose stack code or state moved since).",
+        ]
+    if report.mocked:
+        names = ", ".join(f"`{_cell(o.stack)}`" for o in report.mocked)
+        lines += [
+            "",
+            f"> :warning: **Not ready to apply: {names} planned against mock outputs** of "
+            "stacks not applied yet. `apply --from-plan` refuses these plans; plan again "
+            "once their dependencies are applied.",
         ]
     return "\n".join(lines)
 
@@ -163,8 +171,10 @@ def _summary_table(outcomes: Sequence[StackOutcome]) -> list[str]:
             continue
         c = o.plan.counts
         drifted = len(unexpected(o.plan.drift))
+        mocked = " :warning: mock outputs" if o.plan.mock_outputs else ""
+        result = _RESULT_CELLS[o.status] + mocked
         rows.append(
-            f"| `{_cell(o.stack)}` | {_RESULT_CELLS[o.status]} | {c.create} | {c.update} | "
+            f"| `{_cell(o.stack)}` | {result} | {c.create} | {c.update} | "
             f"{_strong(c.replace)} | {_strong(c.delete)} | {_strong(drifted)} |"
         )
     return rows
@@ -197,6 +207,8 @@ def _stack_section(outcome: StackOutcome, report: PlanReport, *, cut: bool) -> s
     if outcome.error:
         lines += ["", "```text", outcome.error.replace("```", "'''"), "```"]
     plan = outcome.plan
+    if plan is not None and plan.mock_note:
+        lines += ["", f"> :warning: **Mock outputs**: {_inline(plan.mock_note)}."]
     if plan is not None:
         risky = plan.counts.replace + plan.counts.delete
         if risky:
@@ -220,9 +232,10 @@ def _stack_section(outcome: StackOutcome, report: PlanReport, *, cut: bool) -> s
 
 
 def _stack_headline(outcome: StackOutcome) -> str:
+    mocked = " (against mock outputs)" if outcome.plan and outcome.plan.mock_outputs else ""
     if outcome.plan is not None and outcome.status is RunStatus.CHANGES:
-        return str(outcome.plan.counts)
-    return _RESULT_CELLS[outcome.status].replace("**", "")
+        return str(outcome.plan.counts) + mocked
+    return _RESULT_CELLS[outcome.status].replace("**", "") + mocked
 
 
 def _changes_block(changes: Sequence[ResourceChange]) -> list[str]:
@@ -335,7 +348,8 @@ def _footer(outcome: StackOutcome, report: PlanReport) -> str:
     if outcome.run_id:
         parts.append(f"run `{outcome.run_id}`")
     plan_hash = report.plan_hashes.get(outcome.stack)
-    if plan_hash and outcome.status is RunStatus.CHANGES:
+    appliable = outcome.plan is not None and not outcome.plan.mock_outputs
+    if plan_hash and outcome.status is RunStatus.CHANGES and appliable:
         parts.append(f"plan `sha256:{plan_hash[:16]}`")
     if outcome.plan is not None:
         parts.append(outcome.plan.engine_version)

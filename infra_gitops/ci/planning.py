@@ -83,7 +83,8 @@ def plan_pull_request(
     with (
         _tokens_withheld(),
         scratch_dir(options.state_dir) as scratch,
-        open_session(options, progress) as session,
+        # Mock values for outputs that do not exist yet: this command only plans.
+        open_session(options, progress, mock_outputs=True) as session,
     ):
         plan_report = _plan_pull_request(session, ctx, request, scratch, env, progress)
     text = markdown.render(plan_report)
@@ -113,7 +114,7 @@ def _plan_pull_request(
         f"affected stacks: {', '.join(selection.stacks) or '(none)'}"
     )
     # Before any plan: the engine writes override files into the snapshot.
-    fingerprints = {s.name: stack_fingerprint(session.source.root, s) for s in stacks}
+    fingerprints = {s.name: stack_fingerprint(session.view.source_of(s).root, s) for s in stacks}
     keeper = PlanKeeper(scratch / "plans")
     runner = replace(session.runner, keep_plan=keeper.keep)
     outcomes = run_in_order(
@@ -198,10 +199,12 @@ def _store(
             run_id=outcome.run_id,
             violations=tuple(str(v) for v in violations),
             plan=report.plan_to_dict(outcome.plan),
+            mock_outputs=outcome.plan.mock_outputs,
         )
-        # Only a plan with changes is ever applied: no other saved file (and its
-        # secrets) is kept.
-        plan_file = kept.plan_file if outcome.plan.has_changes else None
+        # Only a plan with changes, made with real outputs, is ever applied: no other
+        # saved file (and its secrets) is kept.
+        appliable = outcome.plan.has_changes and not outcome.plan.mock_outputs
+        plan_file = kept.plan_file if appliable else None
         store.put(meta, plan_file, kept.plan_json)
     if not session.source.commit.dirty:
         store.index_tree(_tree_of(session), session.source.commit.sha)

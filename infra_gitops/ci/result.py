@@ -33,6 +33,11 @@ class PlanReport:
         return [o for o in self.outcomes if o.status is RunStatus.CHANGES]
 
     @property
+    def mocked(self) -> list[StackOutcome]:
+        """Planned against mock outputs: for review only, never applied."""
+        return [o for o in self.outcomes if o.plan is not None and o.plan.mock_outputs]
+
+    @property
     def with_drift(self) -> list[StackOutcome]:
         return [o for o in self.outcomes if o.plan is not None and o.plan.has_drift]
 
@@ -47,7 +52,8 @@ class PlanReport:
             return "no stacks affected"
         changes = len(self.with_changes)
         drift = f"; drift in {len(self.with_drift)}" if self.with_drift else ""
-        return f"{len(self.outcomes)} stack(s) planned, {changes} with changes{drift}"
+        mocked = f"; {len(self.mocked)} against mock outputs, not appliable" if self.mocked else ""
+        return f"{len(self.outcomes)} stack(s) planned, {changes} with changes{drift}{mocked}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

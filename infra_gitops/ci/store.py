@@ -58,6 +58,9 @@ class StoredPlan:
     """report.plan_to_dict() of the plan: redacted."""
     applied: dict[str, Any] | None = None
     """{"at": ..., "run_id": ...} once the plan was applied (read from applied.json)."""
+    mock_outputs: tuple[str, ...] = ()
+    """"STACK.OUTPUT" of each dependency output planned with its mock value: such a plan
+    is never applied (`apply --from-plan` refuses it)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -66,6 +69,7 @@ class StoredPlan:
     def from_json(cls, text: str) -> StoredPlan:
         data = json.loads(text)
         data["violations"] = tuple(data.get("violations", ()))
+        data["mock_outputs"] = tuple(data.get("mock_outputs", ()))
         return cls(**data)
 
     def with_applied(self, text: str | None) -> StoredPlan:

@@ -13,7 +13,8 @@ from infra_gitops.session import Options, open_session
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
-    with open_session(options, progress) as session:
+    # Only plan: a dependency output that does not exist yet may take its mock value.
+    with open_session(options, progress, mock_outputs=True) as session:
         stacks = session.selected()
         outcomes = run_in_order(
             stacks,

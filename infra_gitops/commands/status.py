@@ -15,9 +15,11 @@ from infra_gitops.daemon.status import stack_views
 from infra_gitops.options import Options
 from infra_gitops.progress import Progress
 from infra_gitops.runs import BadCommit, RunStore
+from infra_gitops.stacknames import selected_by
 
 if TYPE_CHECKING:
     from infra_gitops.daemon.replica_status import ReplicaGroup
+    from infra_gitops.promotion.overview import EnvironmentView
 
 
 def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
@@ -27,11 +29,14 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         bad = current_bad_commit(store)
     groups = _replicas(options)
     if options.stacks:
-        views = [v for v in views if v.name in options.stacks]
+        views = [v for v in views if selected_by(options.stacks, v.name)]
+    envs = _environments(options, views)
     if args.json:
         stacks = [dataclasses.asdict(v) | {"status": str(v.status)} for v in views]
         bad_commit = {"sha": bad.sha, "error": bad.error} if bad else None
         data: dict[str, Any] = {"stacks": stacks, "bad_commit": bad_commit}
+        if envs:
+            data["environments"] = [e.to_dict() for e in envs]
         if groups is not None:
             from infra_gitops.daemon.replica_status import replicas_json
 
@@ -43,6 +48,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
         if bad is not None and not views:
             table = "no stack applied yet"
         print(table, file=out)
+        if envs:
+            print(f"\n{render_environments(envs)}", file=out)
         if bad is not None:
             print(f"\n{bad.error}", file=out)
         if groups is not None:
@@ -50,6 +57,39 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
 
             print(f"\n{render_replicas(groups)}", file=out)
     return 0
+
+
+def _environments(options: Options, views: list[StackView]) -> list[EnvironmentView]:
+    """The environments of the stacks shown, when --repo holds a manifest with some."""
+    from infra_gitops import config
+    from infra_gitops.errors import GitOpsError
+    from infra_gitops.promotion.overview import environments
+
+    if not (options.repo / config.MANIFEST_NAME).is_file():
+        return []
+    try:
+        manifest = config.load_manifest(options.repo)
+        shown = {v.name: v for v in views}
+        found = environments(manifest, shown, options.repo)
+    except GitOpsError:
+        return []  # status reads the records; the manifest's view is a bonus
+    return [e for e in found if e.instance in shown or not options.stacks]
+
+
+def render_environments(envs: list[EnvironmentView]) -> str:
+    header = ("STACK", "ENVIRONMENT", "PINNED", "RUNS", "STATUS", "WAITING TO BE PROMOTED")
+    rows = [
+        (
+            e.stack,
+            e.environment,
+            (e.pinned or "branch")[:10],
+            (e.runs or "-")[:10],
+            e.status or "-",
+            e.waiting or "",
+        )
+        for e in envs
+    ]
+    return report.table(header, rows)
 
 
 def _replicas(options: Options) -> list[ReplicaGroup] | None:

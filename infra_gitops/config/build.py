@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
+from infra_gitops.config.references import resolve
 from infra_gitops.config.settings import is_from_env, is_from_stack, list_at, merged, setting
 from infra_gitops.durations import parse_duration
-from infra_gitops.models import DriftIgnore, Policy, Stack
+from infra_gitops.models import DriftIgnore, Policy, Promotion, Stack
 
 __all__ = ["build_stack"]
 
@@ -18,16 +19,22 @@ _DEFAULT_ENGINE = "terraform"
 _DEFAULT_WORKSPACE = "default"
 
 
-def build_stack(doc: Document, entry: Entry) -> Stack:
-    """The Stack of an entry of a document that has no problems."""
+def build_stack(doc: Document, entry: Entry, names: Collection[str]) -> Stack:
+    """The Stack of an entry of a document that has no problems; names: every stack's."""
     sections = entry.sections
+
+    def stack_named(name: str) -> str:
+        return resolve(name, entry, names) or name
+
     variables = merged(doc, sections, "variables")
     from_stack = {
-        name: (value["from_stack"], value["output"])
+        name: (stack_named(value["from_stack"]), value["output"])
         for name, value in variables.items()
         if is_from_stack(value)
     }
-    explicit = [name for section in sections for name in list_at(doc, (*section, "depends_on"))]
+    explicit = [
+        stack_named(name) for section in sections for name in list_at(doc, (*section, "depends_on"))
+    ]
     depends_on = tuple(dict.fromkeys([*explicit, *(stack for stack, _ in from_stack.values())]))
     return Stack(
         name=entry.name,
@@ -49,10 +56,35 @@ def build_stack(doc: Document, entry: Entry) -> Stack:
             name: value["from_env"] for name, value in variables.items() if is_from_env(value)
         },
         variables_from_stack=from_stack,
+        mock_outputs={
+            name: value["mock"]
+            for name, value in variables.items()
+            if is_from_stack(value) and "mock" in value
+        },
         sensitive_variables=_sensitive(doc, sections, variables),
         tags=tuple(
-            dict.fromkeys(str(t) for section in sections for t in list_at(doc, (*section, "tags")))
+            dict.fromkeys(
+                [
+                    *(str(t) for section in sections for t in list_at(doc, (*section, "tags"))),
+                    *([entry.environment] if entry.environment else []),
+                ]
+            )
         ),
+        environment=entry.environment,
+        revision=doc.get((*entry.where, "revision")) if entry.environment else None,
+        promotion=_promotion(doc.get((*entry.sections[-2], "promotion")))
+        if entry.environment
+        else Promotion(),
+    )
+
+
+def _promotion(settings: Any) -> Promotion:
+    if not isinstance(settings, Mapping):
+        return Promotion()
+    soak = settings.get("soak")
+    return Promotion(
+        order=tuple(settings.get("order") or ()),
+        soak_s=0 if soak is None else parse_duration(soak),
     )
 
 

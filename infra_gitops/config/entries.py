@@ -27,7 +27,15 @@ class Entry:
     where: KeyPath
     """stacks[i] or discover[j]."""
     sections: tuple[KeyPath, ...]
-    """Mappings holding its settings, later ones override: (defaults, stacks[i])."""
+    """Mappings holding its settings, later ones override: (defaults, stacks[i]), and
+    stacks[i].environments[j] for an instance of a stack with environments."""
+    environment: str | None = None
+    """The environment of an instance (its name is DEFINITION@ENVIRONMENT)."""
+
+    @property
+    def definition(self) -> str:
+        """The name the stack is declared with (app for app@prod)."""
+        return self.name.split("@", 1)[0]
 
 
 def stack_entries(doc: Document, root: Path) -> tuple[list[Entry], list[Problem]]:
@@ -62,8 +70,46 @@ def _declared_entries(doc: Document, root: Path) -> tuple[list[Entry], list[Prob
             continue
         entry = Entry(name, posixpath.normpath(path), where, sections_of(doc, where))
         first_by_name[name] = entry
-        entries.append(entry)
+        instances, instance_problems = _instances(doc, entry)
+        problems += instance_problems
+        entries += instances if instances is not None else [entry]
     return entries, problems
+
+
+def _instances(doc: Document, entry: Entry) -> tuple[list[Entry] | None, list[Problem]]:
+    """The instances of a stack with environments (None: it has none), one per
+    environment, named DEFINITION@ENVIRONMENT, its settings over the stack's."""
+    listed = doc.get((*entry.where, "environments"))
+    if not isinstance(listed, list):
+        return None, []
+    instances: list[Entry] = []
+    problems: list[Problem] = []
+    first: dict[str, KeyPath] = {}
+    for position, item in enumerate(listed):
+        where: KeyPath = (*entry.where, "environments", position)
+        environment = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(environment, str):
+            continue
+        if environment in first:
+            problems.append(
+                doc.problem(
+                    (*where, "name"),
+                    f"duplicate environment {environment!r} of stack {entry.name!r} "
+                    f"(also at line {doc.line(first[environment])})",
+                )
+            )
+            continue
+        first[environment] = where
+        instances.append(
+            Entry(
+                f"{entry.name}@{environment}",
+                entry.path,
+                where,
+                (*entry.sections, where),
+                environment=environment,
+            )
+        )
+    return instances, problems
 
 
 def _discovered_entries(

@@ -20,6 +20,7 @@ from infra_gitops.config.yaml_source import read_document
 from infra_gitops.errors import ConfigError, Problem
 from infra_gitops.hints import unknown_stack
 from infra_gitops.models import Stack
+from infra_gitops.stacknames import matches
 
 __all__ = ["MANIFEST_NAME", "Manifest", "load_manifest", "validate_manifest"]
 
@@ -60,6 +61,17 @@ class Manifest:
     def declares(self, name: str) -> bool:
         return name in self._by_name
 
+    def matching(self, pattern: str) -> list[Stack]:
+        """The stacks a name or glob selects (stacknames.matches), in manifest order.
+        Raises ConfigError when it selects none."""
+        exact = self._by_name.get(pattern)
+        if exact is not None:
+            return [exact]
+        found = [stack for stack in self.stacks if matches(pattern, stack.name)]
+        if not found:
+            raise ConfigError(unknown_stack(pattern, self.names))
+        return found
+
     def stack(self, name: str) -> Stack:
         found = self._by_name.get(name)
         if found is None:
@@ -90,13 +102,16 @@ def _check(repo_root: Path) -> tuple[list[Problem], Manifest | None]:
     problems += entry_problems
     problems += semantic_problems(doc, entries)
     problems += backend_file_problems(doc, root, entries)
-    problems += policy_problems(doc, [entry.name for entry in entries])
+    problems += policy_problems(
+        doc, list(dict.fromkeys(n for e in entries for n in (e.name, e.definition)))
+    )
     problems += sync_window_problems(doc)
     problems += unmanaged_problems(doc)
     problems = _sorted_unique(problems)
     if problems:
         return problems, None
-    stacks = tuple(build_stack(doc, entry) for entry in entries)
+    names = frozenset(entry.name for entry in entries)
+    stacks = tuple(build_stack(doc, entry, names) for entry in entries)
     return [], Manifest(
         path=root / MANIFEST_NAME,
         stacks=stacks,

@@ -8,7 +8,9 @@ from collections.abc import Set as AbstractSet
 
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.entries import Entry
+from infra_gitops.config.references import resolve, unresolved
 from infra_gitops.config.settings import (
+    is_from_env,
     is_from_stack,
     list_at,
     merged,
@@ -29,12 +31,59 @@ ENGINES = ("terraform", "tofu", "pulumi")
 def semantic_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     names = [entry.name for entry in entries]
     known = frozenset(names)  # looked up once per reference: in the list, quadratic
+    # A stack with environments is not a stack, but naming it from another one's
+    # environment means that environment's instance (config/references.py).
+    referable = known | {entry.definition for entry in entries if entry.environment}
     problems = _engine_problems(doc)
     for section in setting_sections(doc):
-        problems += _unknown_stack_problems(doc, section, names, known)
+        problems += _unknown_stack_problems(doc, section, names, referable)
+        problems += _stray_mock_problems(doc, section)
     for entry in entries:
         problems += _sensitive_name_problems(doc, entry)
+        problems += _instance_reference_problems(doc, entry, known, referable)
+    problems += _promotion_problems(doc)
     return problems + _cycle_problems(doc, entries) + _shared_state_problems(doc, entries)
+
+
+def _promotion_problems(doc: Document) -> list[Problem]:
+    """A promotion order naming environments its stack does not have."""
+    problems = []
+    for position, stack in enumerate(list_at(doc, ("stacks",))):
+        where: KeyPath = ("stacks", position, "promotion")
+        if not isinstance(stack, dict) or not isinstance(stack.get("promotion"), dict):
+            continue
+        environments = [
+            e["name"]
+            for e in list_at(doc, ("stacks", position, "environments"))
+            if isinstance(e, dict) and isinstance(e.get("name"), str)
+        ]
+        if not environments:
+            problems.append(doc.problem(where, "a promotion is only for a stack with environments"))
+            continue
+        for index, name in enumerate(list_at(doc, (*where, "order"))):
+            if isinstance(name, str) and name not in environments:
+                problems.append(
+                    doc.problem(
+                        (*where, "order", index),
+                        f"{name!r} is not an environment of stack {stack.get('name')!r}"
+                        f"{did_you_mean_or_choices(name, environments)}",
+                    )
+                )
+    return problems
+
+
+def _instance_reference_problems(
+    doc: Document, entry: Entry, known: AbstractSet[str], referable: AbstractSet[str]
+) -> list[Problem]:
+    """References to a stack with environments that name no instance from entry."""
+    return [
+        doc.problem(where, unresolved(name, entry, known))
+        for section in entry.sections
+        for where, name in _stack_references(doc, section)
+        if name in referable
+        and _reference_applies(doc, entry, where)
+        and resolve(name, entry, known) is None
+    ]
 
 
 def _engine_problems(doc: Document) -> list[Problem]:
@@ -72,14 +121,36 @@ def _unknown_stack_problems(
     ]
 
 
+def _stray_mock_problems(doc: Document, section: KeyPath) -> list[Problem]:
+    """`mock:` in a mapping that reads like a from_stack reference without its from_stack
+    key (a literal map with an `output` key). The schema refuses it next to from_env."""
+    variables = doc.get((*section, "variables"))
+    return [
+        doc.problem(
+            (*section, "variables", name, "mock"),
+            "'mock' is only for a from_stack variable ({from_stack: STACK, output: NAME, "
+            "mock: VALUE}); this mapping has no 'from_stack'",
+        )
+        for name, value in (variables.items() if isinstance(variables, dict) else ())
+        if isinstance(value, dict)
+        and "mock" in value
+        and "output" in value
+        and not is_from_stack(value)
+        and not is_from_env(value)
+    ]
+
+
 def _sensitive_name_problems(doc: Document, entry: Entry) -> list[Problem]:
-    own = entry.sections[-1]
     variables = list(merged(doc, entry.sections, "variables"))
     return [
         doc.problem(
             (*own, "sensitive_variables", position),
-            f"{name!r} is not a variable of stack {entry.name!r}{did_you_mean(name, variables)}",
+            f"{name!r} is not a variable of stack "
+            f"{entry.name if own == entry.where else entry.definition!r}"
+            f"{did_you_mean(name, variables)}",
         )
+        for own in entry.sections
+        if own != ("defaults",)
         for position, name in enumerate(list_at(doc, (*own, "sensitive_variables")))
         if isinstance(name, str) and name not in variables
     ]
@@ -91,8 +162,9 @@ def _cycle_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     for entry in entries:
         for section in entry.sections:
             for where, name in _stack_references(doc, section):
-                if name in names and _reference_applies(doc, entry, where):
-                    edges.setdefault((entry.name, name), where)
+                target = resolve(name, entry, names)
+                if target is not None and _reference_applies(doc, entry, where):
+                    edges.setdefault((entry.name, target), where)
     graph: dict[str, list[str]] = {entry.name: [] for entry in entries}
     for source, target in edges:
         graph[source].append(target)

@@ -1,7 +1,8 @@
 """Reading a stack's settings across the sections that hold them.
 
-A stack's settings are written in up to two mappings, later ones overriding: defaults,
-then the stack's own entry (stacks[i] or the discover[j] rule that found it).
+A stack's settings are written in up to three mappings, later ones overriding: defaults,
+then the stack's own entry (stacks[i] or the discover[j] rule that found it), then, for an
+instance of a stack with environments, its environment (stacks[i].environments[j]).
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from infra_gitops.config.document import Document, KeyPath
 
 
 def setting_sections(doc: Document) -> Iterator[KeyPath]:
-    """Every mapping that may hold stack settings: defaults, stacks[i], discover[j]."""
+    """Every mapping that may hold stack settings: defaults, stacks[i] and each of its
+    environments, discover[j]."""
     if isinstance(doc.get(("defaults",)), dict):
         yield ("defaults",)
     for key in ("stacks", "discover"):
         for position, item in enumerate(list_at(doc, (key,))):
             if isinstance(item, dict):
                 yield (key, position)
+                for index, environment in enumerate(list_at(doc, (key, position, "environments"))):
+                    if isinstance(environment, dict):
+                        yield (key, position, "environments", index)
 
 
 def sections_of(doc: Document, own: KeyPath) -> tuple[KeyPath, ...]:

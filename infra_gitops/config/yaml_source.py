@@ -180,6 +180,11 @@ def read_document(root: Path, file: str) -> tuple[Document | None, list[Problem]
     return _parse(text, file)
 
 
+def parse_text(text: str, file: str) -> tuple[Document | None, list[Problem]]:
+    """A manifest's text (e.g. one about to be written) read as read_document reads it."""
+    return _parse(text, file)
+
+
 def _parse(text: str, file: str) -> tuple[Document | None, list[Problem]]:
     loader: _Loader = _CLoader(text) if USE_LIBYAML else _PyLoader(text)
     try:

@@ -429,6 +429,15 @@ class Daemon:
     def graph(self) -> Mapping[str, tuple[str, ...]]:
         return records_view.graph(self._manifest)
 
+    def environments(self) -> list[dict[str, Any]]:
+        from infra_gitops.promotion.overview import environments
+
+        manifest = self._manifest
+        if manifest is None:
+            return []
+        views = {v.name: v for v in self.stacks()}
+        return [e.to_dict() for e in environments(manifest, views, self.mirror.path)]
+
     # ------------------------------------------------------------ internals
 
     def _context(self) -> passes.Context:

@@ -181,6 +181,10 @@ class DaemonApi(Protocol):
         """Each stack of the manifest the daemon last read, with the stacks it depends
         on (depends_on and from_stack)."""
 
+    def environments(self) -> list[dict[str, Any]]:
+        """Each environment of each stack with environments, as promotion/overview.py
+        documents it (pin, what it runs, status, what waits to be promoted into it)."""
+
 
 @dataclass(frozen=True)
 class StackDetail:

@@ -234,6 +234,12 @@ def _revert_commit(
     paths = _stack_paths(at_target, stack_name) | (
         _stack_paths(at_head, stack_name) if stack_name in at_head.names else set()
     )
+    sharing = _sharing_files(at_head, stack_name) if paths else []
+    if sharing:
+        raise _CannotRevert(
+            f"its files are also those of {', '.join(sharing)}, which follow the branch: "
+            "restoring them would roll those back too"
+        )
     with git.open_repo(clone) as repo:
         git.restore_paths(repo, sha, sorted(paths))
         if _entry_differs(at_target, at_head, stack_name):
@@ -251,8 +257,22 @@ def _revert_commit(
 
 
 def _stack_paths(manifest: config.Manifest, name: str) -> set[str]:
+    """The files the stack's code is read from at that commit: none for an environment
+    pinned to a commit (its code comes from the pin, in its manifest entry)."""
     stack = manifest.stack(name)
+    if stack.revision is not None:
+        return set()
     return {stack.path, *discovery.local_module_dirs(manifest.root, stack.path)}
+
+
+def _sharing_files(manifest: config.Manifest, name: str) -> list[str]:
+    """The other environments of the stack's definition that read the branch's files."""
+    definition = manifest.stack(name).definition if name in manifest.names else name
+    return [
+        s.name
+        for s in manifest.stacks
+        if s.name != name and s.definition == definition and s.revision is None
+    ]
 
 
 def _entry_differs(a: config.Manifest, b: config.Manifest, name: str) -> bool:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from fnmatch import fnmatchcase
 
 from infra_gitops.config.sync_windows import SyncWindow, cron_trigger
 from infra_gitops.durations import format_duration
+from infra_gitops.stacknames import selected_by
 
 
 def matches(window: SyncWindow, stack: str) -> bool:
-    return not window.stacks or any(fnmatchcase(stack, pattern) for pattern in window.stacks)
+    return not window.stacks or selected_by(window.stacks, stack)
 
 
 def is_active(window: SyncWindow, at: datetime) -> bool:

@@ -51,6 +51,9 @@ class StackWorkspace:
     log_file: Path | None = None
     """Where the engine appends the (redacted) output of every command it runs."""
     progress: ProgressSink = _ignore
+    mocked_outputs: tuple[str, ...] = ()
+    """"STACK.OUTPUT" of each dependency output whose mock value a variable took (only
+    `plan` and `ci plan` build such a workspace): what is planned here is for review only."""
 
     @property
     def plans_dir(self) -> Path:

@@ -143,6 +143,12 @@ class Handlers:
     def graph(self, request: Request) -> Response:
         return JsonResponse(documents.graph_document(self._visible(request), self.api.graph()))
 
+    async def environments(self, request: Request) -> Response:
+        # Reads Git (what each environment runs): off the event loop.
+        found = await run_in_threadpool(self.api.environments)
+        shown = [e for e in found if allowed(request, Action.VIEW, e["instance"])]
+        return JsonResponse({"environments": shown})
+
     def openapi(self, request: Request) -> Response:
         return JsonResponse(openapi_document())
 
@@ -191,6 +197,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/api/runs/{run_id}", "GET", Handlers.run, public=False),
     Endpoint("/api/runs/{run_id}/log", "GET", Handlers.run_log, public=False),
     Endpoint("/api/graph", "GET", Handlers.graph, public=False),
+    Endpoint("/api/environments", "GET", Handlers.environments, public=False),
     Endpoint("/webhook", "POST", Handlers.receive_webhook, public=True),
     Endpoint(LOGIN_PATH, "GET", Handlers.oidc_login, public=True),
     Endpoint(CALLBACK_PATH, "GET", Handlers.oidc_callback, public=True),

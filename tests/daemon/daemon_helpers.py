@@ -71,6 +71,21 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 60) -> T
         time.sleep(0.1)
 
 
+READS_ARTIFACTS_BUCKET = """
+variable "artifacts_bucket" {
+  type = string
+}
+
+resource "aws_ssm_parameter" "artifacts_bucket" {
+  name  = "/demo/dev/artifacts_bucket"
+  type  = "String"
+  value = var.artifacts_bucket
+}
+"""
+"""app's SSM parameter holding storage's `artifacts_bucket` output (storage has no such
+output until a test adds it)."""
+
+
 @dataclass
 class World:
     """A bare remote, a working clone pushing to it, a state dir on the sandbox."""

@@ -102,6 +102,9 @@ class FakeDaemonApi:
     def graph(self) -> Mapping[str, tuple[str, ...]]:
         return {v.name: self.edges.get(v.name, ()) for v in self.views}
 
+    def environments(self) -> list[dict[str, Any]]:
+        return []
+
 
 def a_view(name: str, status: SyncStatus = SyncStatus.SYNCED) -> StackView:
     return StackView(

@@ -4,23 +4,11 @@ and the stack waiting on that output is then applied."""
 from __future__ import annotations
 
 import pytest
-from daemon_helpers import World, wait_for
+from daemon_helpers import READS_ARTIFACTS_BUCKET, World, wait_for
 
 from infra_gitops.models import RunKind, RunStatus
 
 pytestmark = pytest.mark.e2e
-
-READS_OUTPUT = """
-variable "artifacts_bucket" {
-  type = string
-}
-
-resource "aws_ssm_parameter" "artifacts_bucket" {
-  name  = "/demo/dev/artifacts_bucket"
-  type  = "String"
-  value = var.artifacts_bucket
-}
-"""
 
 NEW_OUTPUT = """
 output "artifacts_bucket" {
@@ -32,7 +20,7 @@ output "artifacts_bucket" {
 def test_an_output_only_commit_is_applied_and_its_dependent_stack_then_applies(
     world: World,
 ) -> None:
-    (world.work / "stacks" / "app" / "artifacts.tf").write_text(READS_OUTPUT)
+    (world.work / "stacks" / "app" / "artifacts.tf").write_text(READS_ARTIFACTS_BUCKET)
     world.edit(
         "gitops.yaml",
         "      queue_url: {from_stack: storage, output: queue_url}",

@@ -38,7 +38,7 @@ policies:
     stacks: {tags: [prod]}
 """
 
-LOGS_STACK = """\
+AWS_STACK_HEADER = """\
 terraform {
   required_providers {
     aws = { source = "hashicorp/aws" }
@@ -49,7 +49,12 @@ terraform {
 provider "aws" {
   region = "us-east-1"
 }
+"""
+"""The start of a small Terraform stack on hashicorp/aws (the sandbox serves it)."""
 
+LOGS_STACK = (
+    AWS_STACK_HEADER
+    + """
 resource "aws_s3_bucket" "logs" {
   bucket = "ci-logs"
   tags   = { stack = "logs" }
@@ -60,6 +65,7 @@ resource "aws_s3_bucket" "archive" {
   tags   = { stack = "logs" }
 }
 """
+)
 
 PR_NUMBER = 7
 
