@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, TextIO
 
 from infra_gitops import report
 from infra_gitops.ci.store import default_location
 from infra_gitops.commands.outcomes import EXIT_CHANGES, EXIT_OK
 from infra_gitops.errors import GitOpsError
-from infra_gitops.hints import unknown_stack
-from infra_gitops.models import Stack
 from infra_gitops.progress import Progress
 from infra_gitops.session import Options, Session, open_session
 
@@ -30,7 +27,8 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
     if args.only and not args.adopt_into:
         raise GitOpsError("--only selects what --adopt-into adopts: give --adopt-into STACK")
     with open_session(options, progress) as session:
-        selected = _selected(session, args.stack_globs)
+        # Names or globs, a stack with environments meaning all its instances (as --stack).
+        selected = session.view.selected(args.stack_globs, with_dependencies=False)
         if args.adopt_into:  # refused before the scan, not after it
             from infra_gitops.unmanaged.adopt import check_target
 
@@ -40,7 +38,7 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
             ScanScope(
                 runner=session.runner,
                 manifest=session.manifest,
-                source_root=session.source.root,
+                source_of=lambda stack: session.view.source_of(stack).root,
                 target=session.target,
                 selected=selected,
                 infra_buckets=store_buckets(
@@ -69,16 +67,6 @@ def run(options: Options, args: argparse.Namespace, out: TextIO, progress: Progr
     for notice in result.notices:
         print(notice, file=out)
     return code
-
-
-def _selected(session: Session, globs: list[str]) -> list[Stack]:
-    stacks = list(session.manifest.stacks)
-    if not globs:
-        return stacks
-    for glob in globs:
-        if not any(fnmatchcase(s.name, glob) for s in stacks):
-            raise GitOpsError(unknown_stack(glob, [s.name for s in stacks]))
-    return [s for s in stacks if any(fnmatchcase(s.name, g) for g in globs)]
 
 
 def _none_found(result: ScanResult) -> str:

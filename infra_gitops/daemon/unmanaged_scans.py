@@ -84,7 +84,7 @@ def _scan_commit(ctx: Context, head: str) -> ScanResult:
             ScanScope(
                 runner=runner,
                 manifest=view.manifest,
-                source_root=view.source.root,
+                source_of=lambda stack: view.source_of(stack).root,
                 target=ctx.core.target,
                 selected=view.manifest.stacks,
                 infra_buckets=store_buckets(

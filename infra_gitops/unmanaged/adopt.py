@@ -49,6 +49,13 @@ def check_target(runner: StackRunner, stack: Stack, checkout: Path) -> list[Path
             f"stack {stack.name!r} uses engine {stack.engine!r}: resources can be adopted "
             "into Terraform/OpenTofu stacks only (Pulumi: `pulumi import`)"
         )
+    if stack.environment is not None:
+        raise GitOpsError(
+            f"stack {stack.name!r} is the {stack.environment!r} environment of "
+            f"{stack.definition!r}, whose directory every environment shares: an import "
+            "block there would import the resources into each environment's state. Adopt "
+            "into a stack without environments, or write the import blocks by hand"
+        )
     root = git.checkout_root(checkout)
     targets = [root / stack.path / IMPORTS_FILE, root / stack.path / GENERATED_FILE]
     _refuse_taken(root, targets)

@@ -3,7 +3,7 @@ holds, less the state backend's own buckets and what the ignore rules leave out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,8 @@ class ScanScope:
 
     runner: StackRunner
     manifest: Manifest
-    source_root: Path
+    source_of: Callable[[Stack], Path]
+    """The root of the tree a stack's code is taken from (a pinned environment's commit)."""
     target: Target
     selected: Sequence[Stack]
     """Stacks whose types are scanned (every declared stack's state counts as managed)."""
@@ -95,7 +96,7 @@ def _types(scope: ScanScope, states: States) -> dict[str, list[str]]:
     types: dict[str, list[str]] = {}
     for stack in scope.selected:
         held = {r.type for r in states.get(stack.name, ())}
-        for type_ in sorted(held | declared_types(scope.source_root, stack)):
+        for type_ in sorted(held | declared_types(scope.source_of(stack), stack)):
             types.setdefault(type_, []).append(stack.name)
     return types
 

@@ -219,3 +219,34 @@ def test_a_parameter_and_a_queue_adopted_into_stacks_with_variables(applied: Env
         assert (counts["create"], counts["import"]) == (0, 1), stack["plan"]
     code, _ = _findings(applied)
     assert code == 0
+
+
+def test_environments_each_hold_their_own_and_are_not_adopted_into(e2e: Env) -> None:
+    """storage@dev applied, storage@prod not: dev's bucket is managed, and adopting into
+    one environment of a shared directory is refused."""
+    manifest = e2e.repo / "gitops.yaml"
+    manifest.write_text(
+        manifest.read_text()
+        .replace(
+            "      environment: dev\n",
+            "    environments:\n"
+            "      - {name: dev, variables: {environment: dev}}\n"
+            "      - {name: prod, variables: {environment: prod}}\n",
+            1,
+        )
+        .replace("{from_stack: storage,", "{from_stack: storage@dev,")
+    )
+    e2e.commit("storage in two environments")
+    applied = e2e.cli("apply", "--auto-approve", "--stack", "storage@dev")
+    assert applied.code == 0, applied.output
+    _make_hand_resources(e2e)
+
+    code, result = _findings(e2e, "storage")  # both instances' types
+    assert code == 2
+    identifiers = {f["identifier"] for f in result["findings"]}  # type: ignore[union-attr,index]
+    assert HAND_BUCKET in identifiers
+    assert "demo-dev-artifacts" not in identifiers  # storage@dev's
+
+    refused = e2e.cli("unmanaged", "--adopt-into", "storage@prod")
+    assert refused.code == 1
+    assert "every environment shares" in refused.stderr
