@@ -600,6 +600,11 @@ def last_change(repo: git.Repo, sha: str, paths: Iterable[str]) -> str | None:
     return found or None
 
 
+def switch(repo: git.Repo, branch: str, *, create: bool = False) -> None:
+    """Check out branch (a new one from HEAD with create); the work tree follows."""
+    _run(lambda: repo.git.switch("-q", *(["-c"] if create else []), branch))
+
+
 def is_modified(repo: git.Repo, path: str) -> bool:
     """Whether path differs from HEAD in the index or the work tree."""
     return bool(repo.git.status("--porcelain", "--", path).strip())

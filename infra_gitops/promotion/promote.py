@@ -10,11 +10,12 @@ gitops.yaml goes into the commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from infra_gitops import config, git
+from infra_gitops.ci.hosting import ChangeRequests
 from infra_gitops.config.document import Document, KeyPath
 from infra_gitops.config.pinning import with_pin
 from infra_gitops.config.yaml_source import read_document
@@ -45,6 +46,7 @@ class Request:
     source: str
     target: str
     push: bool = False
+    """Push the commit to the branch (without a pull request)."""
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,16 @@ class Promoted:
     commit: str | None
     """The promotion commit; None when the target was at that revision already."""
     pushed_to: str | None = None
+    pull_request: str | None = None
+    """The URL of the pull (merge) request opened for it."""
 
 
-def promote(repo_path: Path, store: RunStore, request: Request) -> Promoted:
-    """Refused with PromotionRefused (why), or done: the commit is made (and pushed)."""
+def promote(
+    repo_path: Path, store: RunStore, request: Request, changes: ChangeRequests | None = None
+) -> Promoted:
+    """Refused with PromotionRefused (why), or done: the commit is made on the branch
+    (and pushed); with changes, on a new branch pushed to origin, and a pull request
+    from it is opened there (the checkout is left on its branch, unchanged)."""
     with git.open_repo(repo_path) as repo:
         if repo.bare:
             raise GitOpsError(f"{repo_path} is a bare repository: promote edits a checkout")
@@ -97,7 +105,6 @@ def promote(repo_path: Path, store: RunStore, request: Request) -> Promoted:
             raise PromotionRefused(
                 _refused(request, f"{revision[:10]} is not in the history of {branch}: pull")
             )
-    _write_pin(repo_path, target, revision)
     message = (
         f"Promote {request.stack} from {request.source} to {request.target}\n\n"
         f"{target.name} now runs {revision[:10]}, which {source.name} has run Synced since "
@@ -105,18 +112,45 @@ def promote(repo_path: Path, store: RunStore, request: Request) -> Promoted:
         f"{applied.id}).\n\n"
         f"Infra-Gitops-Promote: {source.name} -> {target.name} {revision}"
     )
+    done = Promoted(source.name, target.name, revision, None)
+    if changes is None:
+        commit = _commit_pin(repo_path, target, revision, message)
+        if request.push:
+            _push(repo_path, branch, commit)
+        return replace(done, commit=commit, pushed_to=branch if request.push else None)
+    proposal = f"promote/{request.stack}-{request.target}-{revision[:10]}"
+    with git.open_repo(repo_path) as repo:
+        git.switch(repo, proposal, create=True)
+    try:
+        commit = _commit_pin(repo_path, target, revision, message)
+        _push(repo_path, proposal, commit)
+    finally:
+        with git.open_repo(repo_path) as repo:
+            git.switch(repo, branch)
+    title, _, body = message.partition("\n\n")
+    try:
+        url = changes.open(head=proposal, base=branch, title=title, body=body)
+    except GitOpsError as exc:
+        raise GitOpsError(
+            f"pushed branch {proposal} with the promotion commit {commit[:10]}, but the "
+            f"pull request could not be opened: {exc}"
+        ) from None
+    return replace(done, commit=commit, pushed_to=proposal, pull_request=url)
+
+
+def _commit_pin(repo_path: Path, target: Stack, revision: str, message: str) -> str:
+    _write_pin(repo_path, target, revision)
     with git.open_repo(repo_path) as repo:
         identity = {} if git.has_identity(repo) else IDENTITY
-        commit = git.commit_file(repo, config.MANIFEST_NAME, message, identity)
-        if not request.push:
-            return Promoted(source.name, target.name, revision, commit)
-        origin = git.origin_url(repo_path)
-        if origin is None:
-            raise GitOpsError(
-                f"committed {commit[:10]}, but the repository has no origin to push to"
-            )
+        return git.commit_file(repo, config.MANIFEST_NAME, message, identity)
+
+
+def _push(repo_path: Path, branch: str, commit: str) -> None:
+    origin = git.origin_url(repo_path)
+    if origin is None:
+        raise GitOpsError(f"committed {commit[:10]}, but the repository has no origin to push to")
+    with git.open_repo(repo_path) as repo:
         git.push_head(repo, branch, git.remote_for(origin))
-    return Promoted(source.name, target.name, revision, commit, pushed_to=branch)
 
 
 def _refused(request: Request, why: str) -> str:

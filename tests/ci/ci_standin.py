@@ -1,6 +1,7 @@
 """A stand-in for the GitHub and GitLab REST APIs on 127.0.0.1 (their real servers cannot
-be reached from the test machines): the few endpoints `ci plan` calls, with state, and
-every request recorded so tests can assert what was sent.
+be reached from the test machines): the few endpoints `ci plan` and `promote
+--pull-request` call, with state, and every request recorded so tests can assert what
+was sent.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class Request:
 class StandinState:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     statuses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    pulls: list[dict[str, Any]] = field(default_factory=list)
+    """Pull (merge) requests opened, as sent."""
     requests: list[Request] = field(default_factory=list)
     fail_with: int | None = None
     """Answer every request with this HTTP status (403: a token without permission)."""
@@ -44,6 +47,8 @@ _STATUS = re.compile(r"^/repos/[^/]+/[^/]+/statuses/([0-9a-f]{40})$")
 _NOTES = re.compile(r"^/api/v4/projects/[^/]+/merge_requests/\d+/notes$")
 _NOTE = re.compile(r"^/api/v4/projects/[^/]+/merge_requests/\d+/notes/(\d+)$")
 _GL_STATUS = re.compile(r"^/api/v4/projects/[^/]+/statuses/([0-9a-f]{40})$")
+_PULLS = re.compile(r"^/repos/[^/]+/[^/]+/pulls$")
+_MERGE_REQUESTS = re.compile(r"^/api/v4/projects/[^/]+/merge_requests$")
 
 
 def _handler(state: StandinState, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
@@ -86,6 +91,11 @@ def _handler(state: StandinState, lock: threading.Lock) -> type[BaseHTTPRequestH
                 comment = state.comments[int(match.group(1))]
                 comment["body"] = body["body"]
                 return self._reply(200, comment)
+            if (_PULLS.match(path) or _MERGE_REQUESTS.match(path)) and method == "POST":
+                state.pulls.append(body)
+                number = len(state.pulls)
+                url = f"https://git.example/{path.split('/')[2]}/pull/{number}"
+                return self._reply(201, {"number": number, "html_url": url, "web_url": url})
             match = _STATUS.match(path) or _GL_STATUS.match(path)
             if match and method == "POST":
                 state.statuses.append((match.group(1), body))

@@ -5,8 +5,10 @@ cloud with real Git, the embedded Terraform and the records of real runs."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from ci_helpers import standin_api
 from e2e_helpers import Env, git
 from test_e2e_pins import MODULE, STACK
 
@@ -131,3 +133,63 @@ def test_soak_time_and_targets_that_follow_the_branch_are_refused(e2e: Env) -> N
     assert code == 1 and "data@dev follows the branch" in output, output
     code, output = _promote(e2e, "staging", "qa")
     assert code == 1 and "has no environment 'qa'" in output
+
+
+TOKEN = "ghp_promote-standin-token-7c1e"
+
+
+def test_a_promotion_can_be_a_pull_request(e2e: Env, tmp_path: Path) -> None:
+    """Through the stand-in GitHub API (GitHub cannot be reached from here)."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(remote))
+    git(e2e.repo, "remote", "add", "origin", str(remote))
+    _layout(e2e, "gold")
+    (e2e.repo / "gitops.yaml").write_text("version: 1\nstacks: []\n")
+    gold = e2e.commit("The data stack")
+    (e2e.repo / "gitops.yaml").write_text(_manifest(gold, gold))
+    e2e.commit("data everywhere at gold")
+    _layout(e2e, "platinum")
+    platinum = e2e.commit("labels: platinum tier")
+    git(e2e.repo, "push", "-q", "origin", "main")
+    assert e2e.cli("apply", "--auto-approve", "--stack", "data@dev").code == 0
+    before = (e2e.repo / "gitops.yaml").read_text()
+
+    with standin_api() as (url, state):
+        e2e.env["GITHUB_TOKEN"] = TOKEN
+        done = e2e.cli(
+            "promote",
+            "data",
+            "--from",
+            "dev",
+            "--to",
+            "staging",
+            "--pull-request",
+            "github:acme/infra",
+            "--api-url",
+            url,
+            "--json",
+        )
+    assert done.code == 0, done.output
+    assert TOKEN not in done.output
+    result = json.loads(done.stdout)["result"]
+    branch = f"promote/data-staging-{platinum[:10]}"
+    assert (result["pushed_to"], result["pull_request"]) == (
+        branch,
+        "https://git.example/acme/pull/1",
+    )
+    (pull,) = state.pulls
+    assert (pull["head"], pull["base"]) == (branch, "main")
+    assert pull["title"] == "Promote data from dev to staging"
+    assert f"Infra-Gitops-Promote: data@dev -> data@staging {platinum}" in pull["body"]
+    assert state.requests[-1].headers["Authorization"] == f"Bearer {TOKEN}"
+    # The branch on the remote pins staging; the checkout is left as it was.
+    assert git(remote, "show", f"{branch}:gitops.yaml") == _manifest(platinum, gold)
+    assert git(e2e.repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert git(e2e.repo, "rev-parse", "HEAD").strip() == platinum
+    assert (e2e.repo / "gitops.yaml").read_text() == before
+
+    del e2e.env["GITHUB_TOKEN"]
+    missing = e2e.cli(
+        "promote", "data", "--from", "dev", "--to", "prod", "--pull-request", "github:acme/infra"
+    )
+    assert missing.code == 1 and "set GITHUB_TOKEN" in missing.output
