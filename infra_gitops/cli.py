@@ -277,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the drift the stacks' policies expect (ignore_drift), not only count it",
     )
     p.set_defaults(func="drift:run")
+    _add_unmanaged(sub, common)
     p = sub.add_parser(
         "apply", parents=[common, stacks], help="plan and apply, in dependency order"
     )
@@ -427,6 +428,11 @@ _EXAMPLES = {
         "infra-gitops plan --ref origin/main --json > plan.json",
     ),
     "drift": _examples("infra-gitops drift", "infra-gitops drift --stack app --heal"),
+    "unmanaged": _examples(
+        "infra-gitops unmanaged                         # every type the stacks manage",
+        "infra-gitops unmanaged 'prod-*' --json --show-ignored",
+        "infra-gitops unmanaged --adopt-into storage --only aws_s3_bucket:hand-made",
+    ),
     "apply": _examples(
         "infra-gitops apply --stack app",
         "infra-gitops apply --auto-approve",
@@ -512,6 +518,50 @@ _STORE_HELP = (
     "where plans are stored for apply --from-plan: a directory or s3://BUCKET/PREFIX "
     "(default: $INFRA_GITOPS_PLAN_STORE, else STATE_DIR/stored-plans)"
 )
+
+
+def _add_unmanaged(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "unmanaged",
+        parents=[common],
+        help="list resources no stack manages (exit 0 none, 2 found, 1 error)",
+    )
+    p.add_argument(
+        "stack_globs",
+        nargs="*",
+        metavar="STACK-GLOB",
+        help="scan only the types these stacks manage (names or globs; default: every "
+        "stack); every declared stack's state still counts as managed",
+    )
+    p.add_argument(
+        "--show-ignored",
+        action="store_true",
+        help="also list what the manifest's ignore rules leave out, with the rule",
+    )
+    p.add_argument(
+        "--adopt-into",
+        default=None,
+        metavar="STACK",
+        help="write import blocks and the generated configuration of the unmanaged "
+        "resources into this stack's directory of the checkout (nothing is applied)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TYPE:ID",
+        help="with --adopt-into: only this resource (repeatable), as listed: "
+        "aws_s3_bucket:my-bucket",
+    )
+    p.add_argument(
+        "--parallelism",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="stacks whose state is read at once (default: 2)",
+    )
+    add_run_limits(p)
+    p.set_defaults(func="unmanaged:run")
 
 
 def _add_ci(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -278,6 +278,20 @@ def _inside(root: Path, path: Path) -> bool:
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
 
 
+def checkout_root(path: Path) -> Path:
+    """The root of the working tree of the repository at path (a person's checkout).
+    Raises GitError for a bare repository or none."""
+    return _worktree_root(open_repo(path))
+
+
+def changed_in_worktree(root: Path, paths: list[str]) -> list[str]:
+    """Those of paths (relative to the checkout root) that differ from HEAD in any way:
+    modified, deleted, staged or untracked."""
+    repo = open_repo(root)
+    listing = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
+    return [entry[3:] for entry in listing.split("\0") if len(entry) > 3]
+
+
 def _where(repo: git.Repo) -> str:
     return str(repo.working_tree_dir or repo.git_dir)
 

@@ -15,6 +15,7 @@ from infra_gitops.config.prune import PruneLimits, prune_limits
 from infra_gitops.config.schema_check import schema_problems
 from infra_gitops.config.semantic_check import semantic_problems
 from infra_gitops.config.sync_windows import SyncWindow, sync_window_problems, sync_windows
+from infra_gitops.config.unmanaged import UnmanagedSettings, unmanaged_problems, unmanaged_settings
 from infra_gitops.config.yaml_source import read_document
 from infra_gitops.errors import ConfigError, Problem
 from infra_gitops.hints import unknown_stack
@@ -39,6 +40,8 @@ class Manifest:
     """When the daemon may apply (the `sync_windows` section)."""
     prune: PruneLimits = PruneLimits()
     """How many stacks one commit may prune (the `prune` section)."""
+    unmanaged: UnmanagedSettings = UnmanagedSettings()
+    """Scan interval and ignore rules of `unmanaged` (the `unmanaged` section)."""
 
     @property
     def root(self) -> Path:
@@ -103,6 +106,7 @@ def _check(repo_root: Path) -> tuple[list[Problem], Manifest | None]:
         doc, list(dict.fromkeys(n for e in entries for n in (e.name, e.definition)))
     )
     problems += sync_window_problems(doc)
+    problems += unmanaged_problems(doc)
     problems = _sorted_unique(problems)
     if problems:
         return problems, None
@@ -114,6 +118,7 @@ def _check(repo_root: Path) -> tuple[list[Problem], Manifest | None]:
         policies=policy_rules(doc),
         sync_windows=sync_windows(doc),
         prune=prune_limits(doc),
+        unmanaged=unmanaged_settings(doc),
     )
 
 

@@ -88,6 +88,8 @@ def _expected(error: ValidationError, schema: Mapping[str, Any]) -> str:
 
 
 def _show(value: Any) -> str:
+    if value == {}:
+        return "an empty mapping"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):

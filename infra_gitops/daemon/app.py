@@ -52,6 +52,7 @@ from infra_gitops.daemon.reporting import Reporter
 from infra_gitops.daemon.runtime import LogProgress, Settings
 from infra_gitops.daemon.scheduler import DaemonScheduler
 from infra_gitops.daemon.status import RECENT_RUNS, declared_views, derive_view
+from infra_gitops.daemon.unmanaged_scans import UnmanagedScans
 from infra_gitops.errors import GitOpsError, RunStoreError
 from infra_gitops.models import Run
 from infra_gitops.runs import DB_NAME, RunStore
@@ -141,6 +142,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._acting: set[str] = set()
         """Stacks with an action a person asked for, accepted and not done yet."""
+        self._unmanaged = UnmanagedScans(self.metrics)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -279,6 +281,8 @@ class Daemon:
             poll_interval=self.settings.poll_interval, force=trigger == "webhook"
         )
         self._report_fetch()
+        # From the poll: only the leader of replicas polls, so only it scans.
+        self._unmanaged.poll(ctx, self._done_head, self._manifest)
         if head is None or (head == self._done_head and not self._pending):
             return
         if self._store_unusable():

@@ -53,6 +53,8 @@ class EventKind(StrEnum):
     PAUSED = "paused"
     """Auto-apply of a stack paused by a person (the API's pause)."""
     RESUMED = "resumed"
+    UNMANAGED = "unmanaged"
+    """The resources no stack manages changed (a scan found new ones, or some went)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,11 @@ class Metrics(Protocol):
     def fetch(self, *, ok: bool, timestamp: float) -> None: ...
 
     def stacks_declared(self, count: int) -> None: ...
+
+    def unmanaged_resources(self, counts: Mapping[str, int]) -> None:
+        """Resources no stack manages, by type, as the last scan found them."""
+
+    def unmanaged_scan_failed(self) -> None: ...
 
 
 class StackAction(StrEnum):

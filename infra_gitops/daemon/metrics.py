@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -36,6 +37,7 @@ class PrometheusMetrics:
         PlatformCollector(registry=self.registry)
         self._lock = threading.Lock()
         self._statuses: dict[str, SyncStatus] = {}
+        self._unmanaged_types: set[str] = set()
         r = self.registry
         # Labelled by kind and status only: per-stack run counts would multiply the series
         # by the number of stacks; per-stack facts are the status and timestamp gauges.
@@ -86,6 +88,17 @@ class PrometheusMetrics:
         self._declared = Gauge(
             f"{PREFIX}_stacks_declared", "Stacks declared in the manifest.", registry=r
         )
+        self._unmanaged = Gauge(
+            f"{PREFIX}_unmanaged_resources",
+            "Resources no stack manages, by type, at the last scan (`unmanaged`).",
+            ["type"],
+            registry=r,
+        )
+        self._unmanaged_failures = Counter(
+            f"{PREFIX}_unmanaged_scan_failures",
+            "Scans for unmanaged resources that failed.",
+            registry=r,
+        )
 
     def run_finished(self, *, stack: str, kind: str, status: str, duration_s: float) -> None:
         self._runs.labels(kind=kind, status=status).inc()
@@ -115,6 +128,17 @@ class PrometheusMetrics:
 
     def stacks_declared(self, count: int) -> None:
         self._declared.set(count)
+
+    def unmanaged_resources(self, counts: Mapping[str, int]) -> None:
+        with self._lock:
+            for type_ in self._unmanaged_types - set(counts):
+                self._unmanaged.remove(type_)  # no longer scanned: no stale series
+            for type_, count in counts.items():
+                self._unmanaged.labels(type=type_).set(count)
+            self._unmanaged_types = set(counts)
+
+    def unmanaged_scan_failed(self) -> None:
+        self._unmanaged_failures.inc()
 
     def forget_stack(self, stack: str) -> None:
         """Drop a stack's series (it left the manifest and was pruned): not in the
@@ -152,6 +176,12 @@ class NullMetrics:
         pass
 
     def stacks_declared(self, count: int) -> None:
+        pass
+
+    def unmanaged_resources(self, counts: Mapping[str, int]) -> None:
+        pass
+
+    def unmanaged_scan_failed(self) -> None:
         pass
 
 

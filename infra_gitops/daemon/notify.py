@@ -209,6 +209,7 @@ _ICONS = {
     EventKind.BAD_COMMIT: ":no_entry:",
     EventKind.PAUSED: ":double_vertical_bar:",
     EventKind.RESUMED: ":arrow_forward:",
+    EventKind.UNMANAGED: ":mag:",
 }
 
 

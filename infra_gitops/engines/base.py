@@ -65,6 +65,20 @@ class StackWorkspace:
 PLANS_DIR = "plans"
 
 
+@dataclass(frozen=True)
+class ManagedResource:
+    """One resource a stack's state holds (what `unmanaged` compares the cloud with)."""
+
+    type: str
+    """The Terraform resource type (Pulumi types mapped to it: aws_s3_bucket ...)."""
+    id: str
+    """The provider's ID (a bucket's name, a queue's URL, a parameter's name)."""
+    address: str = ""
+    arn: str | None = None
+    name: str | None = None
+    """The resource's own name when the state has one (bucket, queue or parameter name)."""
+
+
 class Engine(Protocol):
     """One infrastructure engine. Implementations are registered in engines.registry."""
 
@@ -90,3 +104,7 @@ class Engine(Protocol):
 
     def destroy(self, ws: StackWorkspace) -> ApplyResult:
         """Destroy everything the stack manages (prune)."""
+
+    def state_resources(self, ws: StackWorkspace) -> tuple[ManagedResource, ...]:
+        """The managed resources the stack's current state holds (none when it was never
+        applied), read without refreshing or changing it."""

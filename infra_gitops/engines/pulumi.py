@@ -32,7 +32,7 @@ from pulumi.automation import (
 )
 from pulumi.automation.errors import InvalidVersionError
 
-from infra_gitops.engines.base import StackWorkspace
+from infra_gitops.engines.base import ManagedResource, StackWorkspace
 from infra_gitops.engines.pulumi_backend import (
     backend_for,
     check_secrets_setup,
@@ -53,6 +53,15 @@ ARTIFACT_FORMAT = "infra-gitops/pulumi-plan/1"
 
 
 LineSink = Callable[[str], None]
+
+TERRAFORM_TYPES = {
+    "aws:s3/bucket:Bucket": "aws_s3_bucket",
+    "aws:s3/bucketV2:BucketV2": "aws_s3_bucket",
+    "aws:sqs/queue:Queue": "aws_sqs_queue",
+    "aws:ssm/parameter:Parameter": "aws_ssm_parameter",
+}
+"""Pulumi resource types -> the Terraform type `unmanaged` lists them as (others keep
+their Pulumi type, which no lister scans)."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,23 @@ class PulumiEngine:
             counts=ChangeCounts.of(list(mapped.changes)),
             outputs={},
             engine_version=self.version(ws),
+        )
+
+    def state_resources(self, ws: StackWorkspace) -> tuple[ManagedResource, ...]:
+        session = self._session(ws)
+        with _failures(ws, "stack export", session.scrubber):
+            deployment = session.stack.export_stack().deployment or {}
+        return tuple(
+            ManagedResource(
+                type=TERRAFORM_TYPES.get(str(r.get("type")), str(r.get("type"))),
+                id=str(r.get("id") or ""),
+                address=str(r.get("urn", "")),
+                arn=_text((r.get("outputs") or {}).get("arn")),
+                name=_text((r.get("outputs") or {}).get("bucket"))
+                or _text((r.get("outputs") or {}).get("name")),
+            )
+            for r in deployment.get("resources") or ()
+            if r.get("custom") and not str(r.get("type")).startswith("pulumi:")
         )
 
     # --- the Automation API session ----------------------------------------------------
@@ -312,6 +338,10 @@ def _texts(value: Any) -> set[str]:
     if isinstance(value, list):
         return set().union(*(_texts(v) for v in value)) if value else set()
     return set()
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _json_or_none(text: str) -> dict[str, Any] | None:

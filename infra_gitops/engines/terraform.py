@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 from infra_gitops import hcl, process
 from infra_gitops.engines import tfconfig
-from infra_gitops.engines.base import StackWorkspace
+from infra_gitops.engines.base import ManagedResource, StackWorkspace
 from infra_gitops.engines.binaries import EMBEDDED_TERRAFORM_MODULE, resolve_binary
 from infra_gitops.engines.tfconfig import CONFIG_SUFFIXES
 from infra_gitops.engines.tfdiagnostics import (
@@ -49,6 +49,7 @@ from infra_gitops.engines.tfplan import (
     write_artifact,
 )
 from infra_gitops.engines.tfprogress import JsonUi
+from infra_gitops.engines.tfstate import state_resources
 from infra_gitops.errors import CommandTimeoutError, EngineError
 from infra_gitops.leftovers import owned_name
 from infra_gitops.models import ApplyResult, Plan
@@ -160,6 +161,29 @@ class TerraformEngine:
 
     def destroy(self, ws: StackWorkspace) -> ApplyResult:
         return self.apply(ws, self._plan(ws, ["-destroy"], refresh_only=False))
+
+    def state_resources(self, ws: StackWorkspace) -> tuple[ManagedResource, ...]:
+        # stdout is the state's values, secrets in clear: never logged; only what
+        # identifies each resource is kept.
+        done = self._run(ws, "show", ["show", "-json", "-no-color"], log_stdout=False)
+        return state_resources(json.loads(done.stdout or "{}"))
+
+    def generate_config(self, ws: StackWorkspace, imports_file: str, imports: str) -> str:
+        """The configuration Terraform writes for the resources of the `import` blocks
+        `imports` (`plan -generate-config-out`), with imports written into the stack's
+        snapshot as imports_file: a plan that saves nothing and changes no state. Not in
+        the Engine protocol: only Terraform generates configuration (see `unmanaged`)."""
+        _write_override_files(ws)
+        (ws.source_dir / imports_file).write_text(imports, encoding="utf-8")
+        ws.plans_dir.mkdir(parents=True, exist_ok=True)
+        out = ws.plans_dir / owned_name("generated.tf")
+        out.unlink(missing_ok=True)  # Terraform refuses to write over a file
+        args = ["plan", "-input=false", "-no-color", "-json", self._lock_arg()]
+        try:
+            self._run(ws, "plan", [*args, f"-generate-config-out={out}"], json_ui=True)
+            return out.read_text(encoding="utf-8")
+        finally:
+            out.unlink(missing_ok=True)
 
     def force_unlock(self, ws: StackWorkspace, lock_id: str) -> None:
         """Release the state lock lock_id (`force-unlock -force`), in the stack's work

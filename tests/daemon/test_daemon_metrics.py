@@ -94,3 +94,14 @@ def test_two_instances_in_one_process_do_not_collide() -> None:
 def test_process_memory_is_exposed() -> None:
     samples = scrape(PrometheusMetrics())
     assert samples[("process_resident_memory_bytes", ())] > 1_000_000
+
+
+def test_unmanaged_resources_by_type_and_failed_scans() -> None:
+    metrics = PrometheusMetrics()
+    metrics.unmanaged_resources({"aws_s3_bucket": 2, "aws_sqs_queue": 0})
+    metrics.unmanaged_resources({"aws_s3_bucket": 1})  # queues no longer scanned
+    metrics.unmanaged_scan_failed()
+    samples = scrape(metrics)
+    unmanaged = {k[1]: v for k, v in samples.items() if k[0] == "infra_gitops_unmanaged_resources"}
+    assert unmanaged == {(("type", "aws_s3_bucket"),): 1}
+    assert samples[("infra_gitops_unmanaged_scan_failures_total", ())] == 1

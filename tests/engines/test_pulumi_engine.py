@@ -230,6 +230,24 @@ def test_standin_destroy_counts_the_deletes(tmp_path: Path, standin: Path) -> No
     assert engine.destroy(ws).counts == ChangeCounts(delete=1)
 
 
+def test_standin_state_resources_map_pulumi_types_to_terraform_ones(
+    tmp_path: Path, standin: Path
+) -> None:
+    ws = make_ws(tmp_path, queue_stack(binary=str(standin)), standin_env(tmp_path))
+    engine = PulumiEngine()
+    engine.prepare(ws)
+    held = {(r.type, r.id): r for r in engine.state_resources(ws)}
+    assert set(held) == {
+        ("aws_sqs_queue", "http://127.0.0.1:4566/000000000000/jobs-1a2b"),
+        ("aws_s3_bucket", "assets-9f8e"),
+        ("aws:ec2/vpc:Vpc", "vpc-0abc"),  # no Terraform type known: named as it is
+    }
+    queue = held[("aws_sqs_queue", "http://127.0.0.1:4566/000000000000/jobs-1a2b")]
+    assert (queue.name, queue.arn) == ("jobs-1a2b", "arn:aws:sqs:us-east-1:000000000000:jobs-1a2b")
+    assert held[("aws_s3_bucket", "assets-9f8e")].name == "assets-9f8e"
+    assert calls(tmp_path)[-1]["args"][:3] == ["stack", "export", "--show-secrets"]
+
+
 def test_secrets_settings_survive_the_snapshot(tmp_path: Path) -> None:
     first = make_ws(tmp_path / "a", queue_stack(), {})
     first.work_dir.mkdir(parents=True)

@@ -108,6 +108,8 @@ def main(argv: list[str]) -> int:
     elif words[:2] == ["stack", "output"]:
         token = "tok-0123456789" if "--show-secrets" in args else "[secret]"
         print(json.dumps({"queue_url": "http://127.0.0.1:4566/000000000000/jobs", "token": token}))
+    elif words[:2] == ["stack", "export"]:
+        print((DATA / "stack_export.json").read_text(encoding="utf-8"))
     elif words[:2] == ["stack", "history"]:
         entry = {
             "kind": "update",

@@ -1,0 +1,105 @@
+"""What the stacks manage: every stack's state, read through the runner (its lock, its
+workspace: the same backend, sandbox and credentials as a plan), and what their
+configuration declares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+from infra_gitops import process
+from infra_gitops.engines import tfconfig
+from infra_gitops.engines.base import Engine, ManagedResource, StackWorkspace
+from infra_gitops.errors import GitOpsError
+from infra_gitops.leftovers import owned_name
+from infra_gitops.models import Stack
+from infra_gitops.stackrun import StackRunner
+
+T = TypeVar("T")
+
+States = Mapping[str, tuple[ManagedResource, ...]]
+"""Stack name -> the managed resources its state holds."""
+
+
+class StateUnreadableError(GitOpsError):
+    """A stack's state could not be read: nothing may be called unmanaged then."""
+
+
+def with_engine(
+    runner: StackRunner, stack: Stack, step: str, work: Callable[[Engine, StackWorkspace], T]
+) -> T:
+    """work(engine, workspace) on the stack, prepared (init), holding the stack's lock so
+    that no run uses its work dir meanwhile. Not a run: nothing is recorded, and the
+    engine's log (a file of this operation) is removed after; a failure's output is in
+    its error."""
+    log_file = runner.state_dir / "logs" / owned_name(f"{step}-{stack.name}.log")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with (
+            runner.locks.hold(stack.name, wait=runner.lock_wait) as lock,
+            process.cancel_on(lock.lost),
+        ):
+            ws = runner.workspace_for(stack, log_file)
+            engine = runner.engine_for(stack)
+            engine.prepare(ws)
+            return work(engine, ws)
+    finally:
+        log_file.unlink(missing_ok=True)
+
+
+def read_states(runner: StackRunner, stacks: Sequence[Stack], *, parallelism: int) -> States:
+    """The state of every stack; raises StateUnreadableError naming each stack whose state
+    could not be read (a resource it holds would be reported as unmanaged)."""
+
+    def read(stack: Stack) -> tuple[ManagedResource, ...] | str:
+        # Without the variables taken from other stacks and the environment: a state is
+        # read without them, and a dependency never applied must not stop it.
+        quiet = replace(stack, variables_from_stack={}, variables_from_env={})
+        try:
+            return with_engine(
+                runner, quiet, "state", lambda engine, ws: engine.state_resources(ws)
+            )
+        except GitOpsError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        results = dict(zip((s.name for s in stacks), pool.map(read, stacks), strict=True))
+    failed = {name: r for name, r in results.items() if isinstance(r, str)}
+    if failed:
+        named = "\n".join(f"- stack {name!r}: {why}" for name, why in failed.items())
+        raise StateUnreadableError(
+            "cannot tell which resources no stack manages: the state of "
+            f"{len(failed)} stack(s) could not be read, and what they hold would be "
+            f"reported as unmanaged. Nothing is reported.\n{named}"
+        )
+    return {name: r for name, r in results.items() if not isinstance(r, str)}
+
+
+def declared_types(source_root: Path, stack: Stack) -> set[str]:
+    """The resource types of the `resource` blocks of a Terraform/OpenTofu stack and of the
+    local modules it calls (none for Pulumi: its program is not read)."""
+    if stack.engine == "pulumi":
+        return set()
+    return {
+        resource.type
+        for module in tfconfig.read_module_tree(source_root / stack.path, within_base=False)
+        for _, config in module.files or ()
+        for resource in config.resources
+    }
+
+
+def declared_names(stack_dir: Path) -> set[tuple[str, str]]:
+    """(type, name) of the resource blocks of a stack directory itself."""
+    return {
+        (resource.type, resource.name)
+        for module in tfconfig.read_module_tree(stack_dir, within_base=False)[:1]
+        for _, config in module.files or ()
+        for resource in config.resources
+    }
+
+
+def state_types(states: Iterable[ManagedResource]) -> set[str]:
+    return {r.type for r in states}
