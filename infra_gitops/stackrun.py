@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from infra_gitops import process
 from infra_gitops.coordination.locks import HeldLock, StackLocks
@@ -40,6 +40,8 @@ from infra_gitops.models import (
 )
 from infra_gitops.runs import RunStore
 from infra_gitops.source import Source
+
+T = TypeVar("T")
 
 WorkspaceFactory = Callable[[Stack, Path], StackWorkspace]
 """Builds the workspace of a stack given the path of the run's log file."""
@@ -130,9 +132,21 @@ class StackRunner:
                 "Terraform/OpenTofu state locks only (for Pulumi, see `pulumi cancel` "
                 "and its backend's lock files)"
             )
-        # The engine's log goes to a file of this operation, removed after: with no run
-        # record there is nowhere to keep it; a failure's output is in the error.
-        log_file = self.state_dir / "logs" / owned_name(f"unlock-{stack.name}.log")
+
+        def unlock(engine: Engine, ws: StackWorkspace) -> None:
+            assert isinstance(engine, TerraformEngine)
+            engine.force_unlock(ws, lock_id)
+
+        self.with_engine(stack, "unlock", unlock)
+
+    def with_engine(
+        self, stack: Stack, step: str, work: Callable[[Engine, StackWorkspace], T]
+    ) -> T:
+        """work(engine, workspace) on the stack, prepared (init), holding the stack's lock
+        so that no run uses its work dir meanwhile. Not a run (nothing is recorded): the
+        engine's log goes to a file of this step, removed after, as there is no record
+        to keep it; a failure's output is in its error."""
+        log_file = self.state_dir / "logs" / owned_name(f"{step}-{stack.name}.log")
         log_file.parent.mkdir(parents=True, exist_ok=True)
         try:
             with (
@@ -140,8 +154,9 @@ class StackRunner:
                 process.cancel_on(lock.lost),
             ):
                 ws = self.workspace_for(stack, log_file)
+                engine = self.engine_for(stack)
                 engine.prepare(ws)
-                engine.force_unlock(ws, lock_id)
+                return work(engine, ws)
         finally:
             log_file.unlink(missing_ok=True)
 

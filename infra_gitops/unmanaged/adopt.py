@@ -16,7 +16,7 @@ from infra_gitops.engines.terraform import TerraformEngine
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import Stack
 from infra_gitops.stackrun import StackRunner
-from infra_gitops.unmanaged.managed import declared_names, with_engine
+from infra_gitops.unmanaged.managed import declared_names
 from infra_gitops.unmanaged.scan import Finding
 
 IMPORTS_FILE = "imports_unmanaged.tf"
@@ -81,7 +81,7 @@ def adopt(
         assert isinstance(engine, TerraformEngine)
         return engine.generate_config(ws, IMPORTS_FILE, imports)
 
-    generated = with_engine(runner, stack, "adopt", generate)
+    generated = runner.with_engine(stack, "adopt", generate)
     check_target(runner, stack, checkout)  # nobody wrote them meanwhile
     targets[0].write_text(
         _header(stack.name, "what to import") + imports.rstrip() + "\n", encoding="utf-8"

@@ -4,17 +4,15 @@ configuration declares."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from infra_gitops import process
 from infra_gitops.engines import tfconfig
-from infra_gitops.engines.base import Engine, ManagedResource, StackWorkspace
+from infra_gitops.engines.base import ManagedResource
 from infra_gitops.errors import GitOpsError
-from infra_gitops.leftovers import owned_name
 from infra_gitops.models import Stack
 from infra_gitops.stackrun import StackRunner
 
@@ -28,28 +26,6 @@ class StateUnreadableError(GitOpsError):
     """A stack's state could not be read: nothing may be called unmanaged then."""
 
 
-def with_engine(
-    runner: StackRunner, stack: Stack, step: str, work: Callable[[Engine, StackWorkspace], T]
-) -> T:
-    """work(engine, workspace) on the stack, prepared (init), holding the stack's lock so
-    that no run uses its work dir meanwhile. Not a run: nothing is recorded, and the
-    engine's log (a file of this operation) is removed after; a failure's output is in
-    its error."""
-    log_file = runner.state_dir / "logs" / owned_name(f"{step}-{stack.name}.log")
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with (
-            runner.locks.hold(stack.name, wait=runner.lock_wait) as lock,
-            process.cancel_on(lock.lost),
-        ):
-            ws = runner.workspace_for(stack, log_file)
-            engine = runner.engine_for(stack)
-            engine.prepare(ws)
-            return work(engine, ws)
-    finally:
-        log_file.unlink(missing_ok=True)
-
-
 def read_states(runner: StackRunner, stacks: Sequence[Stack], *, parallelism: int) -> States:
     """The state of every stack; raises StateUnreadableError naming each stack whose state
     could not be read (a resource it holds would be reported as unmanaged)."""
@@ -59,9 +35,7 @@ def read_states(runner: StackRunner, stacks: Sequence[Stack], *, parallelism: in
         # read without them, and a dependency never applied must not stop it.
         quiet = replace(stack, variables_from_stack={}, variables_from_env={})
         try:
-            return with_engine(
-                runner, quiet, "state", lambda engine, ws: engine.state_resources(ws)
-            )
+            return runner.with_engine(quiet, "state", lambda engine, ws: engine.state_resources(ws))
         except GitOpsError as exc:
             return str(exc)
 
