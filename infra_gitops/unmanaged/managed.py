@@ -8,15 +8,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
 from infra_gitops.engines import tfconfig
 from infra_gitops.engines.base import ManagedResource
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import Stack
 from infra_gitops.stackrun import StackRunner
-
-T = TypeVar("T")
 
 States = Mapping[str, tuple[ManagedResource, ...]]
 """Stack name -> the managed resources its state holds."""
