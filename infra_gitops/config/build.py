@@ -71,9 +71,10 @@ def build_stack(doc: Document, entry: Entry, names: Collection[str]) -> Stack:
             )
         ),
         environment=entry.environment,
-        revision=doc.get((*entry.where, "revision")) if entry.environment else None,
-        promotion=_promotion(doc.get((*entry.sections[-2], "promotion")))
-        if entry.environment
+        # Only an environment's settings may hold these (the schema says where).
+        revision=setting(doc, sections, "revision") if entry.environment else None,
+        promotion=_promotion(doc.get((*entry.declared_at, "promotion")))
+        if entry.declared_at is not None
         else Promotion(),
     )
 

@@ -6,9 +6,10 @@ cross-stack checks can run before any Stack value is built.
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +26,16 @@ class Entry:
     name: str
     path: str
     where: KeyPath
-    """stacks[i] or discover[j]."""
+    """stacks[i] or discover[j]; for an instance, its environment (environments[j], or
+    the matrix)."""
     sections: tuple[KeyPath, ...]
     """Mappings holding its settings, later ones override: (defaults, stacks[i]), and
-    stacks[i].environments[j] for an instance of a stack with environments."""
+    for an instance of a stack with environments stacks[i].environments[j] (a list) or
+    the matrix values given as mappings, in dimension order."""
     environment: str | None = None
     """The environment of an instance (its name is DEFINITION@ENVIRONMENT)."""
+    declared_at: KeyPath | None = None
+    """For an instance: stacks[i], where its stack is declared."""
 
     @property
     def definition(self) -> str:
@@ -80,20 +85,28 @@ def _instances(doc: Document, entry: Entry) -> tuple[list[Entry] | None, list[Pr
     """The instances of a stack with environments (None: it has none), one per
     environment, named DEFINITION@ENVIRONMENT, its settings over the stack's."""
     listed = doc.get((*entry.where, "environments"))
-    if not isinstance(listed, list):
+    if isinstance(listed, dict):
+        candidates = list(_matrix(doc, (*entry.where, "environments")))
+    elif isinstance(listed, list):
+        candidates = [
+            (
+                item["name"],
+                (*entry.where, "environments", position),
+                ((*entry.where, "environments", position),),
+            )
+            for position, item in enumerate(listed)
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+        ]
+    else:
         return None, []
     instances: list[Entry] = []
     problems: list[Problem] = []
     first: dict[str, KeyPath] = {}
-    for position, item in enumerate(listed):
-        where: KeyPath = (*entry.where, "environments", position)
-        environment = item.get("name") if isinstance(item, dict) else None
-        if not isinstance(environment, str):
-            continue
+    for environment, where, own in candidates:
         if environment in first:
             problems.append(
                 doc.problem(
-                    (*where, "name"),
+                    where if isinstance(listed, dict) else (*where, "name"),
                     f"duplicate environment {environment!r} of stack {entry.name!r} "
                     f"(also at line {doc.line(first[environment])})",
                 )
@@ -105,11 +118,34 @@ def _instances(doc: Document, entry: Entry) -> tuple[list[Entry] | None, list[Pr
                 f"{entry.name}@{environment}",
                 entry.path,
                 where,
-                (*entry.sections, where),
+                (*entry.sections, *own),
                 environment=environment,
+                declared_at=entry.where,
             )
         )
     return instances, problems
+
+
+def _matrix(doc: Document, at: KeyPath) -> Iterator[tuple[str, KeyPath, tuple[KeyPath, ...]]]:
+    """(name, where, its settings' sections) of each combination of a matrix, in order:
+    the values' names joined with '-', and the sections of the values given as mappings."""
+    matrix = doc.get((*at, "matrix"))
+    if not isinstance(matrix, dict):
+        return
+    dimensions = [
+        [
+            (value if isinstance(value, str) else value.get("name"), (*at, "matrix", key, j))
+            for j, value in enumerate(values)
+        ]
+        for key, values in matrix.items()
+        if isinstance(values, list)
+    ]
+    for combination in itertools.product(*dimensions):
+        names = [name for name, _ in combination]
+        if not all(isinstance(name, str) for name in names):
+            continue
+        sections = tuple(where for _, where in combination if isinstance(doc.get(where), dict))
+        yield "-".join(names), (*at, "matrix"), sections
 
 
 def _discovered_entries(

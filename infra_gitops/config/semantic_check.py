@@ -41,11 +41,11 @@ def semantic_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     for entry in entries:
         problems += _sensitive_name_problems(doc, entry)
         problems += _instance_reference_problems(doc, entry, known, referable)
-    problems += _promotion_problems(doc)
+    problems += _promotion_problems(doc, entries)
     return problems + _cycle_problems(doc, entries) + _shared_state_problems(doc, entries)
 
 
-def _promotion_problems(doc: Document) -> list[Problem]:
+def _promotion_problems(doc: Document, entries: Sequence[Entry]) -> list[Problem]:
     """A promotion order naming environments its stack does not have."""
     problems = []
     for position, stack in enumerate(list_at(doc, ("stacks",))):
@@ -53,9 +53,7 @@ def _promotion_problems(doc: Document) -> list[Problem]:
         if not isinstance(stack, dict) or not isinstance(stack.get("promotion"), dict):
             continue
         environments = [
-            e["name"]
-            for e in list_at(doc, ("stacks", position, "environments"))
-            if isinstance(e, dict) and isinstance(e.get("name"), str)
+            str(e.environment) for e in entries if e.declared_at == ("stacks", position)
         ]
         if not environments:
             problems.append(doc.problem(where, "a promotion is only for a stack with environments"))

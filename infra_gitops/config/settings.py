@@ -22,9 +22,19 @@ def setting_sections(doc: Document) -> Iterator[KeyPath]:
         for position, item in enumerate(list_at(doc, (key,))):
             if isinstance(item, dict):
                 yield (key, position)
-                for index, environment in enumerate(list_at(doc, (key, position, "environments"))):
-                    if isinstance(environment, dict):
-                        yield (key, position, "environments", index)
+                yield from _environment_sections(doc, (key, position, "environments"))
+
+
+def _environment_sections(doc: Document, at: KeyPath) -> Iterator[KeyPath]:
+    """The environments of a list, or the values of a matrix given as mappings."""
+    for index, environment in enumerate(list_at(doc, at)):
+        if isinstance(environment, dict):
+            yield (*at, index)
+    matrix = doc.get((*at, "matrix"))
+    for dimension, values in matrix.items() if isinstance(matrix, dict) else ():
+        for index, value in enumerate(values if isinstance(values, list) else ()):
+            if isinstance(value, dict):
+                yield (*at, "matrix", dimension, index)
 
 
 def sections_of(doc: Document, own: KeyPath) -> tuple[KeyPath, ...]:

@@ -88,6 +88,7 @@ def promote(
     ):
         if refusal:
             raise PromotionRefused(_refused(request, refusal))
+    _pin_location(repo_path, target)  # one promote can write, before anything is read
     runs = store.recent_runs_by_stack([source.name], per_stack=RECENT_RUNS)[source.name]
     view = derive_view(source.name, runs, store.stack_state(source.name)) if runs else None
     applied = applied_run(runs)
@@ -176,12 +177,23 @@ def _instances(manifest: config.Manifest, request: Request) -> tuple[Stack, Stac
     return found[0], found[1]
 
 
+def _pin_location(repo_path: Path, target: Stack) -> tuple[Document, KeyPath]:
+    """The manifest's document and where target's environment is written in it."""
+    doc, problems = read_document(repo_path, config.MANIFEST_NAME)
+    if doc is None or problems:
+        raise ConfigError(f"cannot read {config.MANIFEST_NAME} to edit it")
+    where = _environment_path(doc, target)
+    if where is None:
+        raise ConfigError(
+            f"{target.name} is one combination of a matrix of environments: move its pin "
+            f"(revision) in {config.MANIFEST_NAME} by hand"
+        )
+    return doc, where
+
+
 def _write_pin(repo_path: Path, target: Stack, revision: str) -> None:
     """Set target's pin in gitops.yaml, or leave the file as it was and raise."""
-    doc, problems = read_document(repo_path, config.MANIFEST_NAME)
-    where = _environment_path(doc, target) if doc is not None and not problems else None
-    if doc is None or where is None:
-        raise ConfigError(f"cannot read {config.MANIFEST_NAME} again to edit it")
+    doc, where = _pin_location(repo_path, target)
     path = repo_path / config.MANIFEST_NAME
     original = path.read_text(encoding="utf-8")
     path.write_text(with_pin(original, doc, where, revision), encoding="utf-8")

@@ -176,3 +176,47 @@ def test_a_promotion_order_names_the_stacks_environments(tmp_path: Path) -> None
     make_repo(tmp_path, fine, ("storage", "app"))
     prod = {s.name: s for s in load_manifest(tmp_path).stacks}["storage@prod"]
     assert (prod.promotion.order, prod.promotion.soak_s) == (("dev", "prod"), 1800)
+
+
+MATRIX = """
+    version: 1
+    stacks:
+      - name: app
+        path: app
+        variables: {size: small}
+        promotion: {order: [dev-use1, prod-use1]}
+        environments:
+          matrix:
+            stage:
+              - dev
+              - name: prod
+                variables: {size: large}
+                policy: {auto_apply: false}
+            region:
+              - name: use1
+                env: {AWS_REGION: us-east-1}
+              - name: euw1
+                env: {AWS_REGION: eu-west-1}
+"""
+
+
+def test_a_matrix_makes_one_environment_per_combination(tmp_path: Path) -> None:
+    make_repo(tmp_path, MATRIX, ("app",))
+    stacks = {s.name: s for s in load_manifest(tmp_path).stacks}
+    assert list(stacks) == ["app@dev-use1", "app@dev-euw1", "app@prod-use1", "app@prod-euw1"]
+    prod_eu = stacks["app@prod-euw1"]
+    assert prod_eu.environment == "prod-euw1"
+    assert prod_eu.variables == {"size": "large"}
+    assert prod_eu.env == {"AWS_REGION": "eu-west-1"}
+    assert not prod_eu.policy.auto_apply and stacks["app@dev-use1"].policy.auto_apply is False
+    assert stacks["app@dev-euw1"].variables == {"size": "small"}
+    assert prod_eu.promotion.order == ("dev-use1", "prod-use1")
+
+
+def test_a_matrix_is_checked_like_a_list(tmp_path: Path) -> None:
+    bad = MATRIX.replace("order: [dev-use1, prod-use1]", "order: [dev, prod-use1]").replace(
+        "              - dev\n", "              - dev\n              - Dev\n"
+    )
+    make_repo(tmp_path, bad, ("app",))
+    found = problems(tmp_path)
+    assert any("stacks[0].environments" in p for p in found), found

@@ -193,3 +193,25 @@ def test_a_promotion_can_be_a_pull_request(e2e: Env, tmp_path: Path) -> None:
         "promote", "data", "--from", "dev", "--to", "prod", "--pull-request", "github:acme/infra"
     )
     assert missing.code == 1 and "set GITHUB_TOKEN" in missing.output
+
+
+def test_a_pin_on_a_matrix_value_is_not_edited(e2e: Env) -> None:
+    _layout(e2e, "gold")
+    (e2e.repo / "gitops.yaml").write_text("version: 1\nstacks: []\n")
+    gold = e2e.commit("The data stack")
+    (e2e.repo / "gitops.yaml").write_text(
+        "version: 1\nstacks:\n  - name: data\n    path: stacks/data\n"
+        "    environments:\n      matrix:\n"
+        f'        stage: [dev, {{name: prod, revision: "{gold}"}}]\n'
+        "        region: [use1, euw1]\n"
+    )
+    e2e.commit("data as a matrix")
+    expanded = json.loads(e2e.cli("validate", "--expand", "--json").stdout)["result"]["stacks"]
+    assert {s["name"]: s["revision"] for s in expanded} == {
+        "data@dev-use1": None,
+        "data@dev-euw1": None,
+        "data@prod-use1": gold,
+        "data@prod-euw1": gold,
+    }
+    code, output = _promote(e2e, "dev-euw1", "prod-euw1")
+    assert code == 1 and "one combination of a matrix" in output, output
