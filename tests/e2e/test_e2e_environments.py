@@ -65,7 +65,7 @@ def test_validate_expand_lists_each_instance_with_its_dependencies(e2e: Env) -> 
     assert "app@staging" in text.stdout and "storage@staging" in text.stdout
 
 
-def test_each_environment_gets_its_own_state_and_resources(e2e: Env) -> None:
+def test_each_environment_gets_its_own_state_and_resources_and_is_named_so(e2e: Env) -> None:
     _declare(e2e)
     applied = e2e.cli("apply", "--auto-approve", "--json")
     assert applied.code == 0, applied.output
@@ -87,11 +87,8 @@ def test_each_environment_gets_its_own_state_and_resources(e2e: Env) -> None:
     runs = json.loads(history.stdout)["result"]["runs"]
     assert [(r["stack"], r["kind"]) for r in runs] == [("app@prod", "apply")]
 
-
-def test_commands_take_instance_names_globs_and_a_definition(e2e: Env) -> None:
-    _declare(e2e)
-    assert e2e.cli("apply", "--auto-approve").code == 0
-
+    # Every command takes instance names, globs, and a stack's name for its instances
+    # (on the stacks just applied: one apply of six instances serves both checks).
     one = e2e.cli("plan", "--stack", "storage@prod", "--json")
     assert one.code == 0, one.output
     assert list(_outcomes(one.stdout)) == ["storage@prod"]
