@@ -281,14 +281,15 @@ def _inside(root: Path, path: Path) -> bool:
 def checkout_root(path: Path) -> Path:
     """The root of the working tree of the repository at path (a person's checkout).
     Raises GitError for a bare repository or none."""
-    return _worktree_root(open_repo(path))
+    with open_repo(path) as repo:
+        return _worktree_root(repo)
 
 
 def changed_in_worktree(root: Path, paths: list[str]) -> list[str]:
     """Those of paths (relative to the checkout root) that differ from HEAD in any way:
     modified, deleted, staged or untracked."""
-    repo = open_repo(root)
-    listing = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
+    with open_repo(root) as repo:
+        listing = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
     return [entry[3:] for entry in listing.split("\0") if len(entry) > 3]
 
 
@@ -605,11 +606,6 @@ def switch(repo: git.Repo, branch: str, *, create: bool = False) -> None:
     _run(lambda: repo.git.switch("-q", *(["-c"] if create else []), branch))
 
 
-def is_modified(repo: git.Repo, path: str) -> bool:
-    """Whether path differs from HEAD in the index or the work tree."""
-    return bool(repo.git.status("--porcelain", "--", path).strip())
-
-
 def current_branch(repo: git.Repo) -> str | None:
     """The branch HEAD is on; None when detached."""
     return None if repo.head.is_detached else str(repo.active_branch.name)
@@ -619,6 +615,19 @@ def has_identity(repo: git.Repo) -> bool:
     """Whether the repo's config names an author (user.name and user.email)."""
     reader = repo.config_reader()
     return reader.has_option("user", "name") and reader.has_option("user", "email")
+
+
+def identity_or(repo: git.Repo, name: str) -> dict[str, str]:
+    """Who commits: the repo's configured author ({}), else `name` at infra-gitops@localhost
+    (a clone or a CI checkout often names nobody)."""
+    if has_identity(repo):
+        return {}
+    return {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": "infra-gitops@localhost",
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": "infra-gitops@localhost",
+    }
 
 
 def push_head(repo: git.Repo, branch: str, remote: Remote) -> None:

@@ -253,7 +253,7 @@ def _revert_commit(
             f"Roll back stack {stack_name} to {sha[:10]}\n\n{reason}\n\n"
             f"Infra-Gitops-Rollback: {stack_name} {sha}"
         )
-        return git.commit_all(repo, message, {} if git.has_identity(repo) else _IDENTITY)
+        return git.commit_all(repo, message, git.identity_or(repo, "infra-gitops rollback"))
 
 
 def _stack_paths(manifest: config.Manifest, name: str) -> set[str]:
@@ -284,15 +284,6 @@ def _only_entry_differs(a: config.Manifest, b: config.Manifest, name: str) -> bo
         return (tuple(s for s in m.stacks if s.name != name), m.policies, m.sync_windows)
 
     return rest(a) == rest(b)
-
-
-_IDENTITY = {
-    "GIT_AUTHOR_NAME": "infra-gitops rollback",
-    "GIT_AUTHOR_EMAIL": "infra-gitops@localhost",
-    "GIT_COMMITTER_NAME": "infra-gitops rollback",
-    "GIT_COMMITTER_EMAIL": "infra-gitops@localhost",
-}
-"""Who a revert commit is by when the clone's config names nobody."""
 
 
 def _apply(

@@ -26,14 +26,6 @@ from infra_gitops.promotion.checks import order_refusal, source_refusal, target_
 from infra_gitops.promotion.overview import running_revision
 from infra_gitops.runs import RunStore
 
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "infra-gitops promote",
-    "GIT_AUTHOR_EMAIL": "infra-gitops@localhost",
-    "GIT_COMMITTER_NAME": "infra-gitops promote",
-    "GIT_COMMITTER_EMAIL": "infra-gitops@localhost",
-}
-"""Who a promotion commit is by when the repository's config names nobody."""
-
 
 class PromotionRefused(GitOpsError):
     """A promotion the rules forbid now: nothing was changed."""
@@ -69,14 +61,13 @@ def promote(
     """Refused with PromotionRefused (why), or done: the commit is made on the branch
     (and pushed); with changes, on a new branch pushed to origin, and a pull request
     from it is opened there (the checkout is left on its branch, unchanged)."""
+    root = git.checkout_root(repo_path)  # refuses a bare repository
+    if git.changed_in_worktree(root, [config.MANIFEST_NAME]):
+        raise GitOpsError(
+            f"{config.MANIFEST_NAME} has uncommitted changes: commit or stash them first "
+            "(a promotion commits that file alone)"
+        )
     with git.open_repo(repo_path) as repo:
-        if repo.bare:
-            raise GitOpsError(f"{repo_path} is a bare repository: promote edits a checkout")
-        if git.is_modified(repo, config.MANIFEST_NAME):
-            raise GitOpsError(
-                f"{config.MANIFEST_NAME} has uncommitted changes: commit or stash them first "
-                "(a promotion commits that file alone)"
-            )
         branch = git.current_branch(repo)
     if branch is None:
         raise GitOpsError("HEAD is detached: check out the branch to promote on")
@@ -142,7 +133,7 @@ def promote(
 def _commit_pin(repo_path: Path, target: Stack, revision: str, message: str) -> str:
     _write_pin(repo_path, target, revision)
     with git.open_repo(repo_path) as repo:
-        identity = {} if git.has_identity(repo) else IDENTITY
+        identity = git.identity_or(repo, "infra-gitops promote")
         return git.commit_file(repo, config.MANIFEST_NAME, message, identity)
 
 
