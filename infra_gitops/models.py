@@ -8,6 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+from infra_gitops.stacknames import definition
+
 SENSITIVE_MARKER = "(sensitive value)"
 """What every redacted value is replaced with, in records, artifacts, reports and logs."""
 
@@ -137,7 +139,7 @@ class Stack:
     @property
     def definition(self) -> str:
         """The name the stack is declared with: app for app@prod, else the name."""
-        return self.name.split("@", 1)[0]  # stacknames.definition (models imports nothing)
+        return definition(self.name)
 
 
 @dataclass(frozen=True)

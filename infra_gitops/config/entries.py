@@ -17,6 +17,7 @@ from infra_gitops.config.directories import directory_problem, glob_stack_dirs
 from infra_gitops.config.document import Document, KeyPath, render_key_path
 from infra_gitops.config.settings import list_at, sections_of, setting
 from infra_gitops.errors import Problem
+from infra_gitops.stacknames import definition
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Entry:
     @property
     def definition(self) -> str:
         """The name the stack is declared with (app for app@prod)."""
-        return self.name.split("@", 1)[0]
+        return definition(self.name)
 
 
 def stack_entries(doc: Document, root: Path) -> tuple[list[Entry], list[Problem]]:

@@ -170,6 +170,20 @@ def read_module_tree(
     return found
 
 
+def root_resources(
+    directory: Path, *, skip: str | None = None
+) -> dict[tuple[str, str], ResourceBlock]:
+    """The `resource` blocks of directory's own files (not of the modules it calls), by
+    (type, name); the first file by name that declares one wins. skip: a file left out."""
+    found: dict[tuple[str, str], ResourceBlock] = {}
+    for name, config in _read_directory(directory, calls_only=False) or ():
+        if name == skip:
+            continue
+        for block in config.resources:
+            found.setdefault((block.type, block.name), block)
+    return found
+
+
 def unreadable_files(tree: Iterable[ModuleDir]) -> list[tuple[str, str]]:
     """(path relative to the base, problem) of each file of tree that could not be read."""
     return [

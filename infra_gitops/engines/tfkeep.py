@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from infra_gitops import hcl
-from infra_gitops.engines.tfconfig import ResourceBlock, is_config_file, read_file
+from infra_gitops.engines.tfconfig import root_resources
 
 KEEP_LIVE_OVERRIDE = "zz_infra_gitops_keep_live_override.tf"
 
@@ -26,7 +26,7 @@ _INDEX = re.compile(r"^[0-9]+$")
 def keep_live_override(source_dir: Path, keep: Mapping[str, Iterable[str]]) -> str | None:
     """The override file's content for keep (address -> dotted paths); None when no
     resource of it can be overridden."""
-    blocks = _root_resources(source_dir)
+    blocks = root_resources(source_dir, skip=KEEP_LIVE_OVERRIDE)
     wanted: dict[tuple[str, str], list[str]] = {}
     for address, paths in keep.items():
         match = _ADDRESS.match(address)  # module.x.aws_... and data.... do not match
@@ -68,13 +68,3 @@ def traversal(path: str) -> str:
             text += f"[{hcl.string(segment)}]"
             after_index = False
     return text
-
-
-def _root_resources(source_dir: Path) -> dict[tuple[str, str], ResourceBlock]:
-    found: dict[tuple[str, str], ResourceBlock] = {}
-    for path in sorted(source_dir.iterdir()):
-        if path.name == KEEP_LIVE_OVERRIDE or not is_config_file(path.name) or not path.is_file():
-            continue
-        for block in read_file(path).resources:
-            found.setdefault((block.type, block.name), block)
-    return found

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra_gitops import git, hcl
+from infra_gitops.engines import tfconfig
 from infra_gitops.engines.base import Engine, StackWorkspace
 from infra_gitops.engines.terraform import TerraformEngine
 from infra_gitops.errors import GitOpsError
 from infra_gitops.models import Stack
 from infra_gitops.stackrun import StackRunner
-from infra_gitops.unmanaged.managed import declared_names
 from infra_gitops.unmanaged.scan import Finding
 
 IMPORTS_FILE = "imports_unmanaged.tf"
@@ -71,7 +71,7 @@ def adopt(
     targets = check_target(runner, stack, checkout)
     if not findings:
         raise GitOpsError("nothing to adopt: no unmanaged resource is selected")
-    addresses = import_addresses(findings, declared_names(targets[0].parent))
+    addresses = import_addresses(findings, set(tfconfig.root_resources(targets[0].parent)))
     imports = "".join(
         f"import {{\n  to = {address}\n  id = {hcl.string(f.identifier)}\n}}\n\n"
         for address, f in addresses

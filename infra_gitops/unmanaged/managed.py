@@ -4,7 +4,7 @@ configuration declares."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -60,17 +60,3 @@ def declared_types(source_root: Path, stack: Stack) -> set[str]:
         for _, config in module.files or ()
         for resource in config.resources
     }
-
-
-def declared_names(stack_dir: Path) -> set[tuple[str, str]]:
-    """(type, name) of the resource blocks of a stack directory itself."""
-    return {
-        (resource.type, resource.name)
-        for module in tfconfig.read_module_tree(stack_dir, within_base=False)[:1]
-        for _, config in module.files or ()
-        for resource in config.resources
-    }
-
-
-def state_types(states: Iterable[ManagedResource]) -> set[str]:
-    return {r.type for r in states}
