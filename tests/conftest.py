@@ -39,3 +39,18 @@ def records_url(request: pytest.FixtureRequest) -> DatabaseUrl | None:
     if request.param == "sqlite":
         return None
     return DatabaseUrl.parse(request.getfixturevalue("database_url"))
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """A moto server on 127.0.0.1 for the module, as the endpoint URL. Its state is
+    process-wide: tests use resource names of their own."""
+    from moto.server import ThreadedMotoServer  # ~1 s to import: only where it is asked
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -4,14 +4,12 @@ hash; a re-run replaces the older plan; the plan file is owner-only / encrypted 
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from infra_gitops.ci.store import PlanStore, StoredPlan, open_store
 from infra_gitops.errors import GitOpsError
@@ -24,22 +22,16 @@ def _meta(plan_hash: str, created: str, stack: str = "storage") -> StoredPlan:
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[Any]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        client = boto3.client(
-            "s3",
-            endpoint_url=f"http://{host}:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-        client.create_bucket(Bucket="plans")
-        yield client
-    finally:
-        server.stop()
+def s3(moto_url: str) -> Any:
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    client.create_bucket(Bucket="plans")
+    return client
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -9,12 +9,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from infra_gitops.models import Commit, RunKind, RunStatus
 from infra_gitops.postgres import DATABASE_URL_ENV, DatabaseUrl
@@ -44,21 +42,14 @@ def url(database_url: str) -> DatabaseUrl:
 
 
 @pytest.fixture(scope="module")
-def s3_env() -> Iterator[dict[str, str]]:
-    """A moto S3 server, and the standard AWS environment that points at it."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+def s3_env(moto_url: str) -> dict[str, str]:
+    """The standard AWS environment that points at a moto S3 server."""
+    return {
+        "AWS_ENDPOINT_URL": moto_url,
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    try:
-        yield env
-    finally:
-        server.stop()
 
 
 def record_applied_run(store: RunStore) -> str:

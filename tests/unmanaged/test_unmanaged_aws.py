@@ -3,13 +3,11 @@ creation dates, one region at a time, with the endpoint and keys of the env give
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from infra_gitops.errors import GitOpsError
 from infra_gitops.unmanaged import aws
@@ -19,14 +17,8 @@ ALL = frozenset(SCANNED_TYPES)
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+def endpoint(moto_url: str) -> str:
+    return moto_url
 
 
 def _env(endpoint: str, region: str = "us-east-1") -> dict[str, str]:
