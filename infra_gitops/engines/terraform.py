@@ -174,7 +174,10 @@ class TerraformEngine:
         snapshot as imports_file: a plan that saves nothing and changes no state. Not in
         the Engine protocol: only Terraform generates configuration (see `unmanaged`)."""
         _write_override_files(ws)
-        (ws.source_dir / imports_file).write_text(imports, encoding="utf-8")
+        # In the snapshot for this plan only: a later plan of the stack at this commit
+        # (the same snapshot) must not import them.
+        written = ws.source_dir / imports_file
+        written.write_text(imports, encoding="utf-8")
         ws.plans_dir.mkdir(parents=True, exist_ok=True)
         out = ws.plans_dir / owned_name("generated.tf")
         out.unlink(missing_ok=True)  # Terraform refuses to write over a file
@@ -184,6 +187,7 @@ class TerraformEngine:
             return out.read_text(encoding="utf-8")
         finally:
             out.unlink(missing_ok=True)
+            written.unlink(missing_ok=True)
 
     def force_unlock(self, ws: StackWorkspace, lock_id: str) -> None:
         """Release the state lock lock_id (`force-unlock -force`), in the stack's work
