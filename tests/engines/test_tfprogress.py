@@ -12,12 +12,11 @@ from typing import Any
 import boto3
 import pytest
 
-# The engine tests' helpers and moto fixture (a module fixture, imported to be used here).
+# The engine tests' helpers (moto_url is tests/conftest.py's fixture).
 from test_terraform import (
     AWS_ENV,
     S3_STACK,
     _creds,
-    moto_url,  # noqa: F401
     s3_backend,
     workspace,
     write_stack,
@@ -166,7 +165,7 @@ def test_a_failed_apply_reports_the_same_error_as_terraform_plain_text() -> None
 
 def test_a_state_lock_taken_between_plan_and_apply_is_reported_with_its_id(
     tmp_path: Path,
-    moto_url: str,  # noqa: F811 (the imported fixture)
+    moto_url: str,
 ) -> None:
     # The lock error of an apply is a -json diagnostic now: it must still be a
     # StateLockedError carrying the lock's ID and holder.
